@@ -1,0 +1,166 @@
+"""Pure EM numerics for finite mixtures of binomials and multinomials.
+
+Every function works on arrays only. Parameters carry a leading batch axis of
+``n_runs`` so that several restarts advance together in one array computation:
+``weights`` has shape (n_runs, n_components) and ``probs`` has shape
+(n_runs, n_components, n_features).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import gammaln, logsumexp
+
+# Rows per E-step block: temporaries are at most block x n_runs x n_components.
+_BLOCK_ROWS = 1 << 14
+
+
+@dataclass(frozen=True)
+class CountTable:
+    """Weighted distinct rows plus the constants EM needs from them.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_rows, n_features)
+        Distinct count rows (float64).
+    weights : ndarray of shape (n_rows,)
+        Positive weight of each row (multiplicity times sample weight).
+    log_coef_sum : float
+        Weighted sum of the rows' log multinomial coefficients.
+    total_weight : float
+        Sum of ``weights``.
+    """
+
+    X: np.ndarray
+    weights: np.ndarray
+    log_coef_sum: float
+    total_weight: float
+
+    @classmethod
+    def from_rows(cls, X, weights):
+        """Build the table and its constants (the gammaln terms) once."""
+        log_coef_sum = float(weights @ _log_coefficients(X))
+        return cls(X, weights, log_coef_sum, float(weights.sum()))
+
+
+def _log_coefficients(X):
+    """Return log(n! / prod_c x_c!) of each row, with n the row sum."""
+    return gammaln(X.sum(axis=1) + 1) - gammaln(X + 1).sum(axis=1)
+
+
+def _safe_log(a):
+    """Natural log that maps 0 to -inf without a warning."""
+    with np.errstate(divide="ignore"):
+        return np.log(a)
+
+
+def _estimate_log_prob(X, log_probs):
+    """Return sum_c x_c log p_kc of each row and component, shape (n, R, K).
+
+    A zero count of an impossible outcome (p = 0) contributes 0, not nan.
+    """
+    n_runs, n_components, n_features = log_probs.shape
+    flat = log_probs.reshape(-1, n_features)
+    impossible = np.isneginf(flat)
+    log_prob = X @ np.where(impossible, 0.0, flat).T
+    if impossible.any():
+        log_prob[(X > 0) @ impossible.T] = -np.inf
+    return log_prob.reshape(X.shape[0], n_runs, n_components)
+
+
+def _estimate_log_resp(X, log_weights, log_probs):
+    """E-step on raw rows.
+
+    Returns
+    -------
+    log_norm : ndarray of shape (n, R)
+        log p(x) without the multinomial coefficient.
+    log_resp : ndarray of shape (n, R, K)
+        Log posterior of each component. A row that has probability zero
+        under every component (possible only with ``pseudo_count=0``) gets
+        the mixing weights as its posterior.
+    """
+    weighted = _estimate_log_prob(X, log_probs) + log_weights
+    log_norm = logsumexp(weighted, axis=-1)
+    impossible = np.isneginf(log_norm)
+    if impossible.any():
+        weighted = np.where(impossible[..., None], log_weights, weighted)
+        norm = logsumexp(weighted, axis=-1)
+        log_resp = weighted - norm[..., None]
+    else:
+        log_resp = weighted - log_norm[..., None]
+    return log_norm, log_resp
+
+
+def _sufficient_statistics(table, log_weights, log_probs):
+    """Return the expected statistics of one E-step over the table.
+
+    Returns
+    -------
+    nk : ndarray of shape (R, K)
+        Expected weight of each component.
+    counts : ndarray of shape (R, K, C)
+        Expected outcome counts of each component.
+    loglik : ndarray of shape (R,)
+        Weighted log-likelihood without the coefficient term.
+    """
+    n_runs, n_components, n_features = log_probs.shape
+    nk = np.zeros((n_runs, n_components))
+    counts = np.zeros((n_runs, n_components, n_features))
+    loglik = np.zeros(n_runs)
+    for start in range(0, table.X.shape[0], _BLOCK_ROWS):
+        X = table.X[start : start + _BLOCK_ROWS]
+        w = table.weights[start : start + _BLOCK_ROWS]
+        log_norm, log_resp = _estimate_log_resp(X, log_weights, log_probs)
+        loglik += w @ log_norm
+        resp = np.exp(log_resp)
+        resp *= w[:, None, None]
+        nk += resp.sum(axis=0)
+        counts += np.tensordot(resp, X, axes=([0], [0]))
+    return nk, counts, loglik
+
+
+def _m_step(nk, counts, pseudo_count, fixed_weights=None):
+    """MAP M-step under symmetric Dirichlet(1 + pseudo_count) priors.
+
+    With ``pseudo_count=0`` this is the maximum-likelihood update. A component
+    with no expected counts at all gets uniform outcome probabilities.
+    """
+    probs = counts + pseudo_count
+    totals = probs.sum(axis=-1, keepdims=True)
+    n_features = counts.shape[-1]
+    probs = np.divide(
+        probs, totals, out=np.full_like(probs, 1.0 / n_features), where=totals > 0
+    )
+    if fixed_weights is not None:
+        weights = np.broadcast_to(fixed_weights, nk.shape).copy()
+    else:
+        weights = nk + pseudo_count
+        weights /= weights.sum(axis=-1, keepdims=True)
+    return weights, probs
+
+
+def _log_prior(weights, probs, pseudo_count, update_weights):
+    """Log Dirichlet prior density (up to a constant) of each run's parameters."""
+    if pseudo_count == 0:
+        return np.zeros(probs.shape[0])
+    log_prior = pseudo_count * _safe_log(probs).sum(axis=(-2, -1))
+    if update_weights:
+        log_prior += pseudo_count * _safe_log(weights).sum(axis=-1)
+    return log_prior
+
+
+def _em_step(table, weights, probs, pseudo_count, fixed_weights=None):
+    """One EM iteration from (weights, probs).
+
+    Returns the updated parameters and the objective at the *input*
+    parameters: the mean log-likelihood plus the prior term divided by the
+    total weight, the quantity MAP-EM never decreases.
+    """
+    nk, counts, loglik = _sufficient_statistics(
+        table, _safe_log(weights), _safe_log(probs)
+    )
+    prior = _log_prior(weights, probs, pseudo_count, fixed_weights is None)
+    objective = (loglik + table.log_coef_sum + prior) / table.total_weight
+    new_weights, new_probs = _m_step(nk, counts, pseudo_count, fixed_weights)
+    return new_weights, new_probs, objective

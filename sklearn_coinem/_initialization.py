@@ -1,0 +1,125 @@
+"""Starting points for EM: random and data-driven strategies on the count table."""
+
+import warnings
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+
+# Jeffreys-style pseudo-count that keeps data-driven starting probabilities
+# strictly inside the simplex, so every starting log-likelihood is finite.
+_INIT_SMOOTHING = 0.5
+
+INIT_METHODS = ("k-means++", "kmeans", "random", "random_resp", "random_from_data")
+
+
+def _row_proportions(X):
+    """Return x / n per row and a mask of rows with at least one trial."""
+    trials = X.sum(axis=1)
+    informative = trials > 0
+    props = np.divide(
+        X, trials[:, None], out=np.zeros_like(X), where=informative[:, None]
+    )
+    return props, informative
+
+
+def _params_from_labels(X, weights, labels, n_components):
+    """Smoothed M-step of a hard assignment: (weights (K,), probs (K, C))."""
+    one_hot = np.zeros((X.shape[0], n_components))
+    one_hot[np.arange(X.shape[0]), labels] = weights
+    return _params_from_resp(X, one_hot)
+
+
+def _params_from_resp(X, weighted_resp):
+    """Smoothed M-step of weighted responsibilities of shape (n, K)."""
+    nk = weighted_resp.sum(axis=0) + _INIT_SMOOTHING
+    counts = weighted_resp.T @ X + _INIT_SMOOTHING
+    return nk / nk.sum(), counts / counts.sum(axis=1, keepdims=True)
+
+
+def _seed_rows(props, seed_weight, n_components, rng):
+    """k-means++ style spread seeding: indices of K rows, weighted by D^2."""
+    chosen = [rng.choice(len(props), p=seed_weight / seed_weight.sum())]
+    closest = ((props - props[chosen[0]]) ** 2).sum(axis=1)
+    for _ in range(1, n_components):
+        score = seed_weight * closest
+        p = score / score.sum() if score.sum() > 0 else seed_weight / seed_weight.sum()
+        chosen.append(rng.choice(len(props), p=p))
+        closest = np.minimum(closest, ((props - props[chosen[-1]]) ** 2).sum(axis=1))
+    return np.asarray(chosen)
+
+
+def _nearest(props, centers):
+    """Index of the nearest center (squared Euclidean) of each row."""
+    return ((props[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+
+
+def _init_one(X, weights, n_components, method, rng):
+    """One starting point (weights (K,), probs (K, C)) by ``method``."""
+    n_rows, n_features = X.shape
+    props, informative = _row_proportions(X)
+    seed_weight = weights * informative
+    if not informative.any():
+        seed_weight = weights
+    if method == "random":
+        probs = rng.dirichlet(np.ones(n_features), size=n_components)
+        return np.full(n_components, 1.0 / n_components), probs
+    if method == "random_resp":
+        resp = rng.uniform(size=(n_rows, n_components))
+        resp /= resp.sum(axis=1, keepdims=True)
+        return _params_from_resp(X, resp * weights[:, None])
+    if method == "random_from_data":
+        candidates = np.flatnonzero(seed_weight > 0)
+        p = seed_weight[candidates] / seed_weight[candidates].sum()
+        replace = len(candidates) < n_components
+        rows = X[rng.choice(candidates, size=n_components, replace=replace, p=p)]
+        probs = rows + _INIT_SMOOTHING
+        probs /= probs.sum(axis=1, keepdims=True)
+        return np.full(n_components, 1.0 / n_components), probs
+    if method == "k-means++":
+        centers = props[_seed_rows(props, seed_weight, n_components, rng)]
+        return _params_from_labels(X, weights, _nearest(props, centers), n_components)
+    labels = _kmeans_labels(props, seed_weight, n_components, rng)
+    return _params_from_labels(X, weights, labels, n_components)
+
+
+def _kmeans_labels(props, seed_weight, n_components, rng):
+    """Labels of a weighted k-means on the row proportions."""
+    kmeans = KMeans(
+        n_clusters=n_components, n_init=1, random_state=rng.randint(2**31 - 1)
+    )
+    with warnings.catch_warnings():
+        # Fewer distinct proportions than components is handled downstream.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if np.count_nonzero(seed_weight) < n_components:
+            seed_weight = seed_weight + (seed_weight == 0)
+        return kmeans.fit(props, sample_weight=seed_weight).labels_
+
+
+def initial_parameters(X, weights, n_components, n_runs, method, random_state):
+    """Starting points for ``n_runs`` runs of EM.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_features)
+        Distinct count rows.
+    weights : ndarray of shape (n_rows,)
+        Positive row weights.
+    n_components : int
+        Number of mixture components.
+    n_runs : int
+        Number of starting points to draw.
+    method : str
+        One of ``INIT_METHODS``.
+    random_state : numpy.random.RandomState
+        Source of randomness, advanced in place.
+
+    Returns
+    -------
+    weights : ndarray of shape (n_runs, n_components)
+    probs : ndarray of shape (n_runs, n_components, n_features)
+    """
+    starts = [
+        _init_one(X, weights, n_components, method, random_state) for _ in range(n_runs)
+    ]
+    return np.array([w for w, _ in starts]), np.array([p for _, p in starts])
