@@ -1,0 +1,422 @@
+"""Command line: the two-coins demo and ``fit COUNTS.csv`` for CSV users."""
+
+import argparse
+import contextlib
+import csv
+import json
+import math
+import sys
+import time
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from sklearn_coinem import BinomialMixture, IdentifiabilityWarning, __version__
+from sklearn_coinem.datasets import load_coins
+
+# Progress is only worth printing for fits that take a noticeable time.
+_PROGRESS_DELAY = 1.0
+
+
+class InputError(Exception):
+    """A problem with a user's file, reported as one line and exit status 2."""
+
+    def __init__(self, path, message, row=None, column=None):
+        where = [f"row {row}"] if row is not None else []
+        where += [f"column {column}"] if column is not None else []
+        location = f"{', '.join(where)}: " if where else ""
+        super().__init__(f"{path}: {location}{message}")
+
+
+# --------------------------------------------------------------------- reading
+def _parse_number(text):
+    """Float value of a cell, or None when it is not a number."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _read_rows(path, delimiter):
+    """Non-blank records of a CSV file as (row number, cells) pairs."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as file:
+            reader = csv.reader(file, delimiter=delimiter)
+            try:
+                return [
+                    (reader.line_num, [cell.strip() for cell in cells])
+                    for cells in reader
+                    if any(cell.strip() for cell in cells)
+                ]
+            except csv.Error as exc:
+                raise InputError(path, str(exc), row=reader.line_num) from None
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except IsADirectoryError:
+        raise InputError(path, "is a directory, not a CSV file") from None
+    except UnicodeDecodeError:
+        raise InputError(path, "not a text (UTF-8) CSV file") from None
+    except OSError as exc:
+        raise InputError(path, exc.strerror or str(exc)) from None
+
+
+def _select_columns(path, header, n_columns, columns):
+    """Indices (0-based) of the requested count columns.
+
+    Names refer to the header; without a header, columns are numbered from 1.
+    """
+    if columns is None:
+        return list(range(n_columns))
+    indices = []
+    for token in (token.strip() for token in columns.split(",")):
+        if header is not None and token in header:
+            indices.append(header.index(token))
+        elif header is None and token.isdigit() and 1 <= int(token) <= n_columns:
+            indices.append(int(token) - 1)
+        else:
+            known = (
+                ", ".join(header)
+                if header is not None
+                else f"numbers 1 to {n_columns} (the file has no header)"
+            )
+            raise InputError(path, f"--columns: no column {token!r}; use {known}")
+    return indices
+
+
+def _parse_cell(path, row, column, text):
+    """A validated non-negative finite count."""
+    if not text:
+        raise InputError(path, "empty cell", row, column)
+    value = _parse_number(text)
+    if value is None:
+        raise InputError(path, f"{text!r} is not a number", row, column)
+    if not math.isfinite(value):
+        raise InputError(path, f"{text!r} is not a finite number", row, column)
+    if value < 0:
+        raise InputError(path, f"negative count {text}", row, column)
+    return value
+
+
+def read_counts(path, *, columns=None, delimiter=","):
+    """Read a count table from a CSV file, with or without a header row.
+
+    The first non-blank record is a header when none of its cells is a
+    number. Blank lines are skipped.
+
+    Parameters
+    ----------
+    path : str
+        The CSV file.
+
+    columns : str, default=None
+        Comma-separated names (or 1-based numbers, without a header) of the
+        count columns; all columns when None.
+
+    delimiter : str, default=","
+        The field separator.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+        The counts.
+
+    names : list of str
+        The names of the selected columns.
+
+    rows : ndarray of shape (n_samples,)
+        The 1-based row number of each data record in the file.
+
+    Raises
+    ------
+    InputError
+        With the file, row and column of the first problem.
+    """
+    records = _read_rows(path, delimiter)
+    if not records:
+        raise InputError(path, "the file is empty")
+    header = None
+    if all(_parse_number(cell) is None for cell in records[0][1]):
+        header, records = records[0][1], records[1:]
+    if not records:
+        raise InputError(path, "no data rows after the header")
+    n_columns = len(header) if header is not None else len(records[0][1])
+    indices = _select_columns(path, header, n_columns, columns)
+    if len(indices) < 2:
+        raise InputError(
+            path,
+            f"need at least 2 count columns (e.g. heads,tails), got {len(indices)}",
+        )
+    X = np.empty((len(records), len(indices)))
+    for i, (row, cells) in enumerate(records):
+        if len(cells) != n_columns:
+            column = min(len(cells), n_columns) + 1
+            raise InputError(
+                path, f"expected {n_columns} columns, got {len(cells)}", row, column
+            )
+        for j, index in enumerate(indices):
+            X[i, j] = _parse_cell(path, row, index + 1, cells[index])
+    if header is not None:
+        names = [header[index] for index in indices]
+    else:
+        names = [f"column {index + 1}" for index in indices]
+    return X, names, np.array([row for row, _ in records])
+
+
+# -------------------------------------------------------------------- progress
+class _DelayedStream:
+    """Text stream that starts forwarding once ``delay`` seconds have passed.
+
+    Lines written before then are held back and shown together as soon as the
+    fit turns out to be long, so short fits stay silent.
+    """
+
+    def __init__(self, stream, delay):
+        self.stream = stream
+        self.deadline = time.monotonic() + delay
+        self.pending = []
+
+    def write(self, text):
+        if self.pending is not None and time.monotonic() < self.deadline:
+            self.pending.append(text)
+            return len(text)
+        if self.pending:
+            self.stream.write("".join(self.pending))
+        self.pending = None
+        self.stream.write(text)
+        self.stream.flush()
+        return len(text)
+
+    def flush(self):
+        self.stream.flush()
+
+
+# ------------------------------------------------------------------------- fit
+def _fit(X, args):
+    """Fit the mixture, reporting progress on stderr; return (model, warnings)."""
+    model = BinomialMixture(
+        args.n_components,
+        n_init=args.n_init,
+        max_iter=args.max_iter,
+        random_state=args.random_state,
+        verbose=0 if args.quiet else 2,
+        verbose_interval=10,
+    )
+    delay = 0.0 if args.verbose else _PROGRESS_DELAY
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        contextlib.redirect_stdout(_DelayedStream(sys.stderr, delay)),
+    ):
+        warnings.simplefilter("always")
+        model.fit(X)
+    kinds = (IdentifiabilityWarning, ConvergenceWarning)
+    messages = [str(w.message) for w in caught if issubclass(w.category, kinds)]
+    return model, messages
+
+
+def _fit_report(path, X, names, model, messages):
+    """The fitted model as a JSON-serialisable dictionary."""
+    n_samples = X.shape[0]
+    log_likelihood = model.score(X) * n_samples
+    return {
+        "file": str(path),
+        "n_samples": n_samples,
+        "columns": names,
+        "n_components": model.n_components,
+        "n_init": model.n_init,
+        "random_state": model.random_state,
+        "weights": model.weights_.tolist(),
+        "probs": model.probs_.tolist(),
+        "log_likelihood": log_likelihood,
+        "aic": model.aic(X),
+        "bic": model.bic(X),
+        "converged": model.converged_,
+        "n_iter": model.n_iter_,
+        "warnings": messages,
+    }
+
+
+def _format_report(report):
+    """Human-readable text of a fit report."""
+    names = report["columns"]
+    lines = [
+        f"BinomialMixture fit of {report['file']}",
+        f"  {report['n_samples']} rows, count columns: {', '.join(names)}",
+        f"  n_components={report['n_components']}, n_init={report['n_init']}, "
+        f"random_state={report['random_state']}",
+        "",
+        "component  weight   " + "  ".join(f"P({name})" for name in names),
+    ]
+    for k, (weight, probs) in enumerate(zip(report["weights"], report["probs"])):
+        cells = "  ".join(f"{p:>{len(name) + 3}.4f}" for p, name in zip(probs, names))
+        lines.append(f"{k:>9}  {weight:.4f}   {cells}")
+    status = "yes" if report["converged"] else "NO"
+    lines += [
+        "",
+        f"log-likelihood  {report['log_likelihood']:.4f}",
+        f"AIC             {report['aic']:.4f}",
+        f"BIC             {report['bic']:.4f}",
+        f"converged       {status} ({report['n_iter']} iterations)",
+    ]
+    lines += [f"warning: {message}" for message in report["warnings"]]
+    return "\n".join(lines)
+
+
+def _write_assignments(output, rows, model, X):
+    """Write per-row posterior probabilities and the predicted component."""
+    resp = model.predict_proba(X)
+    header = ["row"] + [f"posterior_{k}" for k in range(resp.shape[1])]
+    try:
+        with open(output, "w", newline="", encoding="utf-8") as file:
+            writer = csv.writer(file)
+            writer.writerow([*header, "component"])
+            for row, probs, label in zip(rows, resp, resp.argmax(axis=1)):
+                writer.writerow([row, *(f"{p:.6g}" for p in probs), label])
+    except OSError as exc:
+        raise InputError(output, exc.strerror or str(exc)) from None
+
+
+def _run_fit(args):
+    """The ``fit`` sub-command."""
+    X, names, rows = read_counts(
+        args.counts, columns=args.columns, delimiter=args.delimiter
+    )
+    try:
+        model, messages = _fit(X, args)
+    except ValueError as exc:
+        raise InputError(args.counts, str(exc)) from None
+    report = _fit_report(args.counts, X, names, model, messages)
+    if args.output is not None:
+        _write_assignments(args.output, rows, model, X)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(_format_report(report))
+        if args.output is not None:
+            print(f"posterior probabilities written to {args.output}")
+    return 0
+
+
+# ------------------------------------------------------------------------ demo
+def _demo(n_steps=10):
+    """Print the textbook EM trajectory and the converged two-coins fit."""
+    X = load_coins().data
+    print("Two coins (Do & Batzoglou 2008): heads/tails of five experiments")
+    print("  " + "  ".join(f"{h}/{t}" for h, t in X))
+    print("\nEM from theta_A=0.6, theta_B=0.5, weights held at 1/2:")
+    print(f"{'iter':>4}  {'theta_A':>8}  {'theta_B':>8}  {'log-lik':>10}")
+    # One EM step per call: warm_start continues from the previous fit.
+    model = BinomialMixture(
+        2,
+        probs_init=[[0.6, 0.4], [0.5, 0.5]],
+        update_weights=False,
+        algorithm="em",
+        max_iter=1,
+        tol=0,
+        warm_start=True,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for n_iter in range(1, n_steps + 1):
+            theta = model.fit(X).probs_[:, 0]
+            loglik = model.score(X) * len(X)
+            print(f"{n_iter:>4}  {theta[0]:>8.4f}  {theta[1]:>8.4f}  {loglik:>10.4f}")
+    model = BinomialMixture(2, n_init=10, random_state=0).fit(X)
+    print("\nConverged fit with free mixing weights (n_init=10):")
+    print(f"  theta   = {np.round(model.probs_[:, 0], 4)}")
+    print(f"  weights = {np.round(model.weights_, 4)}")
+    print(f"  log-likelihood = {model.score(X) * len(X):.4f}")
+    print(f"  converged = {model.converged_}, iterations = {model.n_iter_}")
+    print(f"  P(coin A | row) = {np.round(model.predict_proba(X)[:, 0], 3)}")
+    print("\nFit your own counts: python -m sklearn_coinem fit COUNTS.csv -k 2")
+    return 0
+
+
+# ---------------------------------------------------------------------- parser
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _build_parser():
+    parser = argparse.ArgumentParser(
+        prog="sklearn-coinem",
+        description="EM for mixtures of binomials and multinomials. Without "
+        "arguments, runs the two-coins demo.",
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("demo", help="the two-coins demo (the default)")
+    fit = commands.add_parser(
+        "fit",
+        help="fit a mixture to the counts of a CSV file",
+        description="Fit a mixture to a CSV of counts, one row per experiment "
+        "and one column per outcome (heads, tails; or the faces of a die). "
+        "A header row is optional. Prints a report and optionally writes the "
+        "posterior probabilities of each row.",
+    )
+    fit.add_argument("counts", metavar="COUNTS.csv", help="the count table")
+    fit.add_argument(
+        "-k",
+        "--n-components",
+        type=_positive_int,
+        required=True,
+        help="number of mixture components (coins)",
+    )
+    fit.add_argument(
+        "--n-init", type=_positive_int, default=10, help="restarts (default 10)"
+    )
+    fit.add_argument(
+        "--max-iter", type=_positive_int, default=1000, help="default 1000"
+    )
+    fit.add_argument(
+        "--columns",
+        help="comma-separated count columns: header names, or numbers from 1 "
+        "when the file has no header (default: all columns)",
+    )
+    fit.add_argument("--delimiter", default=",", help='field separator (",")')
+    fit.add_argument("--random-state", type=int, default=None, help="seed")
+    fit.add_argument(
+        "-o",
+        "--output",
+        metavar="ASSIGNMENTS.csv",
+        help="write per-row posterior probabilities and predicted component",
+    )
+    fit.add_argument("--json", action="store_true", help="print the report as JSON")
+    progress = fit.add_mutually_exclusive_group()
+    progress.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show progress on stderr from the start (default: only for "
+        f"fits longer than {_PROGRESS_DELAY:g} s)",
+    )
+    progress.add_argument(
+        "-q", "--quiet", action="store_true", help="never show progress"
+    )
+    return parser
+
+
+def main(argv=None):
+    """Entry point of ``python -m sklearn_coinem`` and ``sklearn-coinem``.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        The arguments; ``sys.argv[1:]`` when None.
+
+    Returns
+    -------
+    status : int
+        0 on success, 2 on bad usage or a bad input file.
+    """
+    args = _build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command in (None, "demo"):
+        return _demo()
+    try:
+        return _run_fit(args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,239 @@
+"""Tests of the command line (``python -m sklearn_coinem``)."""
+
+import csv
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy.special import logsumexp
+from scipy.stats import binom
+
+from sklearn_coinem._cli import main, read_counts
+
+COINS = [[5, 5], [9, 1], [8, 2], [4, 6], [7, 3]]
+
+
+def _run(*args):
+    """Run the command line in a fresh interpreter; return the finished process."""
+    return subprocess.run(
+        [sys.executable, "-m", "sklearn_coinem", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def _two_coins_csv(path, *, header=True, seed=0):
+    """Rows from coins 0.85 (weight 0.6) and 0.25, with 5 to 40 trials each."""
+    rng = np.random.default_rng(seed)
+    n_samples = 300
+    labels = (rng.random(n_samples) > 0.6).astype(int)
+    trials = rng.integers(5, 41, size=n_samples)
+    heads = rng.binomial(trials, np.array([0.85, 0.25])[labels])
+    X = np.column_stack([heads, trials - heads])
+    lines = ["heads,tails"] if header else []
+    lines += [f"{h},{t}" for h, t in X]
+    return _write(path, "\n".join(lines) + "\n"), X
+
+
+def test_demo_prints_textbook_trajectory():
+    """Without arguments the demo prints the EM steps of Do & Batzoglou (2008)."""
+    proc = _run()
+    assert proc.returncode == 0, proc.stderr
+    rows = re.findall(
+        r"^\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+(-[\d.]+)$", proc.stdout, re.M
+    )
+    assert len(rows) == 10
+    # Independent reference: EM with equal fixed weights, by hand.
+    X = np.array(COINS)
+    theta = np.array([0.6, 0.5])
+    for n_iter, theta_a, theta_b, loglik in rows:
+        log_joint = binom.logpmf(X[:, :1], 10, theta) + np.log(0.5)
+        resp = np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True))
+        theta = resp.T @ X[:, 0] / (resp.T @ X.sum(axis=1))
+        log_joint = binom.logpmf(X[:, :1], 10, theta) + np.log(0.5)
+        assert_allclose([float(theta_a), float(theta_b)], theta, atol=6e-5)
+        assert_allclose(float(loglik), logsumexp(log_joint, axis=1).sum(), atol=6e-5)
+    assert "Converged fit" in proc.stdout
+
+
+def test_fit_json_report_recovers_mixture(tmp_path):
+    """`fit --json` prints parameters close to the generating ones."""
+    path, X = _two_coins_csv(tmp_path / "counts.csv")
+    proc = _run("fit", path, "--n-components", "2", "--random-state", "0", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["n_samples"] == len(X)
+    assert report["columns"] == ["heads", "tails"]
+    assert report["converged"] is True
+    assert report["warnings"] == []
+    assert_allclose(np.array(report["probs"])[:, 0], [0.85, 0.25], atol=0.03)
+    assert_allclose(report["weights"], [0.6, 0.4], atol=0.08)
+    weights, probs = np.array(report["weights"]), np.array(report["probs"])
+    log_joint = binom.logpmf(X[:, :1], X.sum(axis=1, keepdims=True), probs[:, 0])
+    loglik = logsumexp(log_joint + np.log(weights), axis=1).sum()
+    assert_allclose(report["log_likelihood"], loglik, rtol=1e-9)
+    n_params = 3  # two probabilities and one free weight
+    assert_allclose(report["aic"], 2 * n_params - 2 * loglik, rtol=1e-9)
+    assert_allclose(report["bic"], n_params * np.log(len(X)) - 2 * loglik, rtol=1e-9)
+
+
+def test_fit_writes_posterior_assignments(tmp_path):
+    """`--output` holds Bayes-rule posteriors and their argmax, one line per row."""
+    path, X = _two_coins_csv(tmp_path / "counts.csv")
+    output = tmp_path / "assignments.csv"
+    proc = _run("fit", path, "-k", "2", "--random-state", "1", "-o", str(output))
+    assert proc.returncode == 0, proc.stderr
+    assert "log-likelihood" in proc.stdout and "BIC" in proc.stdout
+    assert f"written to {output}" in proc.stdout
+    weights = re.findall(
+        r"^\s+[01]\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$", proc.stdout, re.M
+    )
+    weights, theta = np.array(weights, dtype=float)[:, :2].T
+    with open(output, newline="") as file:
+        rows = list(csv.reader(file))
+    assert rows[0] == ["row", "posterior_0", "posterior_1", "component"]
+    table = np.array(rows[1:], dtype=float)
+    assert_allclose(table[:, 0], np.arange(2, len(X) + 2))
+    log_joint = np.log(weights) + binom.logpmf(
+        X[:, :1], X.sum(axis=1, keepdims=True), theta
+    )
+    posterior = np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True))
+    # The report rounds the parameters to 4 decimals.
+    assert_allclose(table[:, 1:3], posterior, atol=2e-3)
+    assert_allclose(table[:, 3], table[:, 1:3].argmax(axis=1))
+
+
+def test_fit_header_is_optional(tmp_path):
+    """The same counts with and without a header give the same fit."""
+    with_header, _ = _two_coins_csv(tmp_path / "a.csv", header=True)
+    without_header, _ = _two_coins_csv(tmp_path / "b.csv", header=False)
+    X_a, names_a, rows_a = read_counts(with_header)
+    X_b, names_b, rows_b = read_counts(without_header)
+    assert_allclose(X_a, X_b)
+    assert names_a == ["heads", "tails"] and names_b == ["column 1", "column 2"]
+    assert_allclose(rows_a, rows_b + 1)
+
+
+def test_read_counts_selects_columns_and_skips_blank_lines(tmp_path):
+    """`--columns` picks count columns by name, ignoring text columns."""
+    path = _write(tmp_path / "c.csv", "id,tails,heads\nx,1,9\n\ny,5,5\n")
+    X, names, rows = read_counts(path, columns="heads,tails")
+    assert_allclose(X, [[9, 1], [5, 5]])
+    assert names == ["heads", "tails"]
+    assert_allclose(rows, [2, 4])
+    path = _write(tmp_path / "d.csv", "x;1;9\ny;5;5\n")
+    X, names, _ = read_counts(path, columns="3,2", delimiter=";")
+    assert_allclose(X, [[9, 1], [5, 5]])
+    assert names == ["column 3", "column 2"]
+
+
+def test_fit_reports_dice_columns(tmp_path, capsys):
+    """A three-column table fits a multinomial mixture with one P per column."""
+    rng = np.random.default_rng(0)
+    X = np.vstack(
+        [
+            rng.multinomial(30, [0.7, 0.2, 0.1], size=60),
+            rng.multinomial(30, [0.1, 0.2, 0.7], size=40),
+        ]
+    )
+    text = "one,two,three\n" + "\n".join(",".join(map(str, x)) for x in X)
+    path = _write(tmp_path / "dice.csv", text)
+    assert main(["fit", path, "-k", "2", "--random-state", "0", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert_allclose(report["probs"], [[0.7, 0.2, 0.1], [0.1, 0.2, 0.7]], atol=0.04)
+
+
+def test_fit_warns_when_not_identifiable(tmp_path, capsys):
+    """Single-trial rows cannot identify two coins: the report says so."""
+    path = _write(tmp_path / "bernoulli.csv", "1,0\n0,1\n1,0\n1,0\n0,1\n1,0\n")
+    assert main(["fit", path, "-k", "2", "--random-state", "0"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^warning: .*not identifiable", out, re.M)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("h,t\n5,5\n9,x1\n", r"row 3, column 2: 'x1' is not a number$"),
+        ("5,5\n9,1\n8,-2\n", r"row 3, column 2: negative count -2$"),
+        ("5,5\n9,1\n8\n", r"row 3, column 2: expected 2 columns, got 1$"),
+        ("5,5\n9,1,3\n", r"row 2, column 3: expected 2 columns, got 3$"),
+        ("5,5\n,1\n", r"row 2, column 1: empty cell$"),
+        ("5,5\n9,inf\n", r"row 2, column 2: 'inf' is not a finite number$"),
+        ("", r"the file is empty$"),
+        ("heads,tails\n", r"no data rows after the header$"),
+        ("5\n9\n", r"need at least 2 count columns"),
+        ("5,5\n", r"Expected n_samples >= n_components"),
+    ],
+)
+def test_fit_bad_file_is_one_line_error(tmp_path, capsys, text, message):
+    """A bad file gives exit status 2 and one line naming file, row and column."""
+    path = _write(tmp_path / "bad.csv", text)
+    assert main(["fit", path, "-k", "2"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1
+    assert re.match(re.escape(f"error: {path}: ") + message, lines[0]), lines[0]
+
+
+def test_fit_unknown_column_names_the_header(tmp_path, capsys):
+    """An unknown `--columns` name lists the columns of the header."""
+    path = _write(tmp_path / "c.csv", "heads,tails\n5,5\n")
+    assert main(["fit", path, "-k", "1", "--columns", "heads,tail"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {path}: --columns: no column 'tail'; use heads, tails\n"
+    )
+
+
+def test_fit_bad_files_end_to_end(tmp_path):
+    """In a fresh process, missing and ragged files exit with 2, no traceback."""
+    missing = str(tmp_path / "missing.csv")
+    ragged = _write(tmp_path / "ragged.csv", "heads,tails\n5,5\n9,1,0\n")
+    output = tmp_path / "nodir" / "out.csv"
+    good = _write(tmp_path / "good.csv", "\n".join(f"{h},{t}" for h, t in COINS))
+    for args, expected in [
+        ((missing,), f"error: {missing}: no such file\n"),
+        ((ragged,), f"error: {ragged}: row 3, column 3: expected 2 columns, got 3\n"),
+        ((good, "-o", str(output)), f"error: {output}: No such file or directory\n"),
+    ]:
+        proc = _run("fit", *args, "-k", "2")
+        assert proc.returncode == 2
+        assert proc.stderr == expected
+        assert proc.stdout == ""
+
+
+def test_fit_verbose_progress_goes_to_stderr(tmp_path):
+    """`--verbose` shows restart progress on stderr and keeps stdout JSON."""
+    path, _ = _two_coins_csv(tmp_path / "counts.csv")
+    proc = _run("fit", path, "-k", "2", "--n-init", "3", "--json", "--verbose")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["n_init"] == 3
+    assert proc.stderr.count("Initialization ") >= 3
+    assert "Iteration" in proc.stderr or "converged" in proc.stderr
+
+
+def test_fit_short_fit_is_silent_on_stderr(tmp_path, capsys):
+    """A fit quicker than the progress delay prints nothing on stderr."""
+    path = _write(tmp_path / "coins.csv", "\n".join(f"{h},{t}" for h, t in COINS))
+    assert main(["fit", path, "-k", "2", "--random-state", "0"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert "converged       yes" in captured.out
+
+
+def test_cli_usage_error_exits_2():
+    """A missing required option is an argparse usage error with status 2."""
+    with pytest.raises(SystemExit) as exc_info:
+        main(["fit", "counts.csv"])
+    assert exc_info.value.code == 2
