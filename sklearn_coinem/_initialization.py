@@ -85,6 +85,10 @@ def _init_one(X, weights, n_components, method, rng):
 
 def _kmeans_labels(props, seed_weight, n_components, rng):
     """Labels of a weighted k-means on the row proportions."""
+    if len(props) < n_components:
+        # KMeans needs n_clusters rows; one row per cluster is then optimal and
+        # the remaining components start empty.
+        return np.arange(len(props))
     kmeans = KMeans(
         n_clusters=n_components, n_init=1, random_state=rng.randint(2**31 - 1)
     )

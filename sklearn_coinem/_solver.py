@@ -55,8 +55,10 @@ def _squarem_extrapolate(theta0, theta1, theta2, step_max):
         if not bad.any():
             return theta, alpha
         alpha = np.where(bad, (alpha - 1) / 2, alpha)
+    # At alpha = -1 the extrapolation is theta2 itself; take it exactly, since
+    # the formula can round an exact zero of theta2 to a tiny negative number.
     alpha = np.where(bad, -1.0, alpha)
-    return theta0 - 2 * alpha[:, None] * r + alpha[:, None] ** 2 * v, alpha
+    return np.where(bad[:, None], theta2, theta), alpha
 
 
 class _Runs:
