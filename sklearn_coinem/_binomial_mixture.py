@@ -5,10 +5,12 @@ from numbers import Integral, Real
 from time import time
 
 import numpy as np
+from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -16,7 +18,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from sklearn_coinem._count_table import _compress_counts
+from sklearn_coinem._count_table import _compress_counts, _merge_tables
+from sklearn_coinem._dask import _is_dask_collection
 from sklearn_coinem._em import (
     CountTable,
     _estimate_log_resp,
@@ -126,9 +129,15 @@ class BinomialMixture(DensityMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Controls the random initialisations.
 
+    n_jobs : int, default=None
+        Number of joblib tasks the ``n_init`` restarts are split into; the
+        result does not depend on it. ``None`` means 1 unless in a
+        :func:`joblib.parallel_backend` context (for instance ``"dask"``, to
+        spread the restarts over a cluster); ``-1`` means all processors.
+
     warm_start : bool, default=False
         If True, ``fit`` continues from the previous solution (``n_init`` is
-        then ignored).
+        then ignored), and so does the first call of ``partial_fit``.
 
     verbose : int, default=0
         Print progress: 1 per initialisation, 2 also per iteration with the
@@ -216,6 +225,7 @@ class BinomialMixture(DensityMixin, BaseEstimator):
         "pseudo_count": [Interval(Real, 0.0, None, closed="left")],
         "algorithm": [StrOptions({"em", "squarem"})],
         "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
@@ -235,6 +245,7 @@ class BinomialMixture(DensityMixin, BaseEstimator):
         pseudo_count=1e-6,
         algorithm="squarem",
         random_state=None,
+        n_jobs=None,
         warm_start=False,
         verbose=0,
         verbose_interval=10,
@@ -250,6 +261,7 @@ class BinomialMixture(DensityMixin, BaseEstimator):
         self.pseudo_count = pseudo_count
         self.algorithm = algorithm
         self.random_state = random_state
+        self.n_jobs = n_jobs
         self.warm_start = warm_start
         self.verbose = verbose
         self.verbose_interval = verbose_interval
@@ -312,33 +324,18 @@ class BinomialMixture(DensityMixin, BaseEstimator):
         self : object
             The fitted mixture.
         """
-        X = self._validate_counts(X, reset=True, whom="BinomialMixture.fit")
-        n_samples, n_features = X.shape
-        if n_samples < self.n_components:
-            raise ValueError(
-                "Expected n_samples >= n_components but got "
-                f"n_components = {self.n_components}, n_samples = {n_samples}"
-            )
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(
-                sample_weight, X, dtype=np.float64, ensure_non_negative=True
-            )
-            if not sample_weight.sum() > 0:
-                raise ValueError("sample_weight must have a positive sum.")
-        weights_init, probs_init = self._check_initial_parameters(n_features)
-        table = CountTable.from_rows(*_compress_counts(X, sample_weight))
+        table = self._build_count_table(
+            X, sample_weight, reset=True, whom="BinomialMixture.fit"
+        )
+        # A new fit starts a new stream for partial_fit.
+        self._count_table = None
+        weights_init, probs_init = self._check_initial_parameters(self.n_features_in_)
         _check_identifiable(table.X, self.n_components)
 
-        result, best = self._run(table, weights_init, probs_init)
-        weights, probs = result.weights[best], result.probs[best]
-        if probs_init is None:
-            order = _canonical_order(weights, probs)
-            weights, probs = weights[order], probs[order]
-        self.weights_, self.probs_ = weights, probs
-        self.converged_ = bool(result.converged[best])
-        self.n_iter_ = int(result.n_iter[best])
-        self.lower_bound_ = float(result.lower_bound[best])
-        self.lower_bounds_ = result.lower_bounds[best]
+        result, best = self._run(
+            table, *self._starting_points(table, weights_init, probs_init)
+        )
+        self._store_result(result, best, reorder=probs_init is None)
         if not self.converged_ and self.max_iter > 0:
             warnings.warn(
                 "Best performing initialization did not converge. Try different "
@@ -348,6 +345,114 @@ class BinomialMixture(DensityMixin, BaseEstimator):
                 stacklevel=3,
             )
         return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the mixture with a chunk of rows (exact streaming EM).
+
+        The rows of all chunks seen so far are kept as their table of distinct
+        rows with total weights, the sufficient statistic of the stream. The
+        first call (or the first after ``fit``) initialises like ``fit`` on
+        the chunk. Every later call merges the chunk into the table and
+        continues EM from the current parameters for at most ``max_iter``
+        iterations, keeping the component order. After any sequence of chunks
+        the model is therefore ``fit`` on their concatenation started from
+        the parameters before the last call. Memory grows with the number of
+        distinct rows, not with the length of the stream.
+
+        Parameters
+        ----------
+        X : array-like or dask array of shape (n_samples, n_features)
+            Non-negative outcome counts, one row per experiment.
+
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights.
+
+        Returns
+        -------
+        self : object
+            The updated mixture.
+        """
+        stream = getattr(self, "_count_table", None)
+        whom = "BinomialMixture.partial_fit"
+        table = self._build_count_table(
+            X, sample_weight, reset=stream is None, whom=whom, distributed=False
+        )
+        if stream is None:
+            weights_init, probs_init = self._check_initial_parameters(
+                self.n_features_in_
+            )
+            start = self._starting_points(table, weights_init, probs_init)
+            reorder = probs_init is None
+        else:
+            table = CountTable.from_rows(
+                *_merge_tables([(stream.X, stream.weights), (table.X, table.weights)])
+            )
+            start, reorder = (self.weights_[None], self.probs_[None], None), False
+        _check_identifiable(table.X, self.n_components)
+        result, best = self._run(table, *start)
+        self._store_result(result, best, reorder=reorder)
+        self._count_table = table
+        return self
+
+    def _build_count_table(self, X, sample_weight, *, reset, whom, distributed=True):
+        """Validate X and sample_weight; return the count table of the rows."""
+        if _is_dask_collection(X):
+            return self._dask_count_table(
+                X, sample_weight, reset=reset, whom=whom, distributed=distributed
+            )
+        X = self._validate_counts(X, reset=reset, whom=whom)
+        if reset:
+            _check_n_samples(X.shape[0], self.n_components)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+            _check_positive_weight(sample_weight.sum())
+        return CountTable.from_rows(*_compress_counts(X, sample_weight))
+
+    def _dask_count_table(self, X, sample_weight, *, reset, whom, distributed):
+        """Validate and compress a dask collection chunk by chunk on the workers.
+
+        With ``distributed=False`` the table is always merged on the client;
+        otherwise tables above ``MAX_LOCAL_ROWS`` distinct rows stay on the
+        workers and each EM iteration reduces the E-step statistics there.
+        """
+        from sklearn_coinem._dask import MAX_LOCAL_ROWS, dask_count_table
+
+        validate_data(self, X, reset=reset, skip_check_array=True)
+        if reset and self.n_features_in_ < 2:
+            raise ValueError(
+                f"Found array with {self.n_features_in_} feature(s) "
+                f"(shape={X.shape}) while a minimum of 2 is required by "
+                f"{type(self).__name__}."
+            )
+        table, n_samples = dask_count_table(
+            X,
+            sample_weight,
+            whom=whom,
+            max_local_rows=MAX_LOCAL_ROWS if distributed else np.inf,
+        )
+        if reset:
+            _check_n_samples(n_samples, self.n_components)
+        if sample_weight is not None:
+            _check_positive_weight(table.total_weight)
+        return table
+
+    def _store_result(self, result, best, *, reorder):
+        """Set the fitted attributes from the best run of ``result``."""
+        weights, probs = result.weights[best], result.probs[best]
+        if reorder:
+            order = _canonical_order(weights, probs)
+            weights, probs = weights[order], probs[order]
+        self.weights_, self.probs_ = weights, probs
+        self.converged_ = bool(result.converged[best])
+        self.n_iter_ = int(result.n_iter[best])
+        self.lower_bound_ = float(result.lower_bound[best])
+        self.lower_bounds_ = result.lower_bounds[best]
 
     def _starting_points(self, table, weights_init, probs_init):
         """Starting (weights, probs, lower_bound) of every run."""
@@ -369,33 +474,53 @@ class BinomialMixture(DensityMixin, BaseEstimator):
             weights = np.full((n_runs, K), 1.0 / K)
         return weights, probs, None
 
-    def _run(self, table, weights_init, probs_init):
-        """Run every initialisation; return the result and the best run."""
-        weights, probs, lower_bound = self._starting_points(
-            table, weights_init, probs_init
-        )
-        callback = self._verbose_callback() if self.verbose else None
-        runs = range(len(probs)) if self.verbose else [slice(None)]
-        results = []
-        for run in runs:
-            if self.verbose:
+    def _run(self, table, weights, probs, lower_bound):
+        """Run EM from every starting point; return the result and the best run.
+
+        With ``verbose`` the runs go one after the other, so that progress
+        prints in order. Otherwise they are split into at most ``n_jobs``
+        joblib tasks, each a batch of runs; runs are independent, so the
+        result does not depend on the split. A table kept on dask workers
+        already spreads every E-step, so its runs stay in one task.
+        """
+        options = {
+            "pseudo_count": self.pseudo_count,
+            "update_weights": self.update_weights,
+            "tol": self.tol,
+            "max_iter": self.max_iter,
+            "algorithm": self.algorithm,
+        }
+        if self.verbose:
+            callback = self._verbose_callback()
+            results = []
+            for run in range(len(probs)):
                 print(f"Initialization {run}")
                 self._init_prev_time = self._iter_prev_time = time()
-            result = run_em(
-                table,
-                weights[run].reshape(-1, self.n_components),
-                probs[run].reshape(-1, self.n_components, table.X.shape[1]),
-                pseudo_count=self.pseudo_count,
-                update_weights=self.update_weights,
-                tol=self.tol,
-                max_iter=self.max_iter,
-                algorithm=self.algorithm,
-                lower_bound=None if lower_bound is None else lower_bound[run],
-                callback=callback,
-            )
-            if self.verbose:
+                result = run_em(
+                    table,
+                    weights[[run]],
+                    probs[[run]],
+                    lower_bound=None if lower_bound is None else lower_bound[[run]],
+                    callback=callback,
+                    **options,
+                )
                 self._print_init_end(result)
-            results.append(result)
+                results.append(result)
+        else:
+            n_tasks = min(effective_n_jobs(self.n_jobs), len(probs))
+            if not isinstance(table, CountTable):
+                n_tasks = 1
+            tasks = np.array_split(np.arange(len(probs)), n_tasks)
+            results = Parallel(n_jobs=self.n_jobs if n_tasks > 1 else 1)(
+                delayed(run_em)(
+                    table,
+                    weights[idx],
+                    probs[idx],
+                    lower_bound=None if lower_bound is None else lower_bound[idx],
+                    **options,
+                )
+                for idx in tasks
+            )
         result = _concatenate_results(results)
         return result, int(np.argmax(result.lower_bound))
 
@@ -428,6 +553,15 @@ class BinomialMixture(DensityMixin, BaseEstimator):
             )
 
     # ----------------------------------------------------------------- predict
+    def _dask_rows(self, X, method):
+        """Lazy dask array of ``method`` applied to each chunk of X."""
+        from sklearn_coinem._dask import dask_row_map
+
+        check_is_fitted(self)
+        validate_data(self, X, reset=False, skip_check_array=True)
+        whom = f"BinomialMixture.{method}"
+        return dask_row_map(X, self.weights_, self.probs_, method, whom)
+
     def _log_resp(self, X, whom):
         """Validated X, per-row log-likelihood and log responsibilities."""
         check_is_fitted(self)
@@ -450,8 +584,11 @@ class BinomialMixture(DensityMixin, BaseEstimator):
         -------
         log_prob : ndarray of shape (n_samples,)
             ``log sum_k weights_[k] * Multinomial(X[i] | probs_[k])``,
-            including the multinomial coefficient.
+            including the multinomial coefficient. A lazy dask array when
+            X is a dask array.
         """
+        if _is_dask_collection(X):
+            return self._dask_rows(X, "score_samples")
         return self._log_resp(X, "BinomialMixture.score_samples")[0]
 
     def score(self, X, y=None, sample_weight=None):
@@ -474,6 +611,10 @@ class BinomialMixture(DensityMixin, BaseEstimator):
             Weighted mean of :meth:`score_samples`.
         """
         log_prob = self.score_samples(X)
+        if _is_dask_collection(log_prob):
+            from sklearn_coinem._dask import dask_weighted_mean
+
+            return dask_weighted_mean(log_prob, sample_weight)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, log_prob[:, None])
         return float(np.average(log_prob, weights=sample_weight))
@@ -490,8 +631,10 @@ class BinomialMixture(DensityMixin, BaseEstimator):
         -------
         resp : ndarray of shape (n_samples, n_components)
             Responsibilities; each row sums to 1. A row with no trials gets
-            the mixing weights.
+            the mixing weights. A lazy dask array when X is a dask array.
         """
+        if _is_dask_collection(X):
+            return self._dask_rows(X, "predict_proba")
         return np.exp(self._log_resp(X, "BinomialMixture.predict_proba")[1])
 
     def predict(self, X):
@@ -505,8 +648,10 @@ class BinomialMixture(DensityMixin, BaseEstimator):
         Returns
         -------
         labels : ndarray of shape (n_samples,)
-            Component indices.
+            Component indices. A lazy dask array when X is a dask array.
         """
+        if _is_dask_collection(X):
+            return self._dask_rows(X, "predict")
         return self._log_resp(X, "BinomialMixture.predict")[1].argmax(axis=1)
 
     def fit_predict(self, X, y=None, sample_weight=None):
@@ -529,6 +674,21 @@ class BinomialMixture(DensityMixin, BaseEstimator):
             Component indices, equal to ``fit(X).predict(X)``.
         """
         return self.fit(X, sample_weight=sample_weight).predict(X)
+
+
+def _check_n_samples(n_samples, n_components):
+    """Raise if there are fewer rows than components."""
+    if n_samples < n_components:
+        raise ValueError(
+            "Expected n_samples >= n_components but got "
+            f"n_components = {n_components}, n_samples = {n_samples}"
+        )
+
+
+def _check_positive_weight(total_weight):
+    """Raise unless the sample weights have a positive sum."""
+    if not total_weight > 0:
+        raise ValueError("sample_weight must have a positive sum.")
 
 
 def _check_distribution(values, shape, name):

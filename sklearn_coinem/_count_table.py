@@ -76,3 +76,33 @@ def _compress_counts(X, sample_weight=None, max_bins=None):
         if np.prod(column_max + 1) <= max_bins:
             return _dense_key_table(X, sample_weight, column_max)
     return _sorted_unique_table(X, sample_weight)
+
+
+def _merge_tables(tables):
+    """Merge weighted tables of distinct rows into one, summing the weights.
+
+    Parameters
+    ----------
+    tables : sequence of (ndarray of shape (n_i, n_features), ndarray of shape (n_i,))
+        Tables as returned by ``_compress_counts``; rows may repeat across
+        tables.
+
+    Returns
+    -------
+    table : ndarray of shape (n_distinct, n_features)
+        Distinct rows in lexicographic order, as ``_compress_counts`` sorts
+        them, so merging the tables of the chunks of ``X`` gives the table
+        of ``X``.
+    weights : ndarray of shape (n_distinct,)
+        Total weight of each distinct row.
+    """
+    rows = np.concatenate([np.asarray(r, dtype=np.float64) for r, _ in tables])
+    weights = np.concatenate([np.asarray(w, dtype=np.float64) for _, w in tables])
+    if len(rows) == 0:
+        return rows, weights
+    order = np.lexsort(rows.T[::-1])
+    rows, weights = rows[order], weights[order]
+    starts_row = np.ones(len(rows), dtype=bool)
+    starts_row[1:] = (rows[1:] != rows[:-1]).any(axis=1)
+    starts = np.flatnonzero(starts_row)
+    return rows[starts], np.add.reduceat(weights, starts)

@@ -42,6 +42,14 @@ class CountTable:
         log_coef_sum = float(weights @ _log_coefficients(X))
         return cls(X, weights, log_coef_sum, float(weights.sum()))
 
+    def sufficient_statistics(self, log_weights, log_probs):
+        """E-step statistics over the table (see ``_sufficient_statistics``).
+
+        The EM engine calls this method, so a table kept elsewhere (the dask
+        ``DaskCountTable``) can supply the same statistics.
+        """
+        return _sufficient_statistics(self, log_weights, log_probs)
+
 
 def _log_coefficients(X):
     """Return log(n! / prod_c x_c!) of each row, with n the row sum."""
@@ -157,8 +165,8 @@ def _em_step(table, weights, probs, pseudo_count, fixed_weights=None):
     parameters: the mean log-likelihood plus the prior term divided by the
     total weight, the quantity MAP-EM never decreases.
     """
-    nk, counts, loglik = _sufficient_statistics(
-        table, _safe_log(weights), _safe_log(probs)
+    nk, counts, loglik = table.sufficient_statistics(
+        _safe_log(weights), _safe_log(probs)
     )
     prior = _log_prior(weights, probs, pseudo_count, fixed_weights is None)
     objective = (loglik + table.log_coef_sum + prior) / table.total_weight

@@ -1,0 +1,282 @@
+"""Dask integration: distributed count tables, E-steps and lazy prediction."""
+
+import sys
+
+import numpy as np
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_array,
+    check_non_negative,
+)
+
+from sklearn_coinem._count_table import _compress_counts, _merge_tables
+from sklearn_coinem._em import (
+    CountTable,
+    _estimate_log_resp,
+    _log_coefficients,
+    _safe_log,
+    _sufficient_statistics,
+)
+
+# Largest number of distinct rows (summed over the chunk tables) that is
+# merged into one table on the client. Beyond it the chunk tables stay on the
+# workers and every EM iteration reduces their sufficient statistics there.
+# At 2**20 rows the merged table of a few columns is tens of MiB.
+MAX_LOCAL_ROWS = 1 << 20
+
+# Fan-in of the tree reductions: a reduction task holds at most this many
+# chunk results at once.
+_SPLIT_EVERY = 8
+
+
+def _is_dask_collection(X):
+    """Return True when X is a dask collection, without importing dask."""
+    dask = sys.modules.get("dask")
+    return dask is not None and dask.is_dask_collection(X)
+
+
+def _import_dask():
+    """Import dask.array and dask.delayed, with a hint if dask is missing."""
+    try:
+        import dask
+        import dask.array as da
+    except ImportError as exc:  # pragma: no cover - dask is present in CI
+        raise ImportError(
+            "Dask input needs the optional dependency dask: "
+            "pip install 'sklearn_coinem[dask]'."
+        ) from exc
+    return dask, da
+
+
+def _as_dask_array(X):
+    """A 2-D dask array with all columns in one chunk; dataframes are converted."""
+    _, da = _import_dask()
+    if not isinstance(X, da.Array):
+        if not hasattr(X, "to_dask_array"):
+            raise TypeError(
+                f"Expected a dask array or dask dataframe, got {type(X).__name__}."
+            )
+        X = X.to_dask_array(lengths=True)
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected 2D array, got {X.ndim}D array instead. Reshape your data "
+            "either using array.reshape(-1, 1) if your data has a single feature "
+            "or array.reshape(1, -1) if it contains a single sample."
+        )
+    return X.rechunk({1: -1})
+
+
+def _weight_blocks(sample_weight, X):
+    """One sample-weight block (or None) per row chunk of X."""
+    if sample_weight is None:
+        return [None] * X.numblocks[0]
+    _, da = _import_dask()
+    if not isinstance(sample_weight, da.Array):
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if sample_weight.ndim != 1 or sample_weight.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"sample_weight.shape == {sample_weight.shape}, "
+                f"expected {(X.shape[0],)}!"
+            )
+        sample_weight = da.from_array(sample_weight, chunks=(X.chunks[0],))
+    elif sample_weight.ndim != 1 or sample_weight.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"sample_weight.shape == {sample_weight.shape}, expected {(X.shape[0],)}!"
+        )
+    return list(sample_weight.rechunk((X.chunks[0],)).to_delayed().ravel())
+
+
+def _check_block(block, whom):
+    """Validate one chunk with the checks (and messages) of in-memory input."""
+    block = check_array(
+        block,
+        dtype="numeric",
+        ensure_min_samples=0,
+        input_name="X",
+        estimator="BinomialMixture",
+    )
+    check_non_negative(block, whom)
+    return block
+
+
+def _chunk_table(block, sample_weight, whom):
+    """Validate and compress one chunk: (CountTable, n_rows)."""
+    block = _check_block(block, whom)
+    if sample_weight is not None:
+        sample_weight = _check_sample_weight(
+            sample_weight, block, dtype=np.float64, ensure_non_negative=True
+        )
+    if block.shape[0] == 0:
+        rows, weights = np.zeros((0, block.shape[1])), np.zeros(0)
+    else:
+        rows, weights = _compress_counts(block, sample_weight)
+    return CountTable.from_rows(rows, weights), block.shape[0]
+
+
+def _merge_chunk_tables(*parts):
+    """Merge (CountTable, n_rows) results into one."""
+    rows, weights = _merge_tables([(table.X, table.weights) for table, _ in parts])
+    return CountTable.from_rows(rows, weights), sum(n_rows for _, n_rows in parts)
+
+
+def _summary(part):
+    """(n_distinct, n_rows, log_coef_sum, total_weight) of a chunk table."""
+    table, n_rows = part
+    return len(table.X), n_rows, table.log_coef_sum, table.total_weight
+
+
+def _tree_reduce(parts, combine):
+    """Reduce delayed values with ``combine`` in a tree of fan-in _SPLIT_EVERY."""
+    dask, _ = _import_dask()
+    while len(parts) > 1:
+        parts = [
+            dask.delayed(combine, pure=True)(*parts[i : i + _SPLIT_EVERY])
+            for i in range(0, len(parts), _SPLIT_EVERY)
+        ]
+    return parts[0]
+
+
+class DaskCountTable:
+    """Count table whose chunk tables stay on the dask workers.
+
+    It quacks like :class:`~sklearn_coinem._em.CountTable` for the EM engine:
+    ``sufficient_statistics`` maps the E-step over the chunk tables and sums
+    the results in a tree, so only arrays of shape (R, K, C) reach the client.
+
+    Attributes
+    ----------
+    X, weights : ndarray
+        Merged table of the first chunks, at most ``MAX_LOCAL_ROWS`` distinct
+        rows (all of the first chunk if it alone is larger); used only to draw
+        starting points.
+    log_coef_sum, total_weight : float
+        Exact constants of the whole table.
+    """
+
+    def __init__(self, parts, summaries):
+        dask, _ = _import_dask()
+        self.parts = parts
+        self.log_coef_sum = float(sum(s[2] for s in summaries))
+        self.total_weight = float(sum(s[3] for s in summaries))
+        sizes = np.cumsum([s[0] for s in summaries])
+        n_first = max(1, int(np.searchsorted(sizes, MAX_LOCAL_ROWS, side="right")))
+        sample = _tree_reduce(list(parts[:n_first]), _merge_chunk_tables)
+        sample_table = dask.compute(sample)[0][0]
+        self.X, self.weights = sample_table.X, sample_table.weights
+
+    def sufficient_statistics(self, log_weights, log_probs):
+        """E-step statistics of the whole table, reduced on the workers."""
+        dask, _ = _import_dask()
+        statistics = [
+            dask.delayed(_part_statistics, pure=True)(part, log_weights, log_probs)
+            for part in self.parts
+        ]
+        return dask.compute(_tree_reduce(statistics, _sum_statistics))[0]
+
+
+def _part_statistics(part, log_weights, log_probs):
+    """E-step statistics of one chunk table."""
+    return _sufficient_statistics(part[0], log_weights, log_probs)
+
+
+def _sum_statistics(*statistics):
+    """Sum (nk, counts, loglik) triples."""
+    return tuple(sum(values) for values in zip(*statistics))
+
+
+def dask_count_table(X, sample_weight, *, whom, max_local_rows=MAX_LOCAL_ROWS):
+    """Validate and compress a dask array chunk by chunk on the workers.
+
+    Parameters
+    ----------
+    X : dask array or dask dataframe of shape (n_samples, n_features)
+        Counts; validated chunk by chunk with the in-memory messages.
+    sample_weight : array-like or dask array of shape (n_samples,) or None
+        Row weights, aligned with the row chunks of X.
+    whom : str
+        Caller named in the error for negative counts.
+    max_local_rows : int, default=MAX_LOCAL_ROWS
+        Distinct rows up to which the merged table is brought to the client;
+        larger tables stay distributed (:class:`DaskCountTable`).
+
+    Returns
+    -------
+    table : CountTable or DaskCountTable
+        The count table of all rows.
+    n_samples : int
+        Number of rows of X.
+    """
+    dask, _ = _import_dask()
+    X = _as_dask_array(X)
+    parts = [
+        dask.delayed(_chunk_table, pure=True)(block, weight, whom)
+        for block, weight in zip(
+            X.to_delayed().ravel(), _weight_blocks(sample_weight, X)
+        )
+    ]
+    parts = dask.persist(*parts)
+    summaries = dask.compute(*[dask.delayed(_summary)(part) for part in parts])
+    n_samples = int(sum(s[1] for s in summaries))
+    if sum(s[0] for s in summaries) <= max_local_rows:
+        table = dask.compute(_tree_reduce(list(parts), _merge_chunk_tables))[0][0]
+    else:
+        table = DaskCountTable(parts, summaries)
+    return table, n_samples
+
+
+def _chunk_log_resp(block, weights, probs, whom):
+    """Per-row log-likelihood and log responsibilities of one validated chunk."""
+    block = np.asarray(_check_block(block, whom), dtype=np.float64)
+    log_norm, log_resp = _estimate_log_resp(
+        block, _safe_log(weights)[None], _safe_log(probs)[None]
+    )
+    return log_norm[:, 0] + _log_coefficients(block), log_resp[:, 0]
+
+
+def _chunk_score_samples(block, weights, probs, whom):
+    return _chunk_log_resp(block, weights, probs, whom)[0]
+
+
+def _chunk_predict_proba(block, weights, probs, whom):
+    return np.exp(_chunk_log_resp(block, weights, probs, whom)[1])
+
+
+def _chunk_predict(block, weights, probs, whom):
+    return _chunk_log_resp(block, weights, probs, whom)[1].argmax(axis=1)
+
+
+def dask_row_map(X, weights, probs, method, whom):
+    """Lazy per-row ``score_samples``, ``predict_proba`` or ``predict`` of X."""
+    X = _as_dask_array(X)
+    if method == "predict_proba":
+        return X.map_blocks(
+            _chunk_predict_proba,
+            weights,
+            probs,
+            whom,
+            chunks=(X.chunks[0], (len(weights),)),
+            dtype=np.float64,
+        )
+    func, dtype = {
+        "score_samples": (_chunk_score_samples, np.float64),
+        "predict": (_chunk_predict, np.intp),
+    }[method]
+    return X.map_blocks(func, weights, probs, whom, drop_axis=1, dtype=dtype)
+
+
+def dask_weighted_mean(values, sample_weight):
+    """Weighted mean of a 1-D dask array, computed on the workers."""
+    dask, da = _import_dask()
+    if sample_weight is None:
+        return float(values.mean().compute())
+    if not isinstance(sample_weight, da.Array):
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if sample_weight.shape != values.shape:
+            raise ValueError(
+                f"sample_weight.shape == {sample_weight.shape}, "
+                f"expected {values.shape}!"
+            )
+        sample_weight = da.from_array(sample_weight, chunks=values.chunks)
+    sample_weight = sample_weight.rechunk(values.chunks)
+    total, norm = dask.compute((values * sample_weight).sum(), sample_weight.sum())
+    return float(total / norm)
