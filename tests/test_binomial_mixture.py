@@ -428,6 +428,26 @@ def test_warm_start_equals_one_longer_run():
     assert_allclose(warm.lower_bound_, cold.lower_bound_, rtol=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("change", "X_new"),
+    [
+        ({"n_components": 3}, TEXTBOOK_X),
+        ({}, np.column_stack([TEXTBOOK_X, TEXTBOOK_X[:, 0]])),
+    ],
+)
+def test_warm_start_after_shape_change_initialises_afresh(change, X_new):
+    """Regression: warm_start with a new n_components or n_features refits cold."""
+    bm = fitted(TEXTBOOK_X, n_components=2, warm_start=True, random_state=0)
+    bm.set_params(**change)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IdentifiabilityWarning)
+        bm.fit(X_new)
+        cold = clone(bm).set_params(warm_start=False).fit(X_new)
+    assert bm.probs_.shape == (bm.n_components, X_new.shape[1])
+    assert_allclose(bm.probs_, cold.probs_, rtol=1e-12)
+    assert_allclose(bm.weights_, cold.weights_, rtol=1e-12)
+
+
 @pytest.mark.parametrize("n_init", [1, 3])
 def test_verbose_prints_initialization_lines(capsys, n_init):
     """verbose=1 announces each initialization; verbose=2 also the iterations."""
@@ -700,7 +720,10 @@ def test_identifiability_uses_rows_with_weight():
         ([[1, np.inf], [2, 3]], "Input X contains infinity"),
         ([["a", "b"], ["c", "d"]], "not compatible with arrays of bytes/strings"),
         (np.array([[1, None], [2, 3]], dtype=object), "Input X contains NaN"),
-        (np.array([[1, {}], [2, 3]], dtype=object), "float"),
+        (
+            np.array([[1, {}], [2, 3]], dtype=object),
+            "must be a string or a real number",
+        ),
         ([1, 2, 3], "Expected 2D array, got 1D array"),
         (np.ones((2, 2, 2)), "Found array with dim 3"),
         ([[1], [2]], "a minimum of 2 is required"),
