@@ -26,8 +26,10 @@ from sklearn_coinem._em import (
     _log_coefficients,
     _safe_log,
 )
+from sklearn_coinem._inference import information_criteria, standard_errors
 from sklearn_coinem._initialization import INIT_METHODS, initial_parameters
 from sklearn_coinem._solver import run_em
+from sklearn_coinem.datasets._generators import _sample_mixture
 
 
 class IdentifiabilityWarning(UserWarning):
@@ -674,6 +676,226 @@ class BinomialMixture(DensityMixin, BaseEstimator):
             Component indices, equal to ``fit(X).predict(X)``.
         """
         return self.fit(X, sample_weight=sample_weight).predict(X)
+
+    # ---------------------------------------------------------------- inference
+    def _criteria(self, X, sample_weight, whom):
+        """AIC, BIC, ICL and their ingredients on X at the fitted parameters."""
+        check_is_fitted(self)
+        table = self._build_count_table(X, sample_weight, reset=False, whom=whom)
+        return information_criteria(
+            table, self.weights_, self.probs_, self.update_weights
+        )
+
+    def aic(self, X, sample_weight=None):
+        """Akaike information criterion of the fitted mixture on X.
+
+        ``-2 * log_likelihood + 2 * n_parameters`` with the full
+        log-likelihood (including the multinomial coefficient) and
+        ``n_parameters = (n_components - 1) + n_components * (n_features - 1)``
+        (no weight parameters when ``update_weights=False``), the convention
+        of R's flexmix. Smaller is better.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Non-negative outcome counts, usually the training data.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights of the log-likelihood.
+
+        Returns
+        -------
+        aic : float
+            The lower the better.
+        """
+        return self._criteria(X, sample_weight, "BinomialMixture.aic").aic
+
+    def bic(self, X, sample_weight=None):
+        """Bayesian information criterion of the fitted mixture on X.
+
+        ``-2 * log_likelihood + log(n) * n_parameters``, with ``n`` the number
+        of rows (the sum of ``sample_weight`` when given) and the parameter
+        count and log-likelihood of :meth:`aic` (flexmix's convention).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Non-negative outcome counts, usually the training data.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights; they also set ``n``.
+
+        Returns
+        -------
+        bic : float
+            The lower the better.
+
+        Examples
+        --------
+        >>> from sklearn_coinem import BinomialMixture
+        >>> from sklearn_coinem.datasets import make_binomial_mixture
+        >>> X, _ = make_binomial_mixture(300, probs=[0.9, 0.2], random_state=0)
+        >>> bics = [BinomialMixture(k, random_state=0).fit(X).bic(X) for k in (1, 2, 3)]
+        >>> int(np.argmin(bics)) + 1
+        2
+        """
+        return self._criteria(X, sample_weight, "BinomialMixture.bic").bic
+
+    def icl(self, X, sample_weight=None):
+        """Integrated completed likelihood criterion of the fitted mixture on X.
+
+        ``bic(X) + 2 * sum_i w_i (-log max_k r_ik)``: BIC penalised by the
+        entropy of the maximum a posteriori classification, which favours
+        well-separated components (Biernacki, Celeux & Govaert 2000). It
+        equals ``-2 * complete log-likelihood + log(n) * n_parameters`` as
+        flexmix's ``ICL`` and mclust's ``icl`` compute it (mclust reports it
+        with the opposite sign).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Non-negative outcome counts, usually the training data.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights.
+
+        Returns
+        -------
+        icl : float
+            The lower the better.
+        """
+        return self._criteria(X, sample_weight, "BinomialMixture.icl").icl
+
+    def standard_errors(self, X, sample_weight=None, confidence=0.95):
+        """Standard errors and Wald confidence intervals of the fitted parameters.
+
+        The observed information of the free parameters (``n_components - 1``
+        weights and ``n_features - 1`` probabilities per component) comes
+        from Louis' (1982) formula: the expected complete-data information
+        minus the conditional covariance of the complete-data scores, both in
+        closed form for this model. Its inverse, carried to every weight and
+        probability by the delta method, gives the standard errors.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data the model was fitted on.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            The sample weights used in ``fit``.
+
+        confidence : float, default=0.95
+            Coverage of the intervals, in (0, 1).
+
+        Returns
+        -------
+        result : :class:`~sklearn.utils.Bunch`
+            - weights : ndarray of shape (n_components,), standard errors of
+              ``weights_`` (0 when the weights are fixed);
+            - probs : ndarray of shape (n_components, n_features), standard
+              errors of ``probs_``;
+            - weights_ci : ndarray of shape (n_components, 2) and
+            - probs_ci : ndarray of shape (n_components, n_features, 2),
+              Wald intervals ``estimate -/+ z * std_error`` clipped to [0, 1];
+            - weights_status, probs_status : str arrays, "estimated",
+              "fixed", "boundary", "empty component" or
+              "singular information";
+            - table : one row per parameter with columns ``parameter``,
+              ``component``, ``outcome``, ``estimate``, ``std_error``,
+              ``ci_low``, ``ci_high``, ``status``; a pandas DataFrame when
+              pandas is installed, else a numpy record array;
+            - information, covariance : the observed information of the free
+              parameters and its inverse;
+            - message : why some standard errors are NaN ("" if none).
+
+        Warns
+        -----
+        UserWarning
+            When an estimate lies on the boundary (a probability at 0 or 1, a
+            weight at 0; its standard error is NaN and the rest are computed
+            with it fixed) or the information matrix is singular (all NaN).
+
+        Notes
+        -----
+        The intervals are asymptotic and assume the maximum likelihood
+        estimate: with the default ``pseudo_count=1e-6`` the fit differs
+        from it by about ``pseudo_count / n_samples``, far below the
+        standard errors. Components are labelled as fitted; to compare runs
+        see :func:`align_components`.
+
+        References
+        ----------
+        .. [1] Louis, T. A. (1982). Finding the observed information matrix
+           when using the EM algorithm. JRSS B 44(2), 226-233.
+
+        Examples
+        --------
+        >>> from sklearn_coinem import BinomialMixture
+        >>> from sklearn_coinem.datasets import make_binomial_mixture
+        >>> X, _ = make_binomial_mixture(500, probs=[0.8, 0.3], random_state=0)
+        >>> bm = BinomialMixture(2, random_state=0).fit(X)
+        >>> se = bm.standard_errors(X)
+        >>> se.probs.shape, bool((se.probs[:, 0] < 0.01).all())
+        ((2, 2), True)
+        """
+        if not 0 < confidence < 1:
+            raise ValueError(f"confidence must be in (0, 1), got {confidence!r}.")
+        check_is_fitted(self)
+        whom = "BinomialMixture.standard_errors"
+        table = self._build_count_table(X, sample_weight, reset=False, whom=whom)
+        return standard_errors(
+            table,
+            self.weights_,
+            self.probs_,
+            update_weights=self.update_weights,
+            confidence=confidence,
+            feature_names=getattr(self, "feature_names_in_", None),
+        )
+
+    def sample(self, n_samples=1, *, n_trials, random_state=None):
+        """Draw rows of counts from the fitted mixture.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of rows to draw.
+
+        n_trials : int or array-like of shape (n_samples,)
+            Trials of every row, or of each row.
+
+        random_state : int, RandomState instance or None, default=None
+            Determines the draws; None uses the estimator's
+            ``random_state``. The same int gives the same draws.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            Integer outcome counts, rows in draw order (unlike
+            :meth:`sklearn.mixture.GaussianMixture.sample`, not grouped by
+            component).
+
+        y : ndarray of shape (n_samples,)
+            Component of each row.
+
+        Examples
+        --------
+        >>> from sklearn_coinem import BinomialMixture
+        >>> from sklearn_coinem.datasets import load_coins
+        >>> bm = BinomialMixture(2, random_state=0).fit(load_coins().data)
+        >>> X, y = bm.sample(4, n_trials=10, random_state=0)
+        >>> X.sum(axis=1)
+        array([10, 10, 10, 10])
+        """
+        check_is_fitted(self)
+        if not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples}. The sampling "
+                "requires at least one sample."
+            )
+        rng = check_random_state(
+            self.random_state if random_state is None else random_state
+        )
+        return _sample_mixture(self.weights_, self.probs_, n_samples, n_trials, rng)
 
 
 def _check_n_samples(n_samples, n_components):

@@ -1,5 +1,6 @@
 """Built-in data sets and synthetic data generators."""
 
 from sklearn_coinem.datasets._coins import load_coins
+from sklearn_coinem.datasets._generators import make_binomial_mixture
 
-__all__ = ["load_coins"]
+__all__ = ["load_coins", "make_binomial_mixture"]

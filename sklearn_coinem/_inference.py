@@ -1,0 +1,389 @@
+"""Information criteria, observed information (Louis 1982) and standard errors."""
+
+import warnings
+
+import numpy as np
+from scipy.stats import norm
+from sklearn.utils import Bunch
+
+from sklearn_coinem._em import _estimate_log_resp, _safe_log
+
+# Expected count (rows for a weight, outcomes for a probability) below which an
+# estimate is treated as lying on the boundary of the parameter space: far
+# below one observation, far above what the default pseudo-count leaves behind.
+_BOUNDARY_COUNT = 1e-3
+
+# Relative eigenvalue below which the observed information counts as singular.
+_SINGULAR_RCOND = 1e-10
+
+
+def n_parameters(n_components, n_features, update_weights=True):
+    """Number of free parameters of a mixture of multinomials.
+
+    ``n_components - 1`` mixing weights (none when they are held fixed) plus
+    ``n_features - 1`` outcome probabilities per component.
+    """
+    n_weights = n_components - 1 if update_weights else 0
+    return n_weights + n_components * (n_features - 1)
+
+
+def _log_resp(table, weights, probs):
+    """Per-row log p(x) (without coefficient) and log responsibilities."""
+    log_norm, log_resp = _estimate_log_resp(
+        table.X, _safe_log(weights)[None], _safe_log(probs)[None]
+    )
+    return log_norm[:, 0], log_resp[:, 0]
+
+
+def information_criteria(table, weights, probs, update_weights=True):
+    """AIC, BIC and ICL of a mixture on a weighted count table.
+
+    All three follow the "smaller is better" convention of R's flexmix
+    (``AIC``, ``BIC`` and ``ICL`` methods for ``flexmix`` objects) and of
+    :meth:`sklearn.mixture.GaussianMixture.bic`.
+
+    Parameters
+    ----------
+    table : CountTable
+        Distinct rows and their weights.
+    weights : ndarray of shape (n_components,)
+        Mixing weights.
+    probs : ndarray of shape (n_components, n_features)
+        Outcome probabilities.
+    update_weights : bool, default=True
+        Whether the weights were estimated (they then count as parameters).
+
+    Returns
+    -------
+    result : :class:`~sklearn.utils.Bunch`
+        ``log_likelihood`` (full, with the multinomial coefficient),
+        ``n_parameters``, ``n_obs`` (total weight), ``entropy`` (the
+        classification entropy ``-sum_i w_i log max_k r_ik``), ``aic``,
+        ``bic`` and ``icl``.
+
+    Notes
+    -----
+    ``aic = -2 L + 2 p`` and ``bic = -2 L + p log(n)``, with ``n`` the number
+    of rows (the sum of the sample weights when weighted, as flexmix's
+    ``nobs``). ``icl = -2 L_c + p log(n)`` with ``L_c`` the complete-data
+    log-likelihood of the maximum a posteriori classification, as flexmix's
+    ``ICL``/``clogLik`` and mclust's ``icl`` compute it; equivalently
+    ``bic + 2 * entropy`` with the hard-assignment entropy above (Biernacki,
+    Celeux & Govaert 2000).
+    """
+    n_components, n_features = probs.shape
+    log_norm, log_resp = _log_resp(table, weights, probs)
+    log_likelihood = float(table.weights @ log_norm) + table.log_coef_sum
+    entropy = -float(table.weights @ log_resp.max(axis=1))
+    p = n_parameters(n_components, n_features, update_weights)
+    n_obs = table.total_weight
+    bic = -2.0 * log_likelihood + p * np.log(n_obs)
+    return Bunch(
+        log_likelihood=log_likelihood,
+        n_parameters=p,
+        n_obs=n_obs,
+        entropy=entropy,
+        aic=-2.0 * log_likelihood + 2.0 * p,
+        bic=bic,
+        icl=bic + 2.0 * entropy,
+    )
+
+
+def _free_parameters(weights, probs, nk, counts, update_weights):
+    """Choose a free basis and flag the estimates on the boundary.
+
+    Each probability row drops its largest entry (the reference, expressed as
+    one minus the others), and so do the weights. Estimates with an expected
+    count below ``_BOUNDARY_COUNT`` are boundary values: they are held fixed,
+    never part of the basis.
+    """
+    n_components, n_features = probs.shape
+    empty = (nk < _BOUNDARY_COUNT) | (counts.sum(axis=1) < _BOUNDARY_COUNT)
+    prob_boundary = (counts < _BOUNDARY_COUNT) | empty[:, None]
+    weight_boundary = nk < _BOUNDARY_COUNT
+    ref_weight = int(np.argmax(weights))
+    ref_prob = probs.argmax(axis=1)
+    free_weights = np.flatnonzero(~weight_boundary) if update_weights else []
+    free_weights = np.array([k for k in free_weights if k != ref_weight], dtype=int)
+    free_mask = ~prob_boundary
+    free_mask[np.arange(n_components), ref_prob] = False
+    prob_comp, prob_col = np.nonzero(free_mask)
+    # A reference entry is itself on the boundary (at 1) when nothing is free.
+    prob_boundary[np.arange(n_components), ref_prob] |= ~free_mask.any(axis=1)
+    return Bunch(
+        weights=free_weights,
+        ref_weight=ref_weight,
+        prob_comp=prob_comp,
+        prob_col=prob_col,
+        ref_prob=ref_prob,
+        weight_boundary=weight_boundary,
+        prob_boundary=prob_boundary,
+        empty=empty,
+    )
+
+
+def _complete_scores(X, weights, probs, free):
+    """Complete-data score of each row given each component, (n, K, P).
+
+    With ``z = k``, the log-likelihood is ``log w_k + sum_c x_c log p_kc``;
+    its derivatives in the free basis are ``[k = j] / w_j - [k = r] / w_r``
+    for a weight ``j`` (reference ``r``) and ``x_c / p_kc - x_ref / p_k,ref``
+    for a probability of component ``k``, zero for other components.
+    """
+    n_components = probs.shape[0]
+    n_weights, n_probs = len(free.weights), len(free.prob_comp)
+    scores = np.zeros((X.shape[0], n_components, n_weights + n_probs))
+    comps = np.arange(n_components)[:, None]
+    weight_scores = (comps == free.weights) / weights[free.weights]
+    weight_scores -= (comps == free.ref_weight) / weights[free.ref_weight]
+    scores[:, :, :n_weights] = weight_scores
+    ref_col = free.ref_prob[free.prob_comp]
+    prob_scores = X[:, free.prob_col] / probs[free.prob_comp, free.prob_col]
+    prob_scores -= X[:, ref_col] / probs[free.prob_comp, ref_col]
+    scores[:, free.prob_comp, n_weights + np.arange(n_probs)] = prob_scores
+    return scores
+
+
+def _complete_information(weights, probs, nk, counts, free):
+    """Expected complete-data information given the data, in the free basis.
+
+    Closed form from the expected statistics: ``diag(n_j / w_j**2) +
+    n_r / w_r**2`` for the weights and ``diag(s_kc / p_kc**2) + s_k,ref /
+    p_k,ref**2`` within each component's probabilities.
+    """
+    n_weights = len(free.weights)
+    info = np.zeros((n_weights + len(free.prob_comp),) * 2)
+    w_idx = np.arange(n_weights)
+    info[w_idx, w_idx] = nk[free.weights] / weights[free.weights] ** 2
+    info[:n_weights, :n_weights] += nk[free.ref_weight] / weights[free.ref_weight] ** 2
+    # Boundary entries (p = 0 possible) are never in the basis: skip them.
+    curvature = np.divide(counts, probs**2, out=np.zeros_like(counts), where=probs > 0)
+    for k, ref in enumerate(free.ref_prob):
+        idx = n_weights + np.flatnonzero(free.prob_comp == k)
+        info[idx, idx] = curvature[k, free.prob_col[idx - n_weights]]
+        info[np.ix_(idx, idx)] += curvature[k, ref]
+    return info
+
+
+def observed_information(table, weights, probs, update_weights=True, free=None):
+    """Observed information of the free parameters by Louis' (1982) formula.
+
+    ``I(theta) = E[B_c | x] - Cov[S_c | x]``: the expected complete-data
+    information minus the conditional covariance of the complete-data score,
+    summed over the (weighted) rows; rows are independent, so the covariance
+    is the sum of the per-row covariances ``sum_k r_ik g_ik g_ik' - s_i s_i'``.
+
+    Parameters
+    ----------
+    table : CountTable
+        Distinct rows and their weights.
+    weights : ndarray of shape (n_components,)
+        Mixing weights.
+    probs : ndarray of shape (n_components, n_features)
+        Outcome probabilities.
+    update_weights : bool, default=True
+        Whether the weights are parameters.
+    free : Bunch, default=None
+        Free basis from ``_free_parameters``; computed when None.
+
+    Returns
+    -------
+    information : ndarray of shape (n_free, n_free)
+        Minus the Hessian of the log-likelihood in the free basis.
+    free : Bunch
+        The free basis used.
+    """
+    _, log_resp = _log_resp(table, weights, probs)
+    resp = np.exp(log_resp)
+    weighted_resp = resp * table.weights[:, None]
+    nk = weighted_resp.sum(axis=0)
+    counts = weighted_resp.T @ table.X
+    if free is None:
+        free = _free_parameters(weights, probs, nk, counts, update_weights)
+    info = _complete_information(weights, probs, nk, counts, free)
+    block = max(1, (1 << 21) // max(1, resp.shape[1] * info.shape[0]))
+    for start in range(0, table.X.shape[0], block):
+        rows = slice(start, start + block)
+        scores = _complete_scores(table.X[rows], weights, probs, free)
+        root = np.sqrt(weighted_resp[rows])[..., None] * scores
+        root = root.reshape(-1, scores.shape[-1])
+        mean_scores = np.einsum("nk,nkp->np", resp[rows], scores)
+        mean_scores *= np.sqrt(table.weights[rows])[:, None]
+        info -= root.T @ root - mean_scores.T @ mean_scores
+    return (info + info.T) / 2, free
+
+
+def _delta_jacobians(n_components, n_features, free):
+    """Linear maps from the free basis to all weights and all probabilities."""
+    n_weights, n_probs = len(free.weights), len(free.prob_comp)
+    jac_w = np.zeros((n_components, n_weights + n_probs))
+    jac_w[free.weights, np.arange(n_weights)] = 1.0
+    jac_w[free.ref_weight, :n_weights] = -1.0
+    jac_p = np.zeros((n_components, n_features, n_weights + n_probs))
+    cols = n_weights + np.arange(n_probs)
+    jac_p[free.prob_comp, free.prob_col, cols] = 1.0
+    jac_p[free.prob_comp, free.ref_prob[free.prob_comp], cols] = -1.0
+    return jac_w, jac_p
+
+
+def _parameter_status(n_components, free, update_weights):
+    """Why each estimate has (or lacks) a standard error."""
+    weight_status = np.full(n_components, "estimated", dtype=object)
+    if not update_weights or n_components == 1:
+        weight_status[:] = "fixed"
+    else:
+        weight_status[free.weight_boundary] = "boundary"
+        if len(free.weights) == 0:
+            weight_status[free.ref_weight] = "boundary"
+    prob_status = np.where(free.prob_boundary, "boundary", "estimated").astype(object)
+    prob_status[free.empty] = "empty component"
+    return weight_status, prob_status
+
+
+_STATUS_MESSAGES = {
+    "boundary": "some estimates lie on the boundary of the parameter space (a "
+    "probability at 0 or 1, or a weight at 0); a Wald interval is meaningless "
+    "there, so their standard errors are NaN and the others are computed with "
+    "them held fixed",
+    "empty component": "some components have (almost) no rows, so their outcome "
+    "probabilities are not identified; their standard errors are NaN",
+    "singular information": "the observed information matrix is singular or "
+    "not positive definite (the data do not identify the parameters, e.g. too "
+    "many components, duplicated components or a fit that has not converged); "
+    "all standard errors are NaN",
+}
+
+
+def _covariance(info):
+    """Inverse of the information, or None when it is not positive definite."""
+    if info.size == 0:
+        return info
+    eigvals = np.linalg.eigvalsh(info)
+    if not np.all(np.isfinite(eigvals)) or eigvals[0] <= _SINGULAR_RCOND * max(
+        abs(eigvals[-1]), np.finfo(float).tiny
+    ):
+        return None
+    return np.linalg.inv(info)
+
+
+def standard_errors(
+    table,
+    weights,
+    probs,
+    *,
+    update_weights=True,
+    confidence=0.95,
+    feature_names=None,
+):
+    """Standard errors and Wald intervals of all weights and probabilities.
+
+    The covariance of the free parameters is the inverse observed information
+    (:func:`observed_information`); the delta method, exact here because the
+    dependent entries are linear in the free ones, carries it to every
+    weight and every probability.
+
+    Parameters
+    ----------
+    table : CountTable
+        Distinct rows and their weights.
+    weights : ndarray of shape (n_components,)
+        Mixing weights.
+    probs : ndarray of shape (n_components, n_features)
+        Outcome probabilities.
+    update_weights : bool, default=True
+        If False the weights are known constants: standard error 0.
+    confidence : float, default=0.95
+        Coverage of the two-sided Wald intervals.
+    feature_names : sequence of str, default=None
+        Names of the outcome columns for the table.
+
+    Returns
+    -------
+    result : :class:`~sklearn.utils.Bunch`
+        See :meth:`BinomialMixture.standard_errors`.
+    """
+    n_components, n_features = probs.shape
+    info, free = observed_information(table, weights, probs, update_weights)
+    covariance = _covariance(info)
+    weight_status, prob_status = _parameter_status(n_components, free, update_weights)
+    if covariance is None:
+        weight_status[weight_status == "estimated"] = "singular information"
+        prob_status[prob_status == "estimated"] = "singular information"
+        covariance = np.full_like(info, np.nan)
+    jac_w, jac_p = _delta_jacobians(n_components, n_features, free)
+    se_w = np.sqrt(np.einsum("kp,pq,kq->k", jac_w, covariance, jac_w))
+    se_p = np.sqrt(np.einsum("kcp,pq,kcq->kc", jac_p, covariance, jac_p))
+    se_w = np.where(weight_status == "estimated", se_w, np.nan)
+    se_w[weight_status == "fixed"] = 0.0
+    se_p = np.where(prob_status == "estimated", se_p, np.nan)
+    half = norm.ppf(0.5 + confidence / 2)
+    reasons = set(weight_status) | set(prob_status.ravel())
+    message = "; ".join(
+        _STATUS_MESSAGES[r] for r in sorted(reasons & {*_STATUS_MESSAGES})
+    )
+    if message:
+        warnings.warn(f"Standard errors: {message}.", UserWarning, stacklevel=3)
+    result = Bunch(
+        weights=se_w,
+        probs=se_p,
+        weights_ci=_wald_interval(weights, se_w, half),
+        probs_ci=_wald_interval(probs, se_p, half),
+        weights_status=weight_status.astype(str),
+        probs_status=prob_status.astype(str),
+        confidence=confidence,
+        information=info,
+        covariance=covariance,
+        message=message,
+    )
+    result.table = _tidy_table(weights, probs, result, feature_names)
+    return result
+
+
+def _wald_interval(estimate, std_error, half_width):
+    """Wald interval clipped to [0, 1]; shape ``estimate.shape + (2,)``."""
+    low = np.clip(estimate - half_width * std_error, 0.0, 1.0)
+    high = np.clip(estimate + half_width * std_error, 0.0, 1.0)
+    return np.stack([low, high], axis=-1)
+
+
+def _tidy_table(weights, probs, result, feature_names):
+    """One row per weight and probability: the report table."""
+    n_components, n_features = probs.shape
+    if feature_names is None:
+        feature_names = [f"x{c}" for c in range(n_features)]
+    comps = np.repeat(np.arange(n_components), n_features)
+    columns = {
+        "parameter": ["weight"] * n_components + ["prob"] * probs.size,
+        "component": np.concatenate([np.arange(n_components), comps]),
+        "outcome": [""] * n_components
+        + [str(feature_names[c]) for c in np.tile(np.arange(n_features), n_components)],
+        "estimate": np.concatenate([weights, probs.ravel()]),
+        "std_error": np.concatenate([result.weights, result.probs.ravel()]),
+        "ci_low": np.concatenate(
+            [result.weights_ci[:, 0], result.probs_ci[..., 0].ravel()]
+        ),
+        "ci_high": np.concatenate(
+            [result.weights_ci[:, 1], result.probs_ci[..., 1].ravel()]
+        ),
+        "status": np.concatenate([result.weights_status, result.probs_status.ravel()]),
+    }
+    return as_table(columns)
+
+
+def as_table(columns):
+    """A pandas DataFrame of ``columns`` if pandas is installed, else a record array.
+
+    Both index by column name (``table["bic"]``), and ``pandas.DataFrame``
+    accepts the record array as is.
+    """
+    try:
+        import pandas as pd
+    except ImportError:
+        arrays = [
+            np.asarray(col, dtype=str)
+            if isinstance(col, list) or np.asarray(col).dtype.kind in "OU"
+            else np.asarray(col)
+            for col in columns.values()
+        ]
+        return np.rec.fromarrays(arrays, names=list(columns))
+    return pd.DataFrame(columns)

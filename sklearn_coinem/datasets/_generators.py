@@ -1,0 +1,155 @@
+"""Synthetic count data drawn from a mixture of binomials or multinomials."""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+_DEFAULT_PROBS = ((0.8, 0.2), (0.45, 0.55))
+
+
+def _check_probs(probs):
+    """Return probs as a (K, C) float array; a 1-D input lists heads probabilities."""
+    probs = np.array(_DEFAULT_PROBS if probs is None else probs, dtype=float)
+    if probs.ndim == 1:
+        probs = np.column_stack([probs, 1.0 - probs])
+    if probs.ndim != 2 or probs.shape[0] == 0 or probs.shape[1] < 2:
+        raise ValueError(
+            "probs must be of shape (n_components,) (probabilities of heads) or "
+            f"(n_components, n_features) with n_features >= 2, got {probs.shape}."
+        )
+    if not np.all(np.isfinite(probs)) or np.any(probs < 0) or np.any(probs > 1):
+        raise ValueError("probs must contain probabilities in [0, 1].")
+    if not np.allclose(probs.sum(axis=1), 1.0, rtol=0, atol=1e-8):
+        raise ValueError("Each row of probs must sum to 1.")
+    return probs
+
+
+def _check_weights(weights, n_components):
+    """Return the mixing weights as a float array (uniform when None)."""
+    if weights is None:
+        return np.full(n_components, 1.0 / n_components)
+    weights = np.array(weights, dtype=float)
+    if weights.shape != (n_components,):
+        raise ValueError(
+            f"weights must be of shape ({n_components},) to match probs, "
+            f"got {weights.shape}."
+        )
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError("weights must be finite and non-negative.")
+    if not np.isclose(weights.sum(), 1.0, rtol=0, atol=1e-8):
+        raise ValueError(f"weights must sum to 1, got {weights.sum():g}.")
+    return weights
+
+
+def _check_n_trials(n_trials, n_samples, rng):
+    """Trials of each row from an int, a (low, high) range or a per-row array."""
+    if isinstance(n_trials, Integral):
+        trials = np.full(n_samples, n_trials)
+    elif isinstance(n_trials, tuple) and len(n_trials) == 2:
+        low, high = n_trials
+        if not (isinstance(low, Integral) and isinstance(high, Integral)) or low > high:
+            raise ValueError(
+                "A range n_trials=(low, high) needs integers with low <= high, "
+                f"got {n_trials!r}."
+            )
+        trials = rng.randint(low, high + 1, size=n_samples)
+    else:
+        trials = np.asarray(n_trials)
+        if trials.shape != (n_samples,):
+            raise ValueError(
+                "n_trials must be an int, a (low, high) tuple or an array of "
+                f"shape (n_samples,) = ({n_samples},), got shape {trials.shape}."
+            )
+        if not np.all(np.isfinite(trials)) or np.any(trials != np.round(trials)):
+            raise ValueError("n_trials must contain whole numbers.")
+    if np.any(trials < 0):
+        raise ValueError("n_trials must be non-negative.")
+    return trials.astype(np.int64)
+
+
+def _sample_mixture(weights, probs, n_samples, n_trials, rng):
+    """Draw component labels, then counts by sequential conditional binomials.
+
+    ``x_c ~ Binomial(n - x_1 - ... - x_{c-1}, p_c / (p_c + ... + p_C))`` is an
+    exact multinomial draw that works with a different ``n`` and ``p`` on
+    every row.
+    """
+    trials = _check_n_trials(n_trials, n_samples, rng)
+    labels = rng.choice(len(weights), size=n_samples, p=weights)
+    row_probs = probs[labels]
+    X = np.zeros(row_probs.shape, dtype=np.int64)
+    remaining = trials.copy()
+    tail = np.cumsum(row_probs[:, ::-1], axis=1)[:, ::-1]
+    for c in range(probs.shape[1] - 1):
+        share = np.divide(
+            row_probs[:, c],
+            tail[:, c],
+            out=np.zeros(n_samples),
+            where=tail[:, c] > 0,
+        )
+        X[:, c] = rng.binomial(remaining, np.clip(share, 0.0, 1.0))
+        remaining -= X[:, c]
+    X[:, -1] = remaining
+    return X, labels
+
+
+def make_binomial_mixture(
+    n_samples=100, *, weights=None, probs=None, n_trials=20, random_state=None
+):
+    """Generate count data from a finite mixture of binomials or multinomials.
+
+    Each row picks a component ``k`` with probability ``weights[k]`` and then
+    draws ``n_trials`` outcomes from ``probs[k]``.
+
+    Parameters
+    ----------
+    n_samples : int, default=100
+        Number of rows (experiments).
+
+    weights : array-like of shape (n_components,), default=None
+        Mixing weights, non-negative and summing to 1. Uniform when None.
+
+    probs : array-like of shape (n_components, n_features) or \
+            (n_components,), default=None
+        Outcome probabilities of each component, rows summing to 1. A 1-D
+        array gives the probability of heads of each coin (two columns,
+        heads and tails). None means ``[[0.8, 0.2], [0.45, 0.55]]``.
+
+    n_trials : int, tuple (low, high) or array-like of shape (n_samples,), \
+            default=20
+        Trials per row: the same for every row, drawn uniformly from the
+        integers ``low..high`` (inclusive), or given per row.
+
+    random_state : int, RandomState instance or None, default=None
+        Determines the draws. Pass an int for reproducible output.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+        Integer outcome counts; ``X.sum(axis=1)`` are the trials.
+
+    y : ndarray of shape (n_samples,)
+        Component of each row.
+
+    See Also
+    --------
+    BinomialMixture.sample : Draw from a fitted mixture.
+
+    Examples
+    --------
+    >>> from sklearn_coinem.datasets import make_binomial_mixture
+    >>> X, y = make_binomial_mixture(
+    ...     6, probs=[0.9, 0.2], n_trials=(5, 10), random_state=0
+    ... )
+    >>> X.shape, y.shape
+    ((6, 2), (6,))
+    >>> bool(((X.sum(axis=1) >= 5) & (X.sum(axis=1) <= 10)).all())
+    True
+    """
+    if not isinstance(n_samples, Integral) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+    probs = _check_probs(probs)
+    weights = _check_weights(weights, probs.shape[0])
+    rng = check_random_state(random_state)
+    return _sample_mixture(weights, probs, n_samples, n_trials, rng)

@@ -1,0 +1,352 @@
+"""Information criteria, observed information, standard errors and alignment."""
+
+import sys
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.special import logsumexp
+from scipy.stats import binom, multinomial, norm
+from sklearn.exceptions import NotFittedError
+
+from sklearn_coinem import BinomialMixture, IdentifiabilityWarning, align_components
+from sklearn_coinem._count_table import _compress_counts
+from sklearn_coinem._em import CountTable
+from sklearn_coinem._inference import observed_information
+from sklearn_coinem.datasets import make_binomial_mixture
+
+
+def _reference_component_logpmf(X, weights, probs):
+    """log(w_k) + log Multinomial(x | p_k) from scipy, shape (n, K)."""
+    n = X.sum(axis=1)
+    return np.column_stack(
+        [
+            np.log(w) + multinomial.logpmf(X, n, p)
+            for w, p in zip(weights, probs, strict=True)
+        ]
+    )
+
+
+def _reference_loglik(X, weights, probs):
+    """Full mixture log-likelihood from scipy's multinomial pmf."""
+    return logsumexp(_reference_component_logpmf(X, weights, probs), axis=1).sum()
+
+
+def _unpack(theta, weights, probs, free):
+    """All weights and probs from the free parameters, the basis of ``free``."""
+    weights, probs = weights.copy(), probs.copy()
+    n_weights = len(free.weights)
+    weights[free.weights] = theta[:n_weights]
+    others = weights.sum() - weights[free.ref_weight]
+    weights[free.ref_weight] = 1 - others
+    probs[free.prob_comp, free.prob_col] = theta[n_weights:]
+    for k, ref in enumerate(free.ref_prob):
+        probs[k, ref] = 1 - (probs[k].sum() - probs[k, ref])
+    return weights, probs
+
+
+def _numerical_hessian(func, theta, step=1e-4):
+    """Central-difference Hessian of a scalar function."""
+    size = len(theta)
+    hess = np.zeros((size, size))
+    eye = np.eye(size) * step
+    for i in range(size):
+        for j in range(size):
+            hess[i, j] = (
+                func(theta + eye[i] + eye[j])
+                - func(theta + eye[i] - eye[j])
+                - func(theta - eye[i] + eye[j])
+                + func(theta - eye[i] - eye[j])
+            ) / (4 * step**2)
+    return hess
+
+
+def _table(X, sample_weight=None):
+    return CountTable.from_rows(*_compress_counts(X, sample_weight))
+
+
+@pytest.mark.parametrize("update_weights", [True, False])
+def test_observed_information_matches_numerical_hessian(update_weights):
+    """Louis' information equals minus a finite-difference Hessian of scipy's loglik."""
+    rng = np.random.default_rng(0)
+    n_trials = rng.integers(2, 9, size=40)
+    X = np.array([rng.multinomial(n, [0.2, 0.3, 0.5]) for n in n_trials])
+    # An arbitrary interior point: Louis' identity holds away from the MLE too.
+    weights = np.array([0.3, 0.5, 0.2])
+    probs = rng.dirichlet(np.ones(3), size=3)
+    info, free = observed_information(_table(X), weights, probs, update_weights)
+    theta = np.concatenate(
+        [weights[free.weights], probs[free.prob_comp, free.prob_col]]
+    )
+    assert len(theta) == (2 if update_weights else 0) + 3 * 2
+
+    def loglik(t):
+        return _reference_loglik(X, *_unpack(t, weights, probs, free))
+
+    assert_allclose(info, -_numerical_hessian(loglik, theta), rtol=1e-5, atol=1e-3)
+
+
+def test_standard_errors_match_inverse_numerical_hessian():
+    """SEs of every weight and prob equal the delta method on a numerical Hessian."""
+    X, _ = make_binomial_mixture(
+        150, weights=[0.3, 0.7], probs=[0.85, 0.35], n_trials=(4, 12), random_state=1
+    )
+    bm = BinomialMixture(2, pseudo_count=0, tol=1e-12, random_state=0).fit(X)
+    se = bm.standard_errors(X)
+    weights, probs = bm.weights_, bm.probs_
+    # Independent basis: weight 0 and the heads probabilities.
+    theta = np.array([weights[0], probs[0, 0], probs[1, 0]])
+
+    def loglik(t):
+        w = np.array([t[0], 1 - t[0]])
+        p = np.array([[t[1], 1 - t[1]], [t[2], 1 - t[2]]])
+        return _reference_loglik(X, w, p)
+
+    cov = np.linalg.inv(-_numerical_hessian(loglik, theta, step=1e-5))
+    expected = np.sqrt(np.diag(cov))
+    assert_allclose(se.weights, [expected[0], expected[0]], rtol=1e-4)
+    assert_allclose(se.probs[:, 0], expected[1:], rtol=1e-4)
+    assert_allclose(se.probs[:, 1], expected[1:], rtol=1e-4)
+    z = norm.ppf(0.975)
+    assert_allclose(se.probs_ci[:, 0, 0], probs[:, 0] - z * expected[1:], rtol=1e-4)
+
+
+def test_aic_bic_match_flexmix_convention():
+    """AIC/BIC are -2 L + 2p and -2 L + log(n) p, L from scipy.stats.binom."""
+    X, _ = make_binomial_mixture(
+        120,
+        weights=[0.2, 0.5, 0.3],
+        probs=[0.9, 0.5, 0.1],
+        n_trials=(5, 20),
+        random_state=2,
+    )
+    bm = BinomialMixture(3, pseudo_count=0, n_init=3, random_state=0).fit(X)
+    n = X.sum(axis=1)
+    log_comp = np.log(bm.weights_) + binom.logpmf(
+        X[:, [0]], n[:, None], bm.probs_[:, 0]
+    )
+    loglik = logsumexp(log_comp, axis=1).sum()
+    n_params = 2 + 3  # two free weights, one heads probability per coin
+    assert_allclose(bm.aic(X), -2 * loglik + 2 * n_params, rtol=1e-10)
+    assert_allclose(bm.bic(X), -2 * loglik + np.log(120) * n_params, rtol=1e-10)
+
+
+def test_bic_fixed_weights_count_no_weight_parameters():
+    """With update_weights=False the count is K * (C - 1) for a multinomial."""
+    rng = np.random.default_rng(3)
+    X = rng.multinomial(12, [0.5, 0.3, 0.2], size=80)
+    bm = BinomialMixture(2, update_weights=False, random_state=0).fit(X)
+    loglik = _reference_loglik(X, bm.weights_, bm.probs_)
+    assert_allclose(bm.bic(X), -2 * loglik + np.log(80) * 2 * 2, rtol=1e-10)
+    assert_allclose(bm.aic(X), -2 * loglik + 2 * 2 * 2, rtol=1e-10)
+
+
+def test_bic_sample_weight_equals_repeated_rows():
+    """Integer sample weights give the BIC of the repeated rows (n = weight sum)."""
+    rng = np.random.default_rng(4)
+    X = rng.binomial(10, 0.4, size=(30, 1))
+    X = np.hstack([X, 10 - X])
+    sample_weight = rng.integers(0, 4, size=30)
+    bm = BinomialMixture(2, random_state=0).fit(X, sample_weight=sample_weight)
+    repeated = np.repeat(X, sample_weight, axis=0)
+    loglik = _reference_loglik(repeated, bm.weights_, bm.probs_)
+    expected = -2 * loglik + np.log(sample_weight.sum()) * 3
+    assert_allclose(bm.bic(X, sample_weight=sample_weight), expected, rtol=1e-10)
+    assert_allclose(bm.bic(repeated), expected, rtol=1e-10)
+
+
+def test_icl_is_flexmix_complete_likelihood_criterion():
+    """ICL = -2 * complete loglik of the MAP classification + log(n) p (flexmix)."""
+    X, _ = make_binomial_mixture(
+        100, probs=[0.7, 0.4], n_trials=(3, 10), random_state=5
+    )
+    bm = BinomialMixture(2, random_state=0).fit(X)
+    log_comp = _reference_component_logpmf(X, bm.weights_, bm.probs_)
+    log_resp = log_comp - logsumexp(log_comp, axis=1, keepdims=True)
+    classification = log_comp.argmax(axis=1)
+    complete = log_comp[np.arange(100), classification].sum()
+    assert_allclose(bm.icl(X), -2 * complete + np.log(100) * 3, rtol=1e-10)
+    hard_entropy = -log_resp.max(axis=1).sum()
+    assert_allclose(bm.icl(X), bm.bic(X) + 2 * hard_entropy, rtol=1e-10)
+    assert bm.icl(X) > bm.bic(X)
+
+
+@pytest.mark.slow
+def test_standard_errors_coverage_by_simulation():
+    """95% Wald intervals cover each true parameter in 93-97% of 1000 data sets."""
+    rng = np.random.default_rng(0)
+    weights = np.array([0.4, 0.6])
+    probs = np.array([[0.8, 0.2], [0.3, 0.7]])
+    n_datasets = 1000
+    covered_w = np.zeros(2)
+    covered_p = np.zeros((2, 2))
+    for rep in range(n_datasets):
+        X, _ = make_binomial_mixture(
+            200,
+            weights=weights,
+            probs=probs,
+            n_trials=(5, 15),
+            random_state=int(rng.integers(2**31)),
+        )
+        bm = BinomialMixture(2, tol=1e-10, pseudo_count=0, random_state=rep).fit(X)
+        perm = align_components(probs, bm)
+        se = bm.standard_errors(X)
+        ci_w, ci_p = se.weights_ci[perm], se.probs_ci[perm]
+        covered_w += (ci_w[:, 0] <= weights) & (weights <= ci_w[:, 1])
+        covered_p += (ci_p[..., 0] <= probs) & (probs <= ci_p[..., 1])
+    coverage = np.concatenate([covered_w, covered_p.ravel()]) / n_datasets
+    print("coverage of weights[0..1], probs[0,0..1], probs[1,0..1]:", coverage)
+    assert np.all((coverage >= 0.93) & (coverage <= 0.97)), coverage
+
+
+def test_standard_errors_shapes_and_table():
+    """The Bunch has the shapes of weights_/probs_ and a tidy table per parameter."""
+    pd = pytest.importorskip("pandas")
+    X, _ = make_binomial_mixture(
+        300, probs=[[0.6, 0.3, 0.1], [0.1, 0.3, 0.6]], n_trials=8, random_state=6
+    )
+    bm = BinomialMixture(2, random_state=0).fit(pd.DataFrame(X, columns=list("abc")))
+    se = bm.standard_errors(pd.DataFrame(X, columns=list("abc")), confidence=0.9)
+    assert se.weights.shape == bm.weights_.shape
+    assert se.probs.shape == bm.probs_.shape
+    assert se.probs_ci.shape == (2, 3, 2)
+    assert np.all(np.isfinite(se.probs)) and np.all(se.probs > 0)
+    # The two weights (and each row's dependent prob) share one free direction.
+    assert_allclose(se.weights[0], se.weights[1])
+    table = se.table
+    assert isinstance(table, pd.DataFrame)
+    assert list(table.columns) == [
+        "parameter",
+        "component",
+        "outcome",
+        "estimate",
+        "std_error",
+        "ci_low",
+        "ci_high",
+        "status",
+    ]
+    assert len(table) == 2 + 6
+    assert list(table["outcome"][2:5]) == ["a", "b", "c"]
+    assert_allclose(table["std_error"][2:], se.probs.ravel())
+    half = table["ci_high"] - table["estimate"]
+    assert_allclose(half, norm.ppf(0.95) * table["std_error"], rtol=1e-10)
+
+
+def test_standard_errors_table_without_pandas(monkeypatch):
+    """Without pandas the table is a numpy record array with the same columns."""
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    X, _ = make_binomial_mixture(100, random_state=7)
+    se = BinomialMixture(2, random_state=0).fit(X).standard_errors(X)
+    assert isinstance(se.table, np.recarray)
+    assert_array_equal(se.table["status"], ["estimated"] * 6)
+    assert_allclose(se.table["std_error"][:2], se.weights)
+
+
+def test_standard_errors_boundary_estimates_are_nan():
+    """A coin with probability 1 gets NaN SEs and a warning; the others stay finite."""
+    X = np.array([[10, 0]] * 20 + [[3, 7], [4, 6], [5, 5]] * 10)
+    bm = BinomialMixture(2, random_state=0).fit(X)
+    with pytest.warns(UserWarning, match="boundary of the parameter space"):
+        se = bm.standard_errors(X)
+    heads_coin = int(np.argmax(bm.probs_[:, 0]))
+    assert np.all(np.isnan(se.probs[heads_coin]))
+    assert np.all(np.isnan(se.probs_ci[heads_coin]))
+    assert_array_equal(se.probs_status[heads_coin], ["boundary", "boundary"])
+    assert np.all(np.isfinite(se.probs[1 - heads_coin]))
+    assert np.all(np.isfinite(se.weights))
+    assert "boundary" in se.message
+
+
+def test_standard_errors_singular_information_is_nan():
+    """Duplicated components make the information singular: NaN, explained."""
+    X, _ = make_binomial_mixture(200, probs=[0.7, 0.2], n_trials=10, random_state=8)
+    bm = BinomialMixture(
+        3, probs_init=[[0.7, 0.3], [0.2, 0.8], [0.2, 0.8]], random_state=0
+    ).fit(X)
+    with pytest.warns(UserWarning, match="information matrix is singular"):
+        se = bm.standard_errors(X)
+    assert np.all(np.isnan(se.weights)) and np.all(np.isnan(se.probs))
+    assert set(se.probs_status.ravel()) == {"singular information"}
+
+
+def test_standard_errors_unidentifiable_data_is_nan():
+    """Two coins from single flips are not identifiable: NaN, not a number."""
+    rng = np.random.default_rng(9)
+    heads = rng.binomial(1, 0.5, size=(50, 1))
+    X = np.hstack([heads, 1 - heads])
+    with pytest.warns(IdentifiabilityWarning, match="not identifiable"):
+        bm = BinomialMixture(2, probs_init=[[0.7, 0.3], [0.2, 0.8]], max_iter=0)
+        bm.fit(X)
+    with pytest.warns(UserWarning, match="singular"):
+        se = bm.standard_errors(X)
+    assert np.all(np.isnan(se.probs))
+
+
+def test_standard_errors_fixed_weights_are_zero():
+    """Weights held fixed are constants: standard error 0, interval a point."""
+    X, _ = make_binomial_mixture(200, probs=[0.8, 0.3], random_state=10)
+    bm = BinomialMixture(2, update_weights=False, random_state=0).fit(X)
+    se = bm.standard_errors(X)
+    assert_array_equal(se.weights, [0.0, 0.0])
+    assert_array_equal(se.weights_status, ["fixed", "fixed"])
+    assert_allclose(se.weights_ci, np.column_stack([bm.weights_, bm.weights_]))
+    assert np.all(np.isfinite(se.probs))
+
+
+def test_standard_errors_unfitted_raises():
+    """Standard errors of an unfitted model raise NotFittedError."""
+    with pytest.raises(NotFittedError, match="not fitted"):
+        BinomialMixture(2).standard_errors([[1, 2], [3, 4]])
+
+
+@pytest.mark.parametrize("confidence", [0, 1, 1.5, -0.1])
+def test_standard_errors_invalid_confidence_raises(confidence):
+    """Confidence outside (0, 1) is rejected."""
+    X, _ = make_binomial_mixture(20, random_state=11)
+    bm = BinomialMixture(2, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="confidence must be in"):
+        bm.standard_errors(X, confidence=confidence)
+
+
+def test_criteria_unfitted_and_wrong_width_raise():
+    """aic/bic/icl need a fitted model and the training number of columns."""
+    with pytest.raises(NotFittedError):
+        BinomialMixture(2).bic([[1, 2]])
+    X, _ = make_binomial_mixture(20, random_state=12)
+    bm = BinomialMixture(2, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="features"):
+        bm.aic(np.ones((3, 3)))
+    with pytest.raises(ValueError, match="Negative values"):
+        bm.icl([[1, -1]])
+
+
+def test_align_components_recovers_permutation():
+    """A shuffled copy of the components is matched back to the reference."""
+    rng = np.random.default_rng(13)
+    reference = rng.dirichlet(np.ones(4), size=5)
+    perm = rng.permutation(5)
+    noisy = reference[perm] + rng.normal(0, 1e-3, size=(5, 4))
+    found = align_components(reference, noisy)
+    assert_allclose(noisy[found], reference, atol=1e-2)
+    assert_array_equal(perm[found], np.arange(5))
+
+
+def test_align_components_fitted_models_and_coins():
+    """Fitted mixtures and 1-D heads probabilities are accepted."""
+    X, _ = make_binomial_mixture(300, probs=[0.9, 0.2], random_state=14)
+    bm = BinomialMixture(2, random_state=0).fit(X)
+    found = align_components([0.2, 0.9], bm)
+    assert_allclose(bm.probs_[found, 0], [0.2, 0.9], atol=0.05)
+    assert_array_equal(align_components(bm, bm), [0, 1])
+
+
+def test_align_components_more_components_and_errors():
+    """Extra components are left out; fewer components or other widths raise."""
+    found = align_components([[0.9, 0.1]], [[0.5, 0.5], [0.85, 0.15], [0.1, 0.9]])
+    assert_array_equal(found, [1])
+    with pytest.raises(ValueError, match="fewer than"):
+        align_components([[0.9, 0.1], [0.1, 0.9]], [[0.5, 0.5]])
+    with pytest.raises(ValueError, match="different numbers of outcomes"):
+        align_components([[0.9, 0.1]], [[0.5, 0.25, 0.25]])
+    with pytest.raises(ValueError, match="fitted BinomialMixture or a finite"):
+        align_components([[np.nan, 0.1]], [[0.5, 0.5]])
