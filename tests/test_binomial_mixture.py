@@ -1,5 +1,6 @@
 """Behaviour of BinomialMixture checked against independent references."""
 
+import functools
 import pickle
 import warnings
 
@@ -225,9 +226,9 @@ def _textbook_negative_loglik(params):
     ).sum()
 
 
-@pytest.mark.parametrize("algorithm", ["em", "squarem"])
-def test_textbook_converges_to_the_mle(algorithm):
-    """Free-weight EM reaches the optimum found by scipy.optimize on scipy logpmfs."""
+@functools.cache
+def textbook_mle():
+    """Best (loglik, theta1, theta2, w) of Nelder-Mead from several starts."""
     starts = [(1.0, -0.5, 0.0), (2.0, 0.0, 0.5), (0.5, 0.1, -0.3)]
     best = min(
         (
@@ -244,8 +245,28 @@ def test_textbook_converges_to_the_mle(algorithm):
     theta1, theta2, w = expit(best.x)
     if theta1 < theta2:
         theta1, theta2, w = theta2, theta1, 1 - w
-    assert_allclose(-best.fun, -9.7954, atol=1e-4)
+    return -best.fun, theta1, theta2, w
 
+
+@functools.cache
+def textbook_grid_max():
+    """Largest total log-likelihood over a 100**3 grid of (theta1, theta2, w)."""
+    grid = np.linspace(0.005, 0.995, 100)
+    t1, t2, ww = np.meshgrid(grid, grid, grid, indexing="ij", sparse=True)
+    loglik = 0.0
+    for heads in TEXTBOOK_X[:, 0]:
+        loglik = loglik + np.logaddexp(
+            np.log(ww) + stats.binom.logpmf(heads, 10, t1),
+            np.log1p(-ww) + stats.binom.logpmf(heads, 10, t2),
+        )
+    return loglik.max()
+
+
+@pytest.mark.parametrize("algorithm", ["em", "squarem"])
+def test_textbook_converges_to_the_mle(algorithm):
+    """Free-weight EM reaches the optimum found by scipy.optimize on scipy logpmfs."""
+    loglik, theta1, theta2, w = textbook_mle()
+    assert_allclose(loglik, -9.7954, atol=1e-4)
     bm = fitted(
         TEXTBOOK_X,
         quiet=False,
@@ -256,22 +277,15 @@ def test_textbook_converges_to_the_mle(algorithm):
         random_state=0,
     )
     assert bm.converged_
-    assert_allclose(bm.score(TEXTBOOK_X) * 5, -best.fun, rtol=0, atol=1e-8)
-    assert_allclose(bm.lower_bound_ * 5, -best.fun, rtol=0, atol=1e-8)
+    total = bm.score(TEXTBOOK_X) * len(TEXTBOOK_X)
+    assert_allclose(total, loglik, rtol=0, atol=1e-8)
+    assert_allclose(bm.lower_bound_ * len(TEXTBOOK_X), loglik, rtol=0, atol=1e-8)
     assert_allclose(bm.probs_[:, 0], [theta1, theta2], atol=1e-3)
     assert_allclose(bm.weights_, [w, 1 - w], atol=1e-3)
     assert_allclose(bm.probs_[:, 0], [0.793, 0.514], atol=2e-3)
     assert_allclose(bm.weights_, [0.523, 0.477], atol=2e-3)
-    # No point of a fine grid beats the fitted likelihood.
-    grid = np.linspace(0.005, 0.995, 100)
-    t1, t2, ww = np.meshgrid(grid, grid, grid, indexing="ij")
-    heads = TEXTBOOK_X[:, 0, None, None, None]
-    loglik = np.logaddexp(
-        np.log(ww) + stats.binom.logpmf(heads, 10, t1),
-        np.log1p(-ww) + stats.binom.logpmf(heads, 10, t2),
-    ).sum(axis=0)
-    assert loglik.max() <= bm.score(TEXTBOOK_X) * 5 + 1e-12
-    assert loglik.max() >= bm.score(TEXTBOOK_X) * 5 - 0.05
+    # No point of a fine grid beats the fit, and the grid gets close to it.
+    assert total - 0.05 <= textbook_grid_max() <= total + 1e-12
 
 
 # ------------------------------------------------------------ EM behaviour
@@ -833,6 +847,32 @@ def test_fit_rejects_bad_sample_weight(sample_weight, match):
     """Negative, mis-sized, all-zero or non-finite sample weights raise."""
     with pytest.raises(ValueError, match=match):
         BinomialMixture(2).fit(TEXTBOOK_X, sample_weight=sample_weight)
+
+
+@pytest.mark.parametrize(
+    ("sample_weight", "match"),
+    [
+        ([1, 1, 1, 1, -1], "Negative values in data passed to `sample_weight`"),
+        ([1, 1, 1, 1], r"sample_weight.shape == \(4,\), expected \(5,\)"),
+        ([0, 0, 0, 0, 0], "at least one non-zero"),
+        ([1, 1, np.nan, 1, 1], "NaN"),
+    ],
+)
+def test_score_rejects_bad_sample_weight(sample_weight, match):
+    """Regression: score rejects negative weights as fit does."""
+    bm = BinomialMixture(2, random_state=0).fit(TEXTBOOK_X)
+    with pytest.raises(ValueError, match=match):
+        bm.score(TEXTBOOK_X, sample_weight=sample_weight)
+
+
+def test_warnings_point_at_the_caller():
+    """Fit-time warnings are attributed to the line that called fit."""
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        BinomialMixture(3, max_iter=1, random_state=0).fit(TEXTBOOK_X // 5)
+    categories = {w.category for w in record}
+    assert categories == {ConvergenceWarning, IdentifiabilityWarning}
+    assert all(w.filename == __file__ for w in record)
 
 
 def test_inputs_are_not_modified():
