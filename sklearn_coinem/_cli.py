@@ -12,7 +12,12 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from sklearn_coinem import BinomialMixture, IdentifiabilityWarning, __version__
+from sklearn_coinem import (
+    BinomialMixture,
+    IdentifiabilityWarning,
+    __version__,
+    select_n_components,
+)
 from sklearn_coinem.datasets import load_coins
 
 # Progress is only worth printing for fits that take a noticeable time.
@@ -193,47 +198,102 @@ class _DelayedStream:
 
 # ------------------------------------------------------------------------- fit
 def _fit(X, args):
-    """Fit the mixture, reporting progress on stderr; return (model, warnings)."""
-    model = BinomialMixture(
-        args.n_components,
-        n_init=args.n_init,
-        max_iter=args.max_iter,
-        random_state=args.random_state,
-        verbose=0 if args.quiet else 2,
-        verbose_interval=10,
-    )
+    """Fit one K, or scan a range of K; progress goes to stderr.
+
+    Returns the fitted model, the scan table (None without ``--k-range``)
+    and the messages of the identifiability and convergence warnings.
+    """
+    params = {
+        "max_iter": args.max_iter,
+        "verbose": 0 if args.quiet else 2,
+        "verbose_interval": 10,
+    }
     delay = 0.0 if args.verbose else _PROGRESS_DELAY
+    scan = None
     with (
         warnings.catch_warnings(record=True) as caught,
         contextlib.redirect_stdout(_DelayedStream(sys.stderr, delay)),
     ):
         warnings.simplefilter("always")
-        model.fit(X)
+        if args.k_range is None:
+            model = BinomialMixture(
+                args.n_components,
+                n_init=args.n_init,
+                random_state=args.random_state,
+                **params,
+            ).fit(X)
+        else:
+            result = select_n_components(
+                X,
+                args.k_range,
+                criterion=args.criterion,
+                n_init=args.n_init,
+                random_state=args.random_state,
+                **params,
+            )
+            model, scan = result.best_estimator, result
     kinds = (IdentifiabilityWarning, ConvergenceWarning)
     messages = [str(w.message) for w in caught if issubclass(w.category, kinds)]
-    return model, messages
+    return model, scan, messages
 
 
-def _fit_report(path, X, names, model, messages):
+def _scan_report(result):
+    """The table of a K scan as JSON-serialisable dictionaries."""
+    columns = ["n_components", "log_likelihood", "aic", "bic", "icl"]
+    columns += ["converged", "identifiable"]
+    values = (np.asarray(result.table[name]).tolist() for name in columns)
+    rows = [dict(zip(columns, row)) for row in zip(*values)]
+    for row in rows:
+        if math.isnan(row["log_likelihood"]):  # K > n_samples: not fitted
+            row.update(log_likelihood=None, aic=None, bic=None, icl=None)
+    return {
+        "criterion": result.criterion,
+        "selected": result.best_n_components,
+        "rows": rows,
+    }
+
+
+def _fit_report(path, X, names, model, random_state, messages):
     """The fitted model as a JSON-serialisable dictionary."""
-    n_samples = X.shape[0]
-    log_likelihood = model.score(X) * n_samples
     return {
         "file": str(path),
-        "n_samples": n_samples,
+        "n_samples": X.shape[0],
         "columns": names,
         "n_components": model.n_components,
         "n_init": model.n_init,
-        "random_state": model.random_state,
+        "random_state": random_state,
         "weights": model.weights_.tolist(),
         "probs": model.probs_.tolist(),
-        "log_likelihood": log_likelihood,
+        "log_likelihood": model.score(X) * X.shape[0],
         "aic": model.aic(X),
         "bic": model.bic(X),
         "converged": model.converged_,
         "n_iter": model.n_iter_,
         "warnings": messages,
     }
+
+
+def _format_scan(scan):
+    """Human-readable table of a K scan, the selected K marked."""
+    lines = [
+        f"Number of components by {scan['criterion'].upper()} "
+        "(smaller is better; * selected)",
+        "    K  log-likelihood           AIC           BIC           ICL  note",
+    ]
+    for row in scan["rows"]:
+        notes = [] if row["identifiable"] else ["not identifiable"]
+        if row["log_likelihood"] is None:
+            notes.append("not fitted: more components than rows")
+        elif not row["converged"]:
+            notes.append("not converged")
+        values = "".join(
+            f"{row[name]:>14.4f}" if row[name] is not None else f"{'-':>14}"
+            for name in ("log_likelihood", "aic", "bic", "icl")
+        )
+        mark = "*" if row["n_components"] == scan["selected"] else " "
+        line = f"{mark}{row['n_components']:>4}{values}  {', '.join(notes)}"
+        lines.append(line.rstrip())
+    return "\n".join(lines) + "\n"
 
 
 def _format_report(report):
@@ -282,18 +342,22 @@ def _run_fit(args):
         args.counts, columns=args.columns, delimiter=args.delimiter
     )
     try:
-        model, messages = _fit(X, args)
+        model, scan, messages = _fit(X, args)
     except ValueError as exc:
         raise InputError(args.counts, str(exc)) from None
-    report = _fit_report(args.counts, X, names, model, messages)
+    report = _fit_report(args.counts, X, names, model, args.random_state, messages)
+    if scan is not None:
+        report["scan"] = _scan_report(scan)
     if args.output is not None:
         _write_assignments(args.output, rows, model, X)
     if args.json:
         print(json.dumps(report, indent=2))
-    else:
-        print(_format_report(report))
-        if args.output is not None:
-            print(f"posterior probabilities written to {args.output}")
+        return 0
+    if scan is not None:
+        print(_format_scan(report["scan"]))
+    print(_format_report(report))
+    if args.output is not None:
+        print(f"posterior probabilities written to {args.output}")
     return 0
 
 
@@ -340,6 +404,19 @@ def _positive_int(text):
     return value
 
 
+def _k_range(text):
+    low, sep, high = text.partition(":")
+    try:
+        low, high = int(low), int(high)
+    except ValueError:
+        low = high = 0
+    if not sep or not 1 <= low <= high:
+        raise argparse.ArgumentTypeError(
+            f"expected MIN:MAX with 1 <= MIN <= MAX, e.g. 1:6; got {text!r}"
+        )
+    return range(low, high + 1)
+
+
 def _build_parser():
     parser = argparse.ArgumentParser(
         prog="sklearn-coinem",
@@ -358,12 +435,25 @@ def _build_parser():
         "posterior probabilities of each row.",
     )
     fit.add_argument("counts", metavar="COUNTS.csv", help="the count table")
-    fit.add_argument(
+    n_components = fit.add_mutually_exclusive_group(required=True)
+    n_components.add_argument(
         "-k",
         "--n-components",
         type=_positive_int,
-        required=True,
         help="number of mixture components (coins)",
+    )
+    n_components.add_argument(
+        "--k-range",
+        type=_k_range,
+        metavar="MIN:MAX",
+        help="fit every number of components from MIN to MAX and keep the "
+        "best by --criterion",
+    )
+    fit.add_argument(
+        "--criterion",
+        choices=["bic", "aic", "icl"],
+        default="bic",
+        help="criterion of --k-range (default bic)",
     )
     fit.add_argument(
         "--n-init", type=_positive_int, default=10, help="restarts (default 10)"

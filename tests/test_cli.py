@@ -237,3 +237,45 @@ def test_cli_usage_error_exits_2():
     with pytest.raises(SystemExit) as exc_info:
         main(["fit", "counts.csv"])
     assert exc_info.value.code == 2
+
+
+def test_fit_k_range_selects_generating_k(tmp_path):
+    """`--k-range` scans K, reports the criteria and selects the true K by BIC."""
+    rng = np.random.default_rng(3)
+    labels = rng.choice(3, size=300, p=[0.4, 0.3, 0.3])
+    heads = rng.binomial(20, np.array([0.9, 0.5, 0.1])[labels])
+    text = "\n".join(f"{h},{20 - h}" for h in heads)
+    path = _write(tmp_path / "three.csv", text)
+    proc = _run("fit", path, "--k-range", "1:5", "--random-state", "0", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    scan = report["scan"]
+    assert scan["criterion"] == "bic" and scan["selected"] == 3
+    assert report["n_components"] == 3
+    assert [row["n_components"] for row in scan["rows"]] == [1, 2, 3, 4, 5]
+    for row in scan["rows"]:
+        n_params = 2 * row["n_components"] - 1
+        assert_allclose(row["aic"], 2 * n_params - 2 * row["log_likelihood"])
+        assert_allclose(row["bic"], n_params * np.log(300) - 2 * row["log_likelihood"])
+        assert row["icl"] >= row["bic"] - 1e-9
+    bics = [row["bic"] for row in scan["rows"]]
+    assert int(np.argmin(bics)) + 1 == 3
+
+
+def test_fit_k_range_marks_unfittable_k(tmp_path, capsys):
+    """K above the number of rows is listed as not fitted and never selected."""
+    path = _write(tmp_path / "coins.csv", "\n".join(f"{h},{t}" for h, t in COINS))
+    assert main(["fit", path, "--k-range", "1:6", "--random-state", "0"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^ +6 +- +- +- +-  not identifiable, not fitted", out, re.M)
+    assert re.search(r"^\*", out, re.M).group() == "*"
+    assert "warning: n_components in [6] cannot be identified" in out
+
+
+@pytest.mark.parametrize("k_range", ["3:1", "0:2", "1-4", "a:b"])
+def test_fit_bad_k_range_is_usage_error(tmp_path, capsys, k_range):
+    """A malformed `--k-range` is rejected by the parser with status 2."""
+    with pytest.raises(SystemExit) as exc_info:
+        main(["fit", "counts.csv", "--k-range", k_range])
+    assert exc_info.value.code == 2
+    assert "expected MIN:MAX" in capsys.readouterr().err
