@@ -5,6 +5,9 @@ import numpy as np
 # Rows are processed in blocks of this many so temporaries stay small.
 _BLOCK_ROWS = 1 << 16
 
+# Mixed-radix keys are int64; key spaces at least this large need another path.
+_MAX_KEY_SPACE = 1 << 62
+
 
 def _is_integral(X):
     """Return True when every entry of X is a whole number (checked blockwise)."""
@@ -17,27 +20,106 @@ def _is_integral(X):
     return True
 
 
-def _dense_key_table(X, sample_weight, column_max):
-    """Compress integer counts with a mixed-radix key and ``np.bincount``.
+def _key_radix(X, max_bins):
+    """Per-column radix (int64) of the mixed-radix row key, or None.
 
-    One linear pass: row ``x`` gets key ``sum_c x_c * stride_c``; the table is
-    the non-empty bins, decoded back into counts.
+    One pass over X gives the overall maximum, enough for a uniform radix; the
+    per-column maxima (a slower strided pass) are computed only when the
+    uniform key space is too large for ``np.bincount``. None means that some
+    column alone does not fit in an int64 key.
     """
-    radix = column_max.astype(np.int64) + 1
+    n_features = X.shape[1]
+    radix = [int(X.max()) + 1] * n_features
+    if np.prod(radix, dtype=object) > max_bins:
+        radix = [int(m) + 1 for m in X.max(axis=0)]
+    if max(radix) >= _MAX_KEY_SPACE:
+        return None
+    return np.array(radix, dtype=np.int64)
+
+
+def _key_words(radix):
+    """Split the columns into runs whose key space fits in one int64 word."""
+    words, start, space = [], 0, 1
+    for column, base in enumerate(radix.tolist()):
+        if space * base >= _MAX_KEY_SPACE:
+            words.append(slice(start, column))
+            start, space = column, 1
+        space *= base
+    words.append(slice(start, len(radix)))
+    return words
+
+
+def _key_strides(radix):
+    """Place value of each column: the first column is the most significant."""
     strides = np.ones_like(radix)
     strides[:-1] = np.cumprod(radix[::-1])[::-1][1:]
+    return strides
+
+
+def _row_keys(block, strides):
+    """Mixed-radix int64 key of each row of an integral block."""
+    keys = block[:, -1].astype(np.int64)
+    for column, stride in zip(block.T[:-1], strides[:-1]):
+        keys += column.astype(np.int64, copy=False) * stride
+    return keys
+
+
+def _decode_keys(keys, radix, strides):
+    """Counts (float64) of the rows with the given keys."""
+    return ((keys[:, None] // strides[None, :]) % radix[None, :]).astype(np.float64)
+
+
+def _dense_key_table(X, sample_weight, radix):
+    """Compress integral counts with a mixed-radix key and ``np.bincount``.
+
+    One linear pass: rows are keyed block by block and counted into one
+    array of bins; the table is the non-empty bins, decoded back into counts.
+    Blocks are at least as long as the key space, so each block's bincount
+    costs O(block) and the total cost is O(n_samples + n_bins).
+    """
+    strides = _key_strides(radix)
     n_bins = int(np.prod(radix))
-    totals = np.zeros(n_bins)
-    for start in range(0, X.shape[0], _BLOCK_ROWS):
-        block = X[start : start + _BLOCK_ROWS]
-        keys = block.astype(np.int64, copy=False) @ strides
+    block_rows = max(_BLOCK_ROWS, n_bins)
+    totals = np.zeros(n_bins, dtype=np.int64 if sample_weight is None else float)
+    for start in range(0, X.shape[0], block_rows):
+        keys = _row_keys(X[start : start + block_rows], strides)
         block_weight = (
             None if sample_weight is None else sample_weight[start : start + len(keys)]
         )
         totals += np.bincount(keys, weights=block_weight, minlength=n_bins)
     keys = np.flatnonzero(totals)
-    rows = (keys[:, None] // strides[None, :]) % radix[None, :]
-    return rows.astype(np.float64), totals[keys]
+    return _decode_keys(keys, radix, strides), totals[keys].astype(np.float64)
+
+
+def _sorted_key_table(X, sample_weight, radix):
+    """Compress integral counts by sorting int64 keys of the rows.
+
+    Each row gets one mixed-radix key per run of columns (``_key_words``);
+    a sort of the key words orders the rows lexicographically and equal
+    rows become neighbours.
+    """
+    words = _key_words(radix)
+    keys = np.empty((len(words), X.shape[0]), dtype=np.int64)
+    for start in range(0, X.shape[0], _BLOCK_ROWS):
+        block = X[start : start + _BLOCK_ROWS]
+        for word_keys, word in zip(keys, words):
+            word_keys[start : start + len(block)] = _row_keys(
+                block[:, word], _key_strides(radix[word])
+            )
+    if len(words) == 1:
+        order = np.argsort(keys[0], kind="stable")
+    else:
+        order = np.lexsort(keys[::-1])
+    keys = keys[:, order]
+    is_new = np.ones(X.shape[0], dtype=bool)
+    is_new[1:] = (keys[:, 1:] != keys[:, :-1]).any(axis=0)
+    starts = np.flatnonzero(is_new)
+    if sample_weight is None:
+        totals = np.diff(np.append(starts, X.shape[0])).astype(np.float64)
+    else:
+        totals = np.add.reduceat(sample_weight[order], starts)
+    keep = totals > 0
+    return X[order[starts[keep]]].astype(np.float64), totals[keep]
 
 
 def _sorted_unique_table(X, sample_weight):
@@ -51,6 +133,14 @@ def _sorted_unique_table(X, sample_weight):
 def _compress_counts(X, sample_weight=None, max_bins=None):
     """Return the distinct rows of ``X`` and their total weight.
 
+    Integral counts get an int64 mixed-radix key per row. A small key space
+    is counted with ``np.bincount`` in one linear pass; larger ones are
+    sorted (wide rows get one key word per run of columns that fits in
+    int64). Other data (non-integral counts, or a column whose counts do not
+    fit in an int64 key) use a sort-based unique over rows.
+    All paths return the same table, so the result does not depend on the
+    path nor on the order of the rows.
+
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
@@ -59,7 +149,8 @@ def _compress_counts(X, sample_weight=None, max_bins=None):
         Non-negative weights; ``None`` means every row has weight 1.
     max_bins : int, default=None
         Largest key space the linear ``bincount`` path may allocate; defaults
-        to ``max(4 * n_samples, 2**20)``. Larger key spaces use a sort.
+        to ``max(n_samples, 2**16)``, so its memory stays within a small
+        multiple of the input's. Larger key spaces are sorted.
 
     Returns
     -------
@@ -68,14 +159,17 @@ def _compress_counts(X, sample_weight=None, max_bins=None):
     weights : ndarray of shape (n_distinct,)
         Total weight (multiplicity times sample weight) of each distinct row.
     """
-    n_samples = X.shape[0]
+    n_samples, n_features = X.shape
+    if n_samples == 0:
+        return np.zeros((0, n_features)), np.zeros(0)
     if max_bins is None:
-        max_bins = max(4 * n_samples, 1 << 20)
-    if _is_integral(X):
-        column_max = X.max(axis=0).astype(np.float64)
-        if np.prod(column_max + 1) <= max_bins:
-            return _dense_key_table(X, sample_weight, column_max)
-    return _sorted_unique_table(X, sample_weight)
+        max_bins = max(n_samples, _BLOCK_ROWS)
+    radix = _key_radix(X, max_bins) if _is_integral(X) else None
+    if radix is None:
+        return _sorted_unique_table(X, sample_weight)
+    if np.prod(radix, dtype=object) <= max_bins:
+        return _dense_key_table(X, sample_weight, radix)
+    return _sorted_key_table(X, sample_weight, radix)
 
 
 def _merge_tables(tables):

@@ -100,6 +100,43 @@ def _estimate_log_resp(X, log_weights, log_probs):
     return log_norm, log_resp
 
 
+def _block_statistics(X, w, log_weights, log_probs):
+    """E-step statistics of one block of rows, in a (R, K, n) layout.
+
+    Components sit on the middle axis so that the reductions over them run
+    over long contiguous rows, and the exponentials are taken once: the
+    normalised responsibilities come from the same array as ``log_norm``.
+    """
+    n_runs, n_components, n_features = log_probs.shape
+    flat = log_probs.reshape(-1, n_features)
+    impossible = np.isneginf(flat)
+    log_joint = np.where(impossible, 0.0, flat) @ X.T
+    if impossible.any():
+        log_joint[impossible.astype(float) @ (X > 0).T > 0] = -np.inf
+    log_joint = log_joint.reshape(n_runs, n_components, -1)
+    log_joint += log_weights[:, :, None]
+    log_max = log_joint.max(axis=1)
+    dead = np.isneginf(log_max)
+    if dead.any():
+        # Rows impossible under every component take the mixing weights as
+        # their posterior (see ``_estimate_log_resp``).
+        runs, rows = np.nonzero(dead)
+        log_joint[runs, :, rows] = log_weights[runs]
+        log_max = log_joint.max(axis=1)
+    log_joint -= log_max[:, None, :]
+    resp = np.exp(log_joint, out=log_joint)
+    total = resp.sum(axis=1)
+    log_norm = log_max + np.log(total)
+    log_norm[dead] = -np.inf
+    resp *= (w / total)[:, None, :]
+    counts = resp.reshape(n_runs * n_components, -1) @ X
+    return (
+        resp.sum(axis=2),
+        counts.reshape(n_runs, n_components, n_features),
+        log_norm @ w,
+    )
+
+
 def _sufficient_statistics(table, log_weights, log_probs):
     """Return the expected statistics of one E-step over the table.
 
@@ -117,14 +154,15 @@ def _sufficient_statistics(table, log_weights, log_probs):
     counts = np.zeros((n_runs, n_components, n_features))
     loglik = np.zeros(n_runs)
     for start in range(0, table.X.shape[0], _BLOCK_ROWS):
-        X = table.X[start : start + _BLOCK_ROWS]
-        w = table.weights[start : start + _BLOCK_ROWS]
-        log_norm, log_resp = _estimate_log_resp(X, log_weights, log_probs)
-        loglik += w @ log_norm
-        resp = np.exp(log_resp)
-        resp *= w[:, None, None]
-        nk += resp.sum(axis=0)
-        counts += np.tensordot(resp, X, axes=([0], [0]))
+        block_nk, block_counts, block_loglik = _block_statistics(
+            table.X[start : start + _BLOCK_ROWS],
+            table.weights[start : start + _BLOCK_ROWS],
+            log_weights,
+            log_probs,
+        )
+        nk += block_nk
+        counts += block_counts
+        loglik += block_loglik
     return nk, counts, loglik
 
 

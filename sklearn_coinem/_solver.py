@@ -1,14 +1,20 @@
 """The EM driver: plain EM or SQUAREM over a batch of restarts."""
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from sklearn_coinem._em import _em_step
 
 # SQUAREM step-length bounds (Varadhan & Roland 2008, "SqS3" with step.max growth).
 _STEP_GROWTH = 4.0
 _MAX_BACKTRACKS = 30
+
+# Tables with fewer rows are too small for BLAS to use threads (and limiting
+# the thread pool costs a few milliseconds).
+_SINGLE_THREAD_ROWS = 1 << 12
 
 
 @dataclass
@@ -139,17 +145,23 @@ def run_em(
         runs.n_iter[idx] += 1
         return new_w, new_p, objective
 
-    while True:
-        active = np.flatnonzero(~runs.converged & (runs.n_iter < max_iter))
-        if active.size == 0:
-            break
-        accelerate = (max_iter - runs.n_iter[active] >= 3) & (algorithm == "squarem")
-        for idx, step in (
-            (active[~accelerate], _plain_step),
-            (active[accelerate], _squarem_cycle),
-        ):
-            if idx.size:
-                step(runs, idx, em_map, update_weights, tol, callback)
+    # The E-step's products are tall and skinny: one BLAS thread is as fast
+    # and does not collapse when the cores are shared.
+    big = table.X.shape[0] >= _SINGLE_THREAD_ROWS
+    with threadpool_limits(limits=1, user_api="blas") if big else nullcontext():
+        while True:
+            active = np.flatnonzero(~runs.converged & (runs.n_iter < max_iter))
+            if active.size == 0:
+                break
+            accelerate = (max_iter - runs.n_iter[active] >= 3) & (
+                algorithm == "squarem"
+            )
+            for idx, step in (
+                (active[~accelerate], _plain_step),
+                (active[accelerate], _squarem_cycle),
+            ):
+                if idx.size:
+                    step(runs, idx, em_map, update_weights, tol, callback)
     return EMResult(
         runs.weights,
         runs.probs,

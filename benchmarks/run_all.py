@@ -1,0 +1,278 @@
+"""Speed and memory of BinomialMixture against a textbook NumPy EM, in one run.
+
+Run from the repository root::
+
+    python benchmarks/run_all.py           # the five benchmarks of issue 3
+    python benchmarks/run_all.py --quick   # 10x to 100x smaller smoke run
+    python benchmarks/run_all.py --only 3 4
+
+Every figure is a ratio measured in the same process against a baseline: the
+plain EM below (log space, no compression, no acceleration, restarts one after
+the other), a single pass over the input (``X.sum()``), or ``X.nbytes``. Both
+fitters get the same number of components, restarts, ``tol`` and ``max_iter``,
+and the final mean log-likelihood of both is evaluated by the same function.
+Like the library, the baseline runs its matrix products on one BLAS thread:
+on shared cores, threaded BLAS on these skinny products is several times
+slower, which would flatter the ratios. Nothing is asserted: the targets are
+printed next to the measurements.
+"""
+
+import argparse
+import time
+import tracemalloc
+
+import numpy as np
+from scipy.special import gammaln, logsumexp
+from threadpoolctl import threadpool_limits
+
+from sklearn_coinem import BinomialMixture
+
+TOL = 1e-6
+MAX_ITER = 1000
+
+
+# --------------------------------------------------------------------- data
+def make_coins(n_samples, rng):
+    """Three coins (0.2, 0.5, 0.8), each row 5..50 flips of one of them."""
+    theta = np.array([0.2, 0.5, 0.8])
+    component = rng.choice(3, size=n_samples, p=[0.3, 0.4, 0.3])
+    trials = rng.integers(5, 51, size=n_samples)
+    heads = rng.binomial(trials, theta[component])
+    return np.column_stack([heads, trials - heads])
+
+
+def make_near_unique(n_samples, rng):
+    """Overlapping coins (0.45, 0.5, 0.55), log-uniform trials in 1..10**6.
+
+    Trials are spread over six decades so that rows hardly repeat while many
+    rows still have too few flips to tell the coins apart (slow EM).
+    """
+    theta = np.array([0.45, 0.5, 0.55])
+    component = rng.choice(3, size=n_samples)
+    trials = np.rint(np.exp(rng.uniform(0, np.log(1e6), size=n_samples)))
+    heads = rng.binomial(trials.astype(np.int64), theta[component])
+    return np.column_stack([heads, trials.astype(np.int64) - heads])
+
+
+def make_dice(n_samples, n_features, n_components, rng):
+    """Five overlapping 20-sided dice, 20..200 throws per row."""
+    probs = rng.dirichlet(np.full(n_features, 5.0), size=n_components)
+    component = rng.choice(n_components, size=n_samples)
+    trials = rng.integers(20, 201, size=n_samples)
+    return rng.multinomial(trials, probs[component])
+
+
+def data_start(X, n_components, rng):
+    """Smoothed proportions of randomly chosen rows, equal weights."""
+    rows = X[rng.choice(len(X), size=n_components, replace=False)] + 0.5
+    return np.full(n_components, 1 / n_components), rows / rows.sum(1, keepdims=True)
+
+
+# ----------------------------------------------------------------- baseline
+def mean_loglik(X, weights, probs, log_coef=None):
+    """Mean log-likelihood (with the multinomial coefficient) of the mixture."""
+    if log_coef is None:
+        log_coef = gammaln(X.sum(1) + 1) - gammaln(X + 1).sum(1)
+    with np.errstate(divide="ignore"):
+        log_joint = X @ np.log(probs).T + np.log(weights)
+    return float(logsumexp(log_joint, axis=1).mean() + log_coef.mean())
+
+
+def plain_em(X, weights, probs, tol=TOL, max_iter=MAX_ITER):
+    """Textbook EM: full E-step on every row, M-step, stop on loglik change."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _plain_em(np.asarray(X, dtype=float), weights, probs, tol, max_iter)
+
+
+def _plain_em(X, weights, probs, tol, max_iter):
+    log_coef_mean = (gammaln(X.sum(1) + 1) - gammaln(X + 1).sum(1)).mean()
+    loglik = -np.inf
+    for n_iter in range(1, max_iter + 1):
+        log_joint = X @ np.log(probs).T + np.log(weights)
+        log_norm = logsumexp(log_joint, axis=1)
+        resp = np.exp(log_joint - log_norm[:, None])
+        previous, loglik = loglik, log_norm.mean() + log_coef_mean
+        weights = resp.mean(0)
+        probs = resp.T @ X
+        probs /= probs.sum(1, keepdims=True)
+        if abs(loglik - previous) < tol:
+            break
+    return weights, probs, n_iter
+
+
+def plain_em_restarts(X, starts, **kwargs):
+    """Best of plain EM from each start; return (weights, probs, total iters)."""
+    best, best_loglik, total_iter = None, -np.inf, 0
+    for weights, probs in starts:
+        weights, probs, n_iter = plain_em(X, weights, probs, **kwargs)
+        total_iter += n_iter
+        loglik = mean_loglik(X, weights, probs)
+        if loglik > best_loglik:
+            best, best_loglik = (weights, probs), loglik
+    return best[0], best[1], total_iter
+
+
+# ------------------------------------------------------------------ helpers
+def best_time(func, repeat):
+    """Smallest wall time of ``repeat`` calls, and the last return value."""
+    best = np.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        value = func()
+        best = min(best, time.perf_counter() - start)
+    return best, value
+
+
+def report(number, title, lines, figure, target):
+    print(f"\n[{number}] {title}")
+    for line in lines:
+        print(f"    {line}")
+    print(f"    => {figure}   (target: {target})")
+
+
+def compare_with_plain(X, model, starts, repeat=1):
+    """Time the library and plain EM on X; return the printed lines and ratio."""
+    t_lib, model = best_time(lambda: model.fit(X), repeat)
+    t_plain, (w, p, plain_iter) = best_time(lambda: plain_em_restarts(X, starts), 1)
+    ll_lib = mean_loglik(X, model.weights_, model.probs_)
+    ll_plain = mean_loglik(X, w, p)
+    lines = [
+        f"library ({model.algorithm}): {t_lib:9.3f} s  n_iter_={model.n_iter_:4d}  "
+        f"loglik={ll_lib:.10f}",
+        f"plain EM        : {t_plain:9.3f} s  iterations={plain_iter:4d}  "
+        f"loglik={ll_plain:.10f}",
+        f"loglik(library) - loglik(plain) = {ll_lib - ll_plain:+.2e}",
+    ]
+    return lines, t_plain / t_lib, ll_lib - ll_plain
+
+
+# --------------------------------------------------------------- benchmarks
+def bench_coins(n_samples, rng):
+    X = make_coins(n_samples, rng)
+    starts = [data_start(X, 3, rng) for _ in range(5)]
+    model = BinomialMixture(3, n_init=5, tol=TOL, max_iter=MAX_ITER, random_state=0)
+    lines, ratio, _ = compare_with_plain(X, model, starts, repeat=3)
+    report(
+        1,
+        f"coins, {n_samples:.0e} rows, trials 5..50, K=3, n_init=5",
+        lines,
+        f"speed-up {ratio:.0f}x",
+        ">= 100x at equal or better loglik",
+    )
+
+
+def bench_one_pass(n_samples, rng):
+    X = make_coins(n_samples, rng)
+    t_sum, _ = best_time(X.sum, 5)
+    model = BinomialMixture(3, n_init=5, tol=TOL, max_iter=MAX_ITER, random_state=0)
+    t_fit, _ = best_time(lambda: model.fit(X), 3)
+    w, p = data_start(X, 3, rng)
+    t_iter, _ = best_time(lambda: plain_em(X, w, p, max_iter=1), 1)
+    lines = [
+        f"X.sum(): {t_sum * 1e3:.1f} ms   fit (K=3, n_init=5): {t_fit * 1e3:.1f} ms",
+        f"one iteration of plain EM: {t_iter * 1e3:.0f} ms "
+        f"({t_iter / t_fit:.1f}x the whole fit)",
+    ]
+    report(
+        2,
+        f"coins, {n_samples:.0e} rows: fit time / one pass over X",
+        lines,
+        f"{t_fit / t_sum:.1f}x",
+        "<= 20x",
+    )
+    return X
+
+
+def bench_near_unique(n_samples, rng):
+    X = make_near_unique(n_samples, rng)
+    weights, probs = data_start(X, 3, rng)
+    lines = [f"distinct rows: {len(np.unique(X, axis=0))} of {n_samples}"]
+    ratios = {}
+    for algorithm in ("squarem", "em"):
+        model = BinomialMixture(
+            3,
+            weights_init=weights,
+            probs_init=probs,
+            algorithm=algorithm,
+            tol=TOL,
+            max_iter=MAX_ITER,
+        )
+        new_lines, ratios[algorithm], _ = compare_with_plain(
+            X, model, [(weights, probs)], repeat=3
+        )
+        lines += new_lines
+    report(
+        3,
+        f"near-unique coins, {n_samples:.0e} rows, thetas 0.45/0.5/0.55, K=3",
+        lines,
+        f"speed-up squarem {ratios['squarem']:.1f}x, em {ratios['em']:.1f}x",
+        ">= 3x at the same loglik",
+    )
+
+
+def bench_dice(n_samples, rng):
+    X = make_dice(n_samples, 20, 5, rng)
+    weights, probs = data_start(X, 5, rng)
+    lines = [f"distinct rows: {len(np.unique(X, axis=0))} of {n_samples}"]
+    ratios = {}
+    for algorithm in ("squarem", "em"):
+        model = BinomialMixture(
+            5,
+            weights_init=weights,
+            probs_init=probs,
+            algorithm=algorithm,
+            tol=TOL,
+            max_iter=MAX_ITER,
+        )
+        new_lines, ratios[algorithm], _ = compare_with_plain(
+            X, model, [(weights, probs)], repeat=3
+        )
+        lines += new_lines
+    report(
+        4,
+        f"multinomial, {n_samples:.0e} rows x 20 columns, K=5",
+        lines,
+        f"speed-up squarem {ratios['squarem']:.1f}x, em {ratios['em']:.1f}x",
+        "report",
+    )
+
+
+def bench_memory(X):
+    model = BinomialMixture(3, n_init=5, tol=TOL, max_iter=MAX_ITER, random_state=0)
+    tracemalloc.start()
+    model.fit(X)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    report(
+        5,
+        f"peak memory allocated by fit, coins, {len(X):.0e} rows",
+        [f"X.nbytes = {X.nbytes / 2**20:.0f} MiB, fit peak = {peak / 2**20:.1f} MiB"],
+        f"{peak / X.nbytes:.3f}x X.nbytes",
+        "<= 2x",
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller smoke run")
+    parser.add_argument("--only", type=int, nargs="+", choices=range(1, 6))
+    args = parser.parse_args()
+    only = set(args.only or range(1, 6))
+    scale = 100 if args.quick else 1
+    rng = np.random.default_rng(0)
+    print(f"sizes divided by {scale}; tol={TOL}, max_iter={MAX_ITER}")
+    if 1 in only:
+        bench_coins(10**6 // scale, rng)
+    X = None
+    if 2 in only:
+        X = bench_one_pass(10**7 // scale, rng)
+    if 3 in only:
+        bench_near_unique(10**5 // max(1, scale // 10), rng)
+    if 4 in only:
+        bench_dice(10**5 // max(1, scale // 10), rng)
+    if 5 in only:
+        bench_memory(make_coins(10**7 // scale, rng) if X is None else X)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Tests of the exact compression of count matrices into weighted tables."""
+
+from collections import defaultdict
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+
+from sklearn_coinem import _count_table
+from sklearn_coinem._count_table import (
+    _compress_counts,
+    _dense_key_table,
+    _is_integral,
+    _key_radix,
+    _sorted_key_table,
+    _sorted_unique_table,
+)
+
+
+def _brute_force_table(X, sample_weight=None):
+    """Distinct rows and total weights by a dictionary over row tuples."""
+    if sample_weight is None:
+        sample_weight = np.ones(len(X))
+    totals = defaultdict(float)
+    for row, weight in zip(X.tolist(), sample_weight.tolist()):
+        totals[tuple(row)] += weight
+    rows = sorted(row for row, total in totals.items() if total > 0)
+    return (
+        np.array(rows, dtype=float).reshape(-1, X.shape[1]),
+        np.array([totals[row] for row in rows]),
+    )
+
+
+def _random_counts(rng, n_samples, n_features, high):
+    return rng.integers(0, high, size=(n_samples, n_features))
+
+
+def _all_paths(X, sample_weight):
+    """The table of every compression path that applies to integral X."""
+    radix = _key_radix(X, max_bins=np.inf)
+    return {
+        "bincount": _dense_key_table(X, sample_weight, radix),
+        "sorted key": _sorted_key_table(X, sample_weight, radix),
+        "sorted unique": _sorted_unique_table(X, sample_weight),
+        "default": _compress_counts(X, sample_weight),
+        "no bincount": _compress_counts(X, sample_weight, max_bins=1),
+    }
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("n_features", [1, 2, 3, 6])
+def test_compress_counts_paths_match_brute_force(n_features, weighted):
+    """Every compression path gives the brute-force table of distinct rows."""
+    rng = np.random.default_rng(n_features)
+    X = _random_counts(rng, 500, n_features, 6)
+    sample_weight = rng.uniform(0, 2, size=len(X)) if weighted else None
+    expected_rows, expected_weights = _brute_force_table(X, sample_weight)
+    for path, (rows, weights) in _all_paths(X, sample_weight).items():
+        assert_array_equal(rows, expected_rows, err_msg=path)
+        assert_allclose(weights, expected_weights, rtol=1e-12, err_msg=path)
+
+
+def test_compress_counts_multi_word_keys_match_brute_force(monkeypatch):
+    """Rows too wide for one int64 key are sorted on several key words."""
+    monkeypatch.setattr(_count_table, "_MAX_KEY_SPACE", 50)
+    rng = np.random.default_rng(0)
+    X = _random_counts(rng, 400, 5, 5)
+    sample_weight = rng.integers(0, 3, size=len(X)).astype(float)
+    assert len(_count_table._key_words(_key_radix(X, max_bins=1))) > 1
+    rows, weights = _compress_counts(X, sample_weight, max_bins=1)
+    expected_rows, expected_weights = _brute_force_table(X, sample_weight)
+    assert_array_equal(rows, expected_rows)
+    assert_allclose(weights, expected_weights)
+
+
+def test_compress_counts_non_integral_counts():
+    """Fractional counts are compressed exactly by the sort-based unique."""
+    rng = np.random.default_rng(1)
+    X = rng.integers(0, 4, size=(300, 2)) / 2
+    rows, weights = _compress_counts(X)
+    expected_rows, expected_weights = _brute_force_table(X)
+    assert_array_equal(rows, expected_rows)
+    assert_array_equal(weights, expected_weights)
+
+
+def test_compress_counts_counts_beyond_int64_keys():
+    """Whole counts too large for an int64 key fall back to an exact unique."""
+    X = np.array([[2.0**70, 1.0], [3.0, 2.0**64], [2.0**70, 1.0]])
+    assert _key_radix(X, max_bins=1) is None
+    rows, weights = _compress_counts(X)
+    assert_array_equal(rows, [[3.0, 2.0**64], [2.0**70, 1.0]])
+    assert_array_equal(weights, [1.0, 2.0])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.int64, np.float32])
+def test_compress_counts_input_dtypes(dtype):
+    """Integer and float inputs of any width give the same float64 table."""
+    rng = np.random.default_rng(2)
+    X = _random_counts(rng, 200, 3, 7)
+    rows, weights = _compress_counts(X.astype(dtype))
+    expected_rows, expected_weights = _brute_force_table(X)
+    assert rows.dtype == np.float64
+    assert_array_equal(rows, expected_rows)
+    assert_array_equal(weights, expected_weights)
+
+
+def test_compress_counts_row_order_invariant():
+    """Permuting the rows (with their weights) leaves the table unchanged."""
+    rng = np.random.default_rng(3)
+    X = _random_counts(rng, 1000, 2, 30)
+    sample_weight = rng.integers(1, 4, size=len(X)).astype(float)
+    order = rng.permutation(len(X))
+    for max_bins in (None, 1):
+        rows, weights = _compress_counts(X, sample_weight, max_bins)
+        rows_perm, weights_perm = _compress_counts(
+            X[order], sample_weight[order], max_bins
+        )
+        assert_array_equal(rows_perm, rows)
+        assert_array_equal(weights_perm, weights)
+
+
+def test_compress_counts_zero_weight_rows_dropped():
+    """Rows whose total weight is zero do not enter the table."""
+    X = np.array([[1, 2], [3, 4], [1, 2], [5, 6]])
+    sample_weight = np.array([0.0, 1.5, 0.0, 2.0])
+    for max_bins in (None, 1):
+        rows, weights = _compress_counts(X, sample_weight, max_bins)
+        assert_array_equal(rows, [[3, 4], [5, 6]])
+        assert_array_equal(weights, [1.5, 2.0])
+
+
+def test_compress_counts_does_not_mutate_input():
+    """Compression leaves X and sample_weight untouched."""
+    rng = np.random.default_rng(4)
+    X = _random_counts(rng, 300, 2, 10).astype(float)
+    sample_weight = rng.uniform(size=300)
+    X_copy, weight_copy = X.copy(), sample_weight.copy()
+    for max_bins in (None, 1):
+        _compress_counts(X, sample_weight, max_bins)
+        assert_array_equal(X, X_copy)
+        assert_array_equal(sample_weight, weight_copy)
+
+
+def test_compress_counts_empty_input():
+    """No rows give an empty table with the right number of columns."""
+    rows, weights = _compress_counts(np.zeros((0, 3)))
+    assert rows.shape == (0, 3)
+    assert weights.shape == (0,)
+
+
+def test_compress_counts_blocks_larger_than_one():
+    """Data spanning several blocks is counted across block boundaries."""
+    rng = np.random.default_rng(5)
+    n_samples = 2 * _count_table._BLOCK_ROWS + 17
+    X = _random_counts(rng, n_samples, 2, 4)
+    rows, weights = _compress_counts(X)
+    expected_rows, expected_weights = _brute_force_table(X)
+    assert_array_equal(rows, expected_rows)
+    assert_array_equal(weights, expected_weights)
+    assert weights.sum() == n_samples
+
+
+def test_is_integral_detects_fractions():
+    """Whole floats are integral; a single fraction anywhere is not."""
+    X = np.zeros((3 * _count_table._BLOCK_ROWS, 2))
+    assert _is_integral(X)
+    X[-1, 1] = 0.5
+    assert not _is_integral(X)
+    assert _is_integral(np.arange(6).reshape(3, 2))
+
+
+@settings(deadline=None, max_examples=40)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_samples=st.integers(1, 60),
+    n_features=st.integers(1, 4),
+    high=st.integers(1, 12),
+    weighted=st.booleans(),
+)
+def test_compress_counts_property_matches_brute_force(
+    seed, n_samples, n_features, high, weighted
+):
+    """For any small count matrix every path equals the brute-force table."""
+    rng = np.random.default_rng(seed)
+    X = _random_counts(rng, n_samples, n_features, high)
+    sample_weight = rng.integers(0, 3, size=n_samples) * 0.5 if weighted else None
+    expected_rows, expected_weights = _brute_force_table(X, sample_weight)
+    for path, (rows, weights) in _all_paths(X, sample_weight).items():
+        assert_array_equal(rows, expected_rows, err_msg=path)
+        assert_allclose(weights, expected_weights, rtol=1e-12, err_msg=path)

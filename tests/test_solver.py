@@ -1,0 +1,265 @@
+"""Tests of the EM engine: compression, SQUAREM, batched restarts."""
+
+from math import factorial
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.special import logsumexp
+from scipy.stats import binom, multinomial
+
+from sklearn_coinem import BinomialMixture, _solver
+from sklearn_coinem._count_table import _compress_counts
+from sklearn_coinem._em import CountTable, _safe_log, _sufficient_statistics
+from sklearn_coinem._solver import _squarem_extrapolate, run_em
+
+
+def _coins(rng, n_samples, theta, low=5, high=50):
+    component = rng.integers(len(theta), size=n_samples)
+    trials = rng.integers(low, high + 1, size=n_samples)
+    heads = rng.binomial(trials, np.asarray(theta)[component])
+    return np.column_stack([heads, trials - heads])
+
+
+def _starts(rng, n_runs, n_components, n_features):
+    weights = rng.dirichlet(np.full(n_components, 5.0), size=n_runs)
+    probs = rng.dirichlet(np.full(n_features, 5.0), size=(n_runs, n_components))
+    return weights, probs
+
+
+def _run(table, weights, probs, **kwargs):
+    params = {
+        "pseudo_count": 1e-6,
+        "update_weights": True,
+        "tol": 1e-8,
+        "max_iter": 500,
+        "algorithm": "squarem",
+    }
+    return run_em(table, weights, probs, **{**params, **kwargs})
+
+
+def _reference_em(X, weights, probs, n_iter):
+    """Maximum-likelihood EM for coins on the raw rows with scipy's binomial."""
+    trials = X.sum(axis=1)
+    objectives = []
+    for _ in range(n_iter):
+        log_joint = binom.logpmf(X[:, [0]], trials[:, None], probs[:, 0]) + np.log(
+            weights
+        )
+        log_norm = logsumexp(log_joint, axis=1)
+        objectives.append(log_norm.mean())
+        resp = np.exp(log_joint - log_norm[:, None])
+        weights = resp.mean(axis=0)
+        probs = resp.T @ X
+        probs = probs / probs.sum(axis=1, keepdims=True)
+    return weights, probs, np.array(objectives)
+
+
+@pytest.mark.parametrize("algorithm", ["em", "squarem"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_run_em_compressed_table_matches_raw_rows(algorithm, weighted):
+    """EM on the compressed table equals EM on every raw row with its weight."""
+    rng = np.random.default_rng(0)
+    X = _coins(rng, 3000, [0.2, 0.5, 0.8], high=20)
+    sample_weight = rng.uniform(0.5, 2, size=len(X)) if weighted else None
+    compressed = CountTable.from_rows(*_compress_counts(X, sample_weight))
+    raw = CountTable.from_rows(
+        X.astype(float), np.ones(len(X)) if sample_weight is None else sample_weight
+    )
+    assert len(compressed.X) < len(X) / 5
+    weights, probs = _starts(rng, 3, 3, 2)
+    result = _run(compressed, weights, probs, algorithm=algorithm)
+    expected = _run(raw, weights, probs, algorithm=algorithm)
+    assert_allclose(result.weights, expected.weights, rtol=1e-10, atol=1e-12)
+    assert_allclose(result.probs, expected.probs, rtol=1e-10, atol=1e-12)
+    assert_array_equal(result.n_iter, expected.n_iter)
+    for bounds, expected_bounds in zip(result.lower_bounds, expected.lower_bounds):
+        assert_allclose(bounds, expected_bounds, rtol=1e-12)
+
+
+def test_run_em_matches_scipy_reference():
+    """Plain EM on the table follows a scipy-based EM on the raw rows."""
+    rng = np.random.default_rng(1)
+    X = _coins(rng, 500, [0.3, 0.7], low=1, high=20)
+    weights, probs = np.array([0.5, 0.5]), np.array([[0.4, 0.6], [0.6, 0.4]])
+    table = CountTable.from_rows(*_compress_counts(X))
+    result = _run(
+        table,
+        weights[None],
+        probs[None],
+        algorithm="em",
+        pseudo_count=0.0,
+        tol=0.0,
+        max_iter=8,
+    )
+    ref_weights, ref_probs, ref_objectives = _reference_em(X, weights, probs, 8)
+    assert_allclose(result.weights[0], ref_weights, rtol=1e-10)
+    assert_allclose(result.probs[0], ref_probs, rtol=1e-10)
+    assert_allclose(result.lower_bounds[0], ref_objectives, rtol=1e-12)
+
+
+def test_sufficient_statistics_match_brute_force():
+    """E-step statistics equal a scipy computation row by row, zeros included."""
+    X = np.array([[3.0, 0.0, 1.0], [0.0, 2.0, 2.0], [1.0, 1.0, 1.0], [0.0, 0.0, 0.0]])
+    row_weight = np.array([2.0, 0.5, 1.0, 3.0])
+    probs = np.array(
+        [
+            [[0.5, 0.0, 0.5], [0.2, 0.3, 0.5]],
+            [[0.6, 0.4, 0.0], [0.0, 0.5, 0.5]],
+        ]
+    )
+    weights = np.array([[0.3, 0.7], [0.9, 0.1]])
+    nk, counts, loglik = _sufficient_statistics(
+        CountTable.from_rows(X, row_weight), _safe_log(weights), _safe_log(probs)
+    )
+    for run in range(2):
+        joint = np.array(
+            [
+                [
+                    weights[run, k] * multinomial.pmf(x, x.sum(), probs[run, k])
+                    for k in range(2)
+                ]
+                for x in X
+            ]
+        )
+        norm = joint.sum(axis=1)
+        resp = np.where(norm[:, None] > 0, joint, weights[run])
+        resp /= resp.sum(axis=1, keepdims=True)
+        coef = np.array(
+            [
+                factorial(int(x.sum())) / np.prod([factorial(int(c)) for c in x])
+                for x in X
+            ]
+        )
+        with np.errstate(divide="ignore"):
+            expected_loglik = row_weight @ (np.log(norm) - np.log(coef))
+        assert_allclose(nk[run], row_weight @ resp, rtol=1e-12)
+        assert_allclose(counts[run], (resp * row_weight[:, None]).T @ X, rtol=1e-12)
+        assert_allclose(loglik[run], expected_loglik, rtol=1e-12)
+
+
+def test_sufficient_statistics_row_impossible_under_every_component():
+    """A row with probability zero everywhere scores -inf and gets the weights."""
+    X = np.array([[2.0, 1.0], [0.0, 3.0]])
+    probs = np.array([[[1.0, 0.0], [1.0, 0.0]]])
+    weights = np.array([[0.25, 0.75]])
+    nk, counts, loglik = _sufficient_statistics(
+        CountTable.from_rows(X, np.ones(2)), _safe_log(weights), _safe_log(probs)
+    )
+    assert loglik[0] == -np.inf
+    assert_allclose(nk[0], [0.25 * 2, 0.75 * 2])
+    assert_allclose(counts[0], [[0.5, 1.0], [1.5, 3.0]])
+
+
+def test_run_em_squarem_matches_em_at_convergence():
+    """SQUAREM and plain EM reach the same fixed point on separated data."""
+    rng = np.random.default_rng(2)
+    X = _coins(rng, 5000, [0.1, 0.5, 0.9])
+    table = CountTable.from_rows(*_compress_counts(X))
+    weights, probs = _starts(rng, 2, 3, 2)
+    kwargs = {"tol": 1e-13, "max_iter": 5000}
+    em = _run(table, weights, probs, algorithm="em", **kwargs)
+    squarem = _run(table, weights, probs, algorithm="squarem", **kwargs)
+    assert em.converged.all() and squarem.converged.all()
+    assert_allclose(squarem.probs, em.probs, atol=1e-6)
+    assert_allclose(squarem.weights, em.weights, atol=1e-6)
+    assert_allclose(squarem.lower_bound, em.lower_bound, rtol=1e-12)
+
+
+@pytest.mark.parametrize("algorithm", ["em", "squarem"])
+def test_run_em_objective_never_decreases(algorithm):
+    """The recorded objective of every run is non-decreasing."""
+    rng = np.random.default_rng(3)
+    datasets = [
+        (_coins(rng, 2000, [0.45, 0.5, 0.55]), 3),
+        (rng.multinomial(rng.integers(5, 30, size=500), [0.2, 0.3, 0.5]), 4),
+    ]
+    for X, n_components in datasets:
+        table = CountTable.from_rows(*_compress_counts(X))
+        weights, probs = _starts(rng, 6, n_components, X.shape[1])
+        result = _run(table, weights, probs, algorithm=algorithm, tol=1e-10)
+        for bounds in result.lower_bounds:
+            assert len(bounds) > 3
+            assert np.all(np.diff(bounds) >= -1e-13 * np.abs(bounds[1:]))
+
+
+def test_run_em_batched_restarts_match_single_runs():
+    """A batch of restarts gives each restart's result when run alone."""
+    rng = np.random.default_rng(4)
+    X = _coins(rng, 2000, [0.3, 0.5, 0.7])
+    table = CountTable.from_rows(*_compress_counts(X))
+    weights, probs = _starts(rng, 5, 3, 2)
+    batch = _run(table, weights, probs, max_iter=200)
+    assert len(set(batch.n_iter.tolist())) > 1
+    for run in range(5):
+        alone = _run(table, weights[run : run + 1], probs[run : run + 1], max_iter=200)
+        assert_allclose(batch.weights[run], alone.weights[0], rtol=1e-12)
+        assert_allclose(batch.probs[run], alone.probs[0], rtol=1e-12)
+        assert batch.n_iter[run] == alone.n_iter[0]
+        assert batch.converged[run] == alone.converged[0]
+        assert_allclose(batch.lower_bounds[run], alone.lower_bounds[0], rtol=1e-13)
+
+
+@pytest.mark.parametrize("algorithm", ["em", "squarem"])
+def test_run_em_max_iter_counts_em_map_evaluations(algorithm, monkeypatch):
+    """n_iter counts E-step evaluations and never exceeds max_iter."""
+    calls = []
+    em_step = _solver._em_step
+
+    def counting_em_step(table, weights, *args):
+        calls.append(len(weights))
+        return em_step(table, weights, *args)
+
+    monkeypatch.setattr(_solver, "_em_step", counting_em_step)
+    rng = np.random.default_rng(5)
+    X = _coins(rng, 1000, [0.45, 0.55])
+    table = CountTable.from_rows(*_compress_counts(X))
+    weights, probs = _starts(rng, 3, 2, 2)
+    result = _run(table, weights, probs, algorithm=algorithm, tol=0.0, max_iter=10)
+    assert_array_equal(result.n_iter, [10, 10, 10])
+    assert sum(calls) == result.n_iter.sum()
+    assert not result.converged.any()
+
+
+def test_run_em_fixed_weights_stay_fixed():
+    """With update_weights=False both algorithms keep the starting weights."""
+    rng = np.random.default_rng(6)
+    X = _coins(rng, 500, [0.2, 0.8])
+    table = CountTable.from_rows(*_compress_counts(X))
+    weights = np.array([[0.3, 0.7]])
+    probs = np.array([[[0.4, 0.6], [0.6, 0.4]]])
+    for algorithm in ("em", "squarem"):
+        result = _run(table, weights, probs, algorithm=algorithm, update_weights=False)
+        assert_array_equal(result.weights, weights)
+        assert result.converged.all()
+
+
+def test_squarem_extrapolate_stays_in_simplex():
+    """Extrapolated probabilities stay non-negative and keep their sums."""
+    rng = np.random.default_rng(7)
+    theta0 = rng.dirichlet(np.ones(4), size=50)
+    theta1 = rng.dirichlet(np.ones(4), size=50)
+    theta2 = rng.dirichlet(np.ones(4), size=50)
+    theta, alpha = _squarem_extrapolate(theta0, theta1, theta2, np.full(50, 64.0))
+    assert (theta >= 0).all()
+    assert (alpha <= -1).all()
+    assert_allclose(theta.sum(axis=1), 1.0)
+
+
+def test_fit_repeated_rows_match_sample_weight_and_permutation():
+    """Repeating rows, weighting them, or shuffling them gives the same fit."""
+    rng = np.random.default_rng(8)
+    X = _coins(rng, 400, [0.2, 0.6, 0.9])
+    repeats = rng.integers(1, 4, size=len(X))
+    X_repeated = np.repeat(X, repeats, axis=0)
+    order = rng.permutation(len(X_repeated))
+    params = {"n_components": 3, "random_state": 0, "tol": 1e-10}
+    fits = [
+        BinomialMixture(**params).fit(X, sample_weight=repeats.astype(float)),
+        BinomialMixture(**params).fit(X_repeated),
+        BinomialMixture(**params).fit(X_repeated[order]),
+    ]
+    for fit in fits[1:]:
+        assert_allclose(fit.weights_, fits[0].weights_, rtol=1e-10)
+        assert_allclose(fit.probs_, fits[0].probs_, rtol=1e-10)
+        assert_allclose(fit.lower_bounds_, fits[0].lower_bounds_, rtol=1e-12)
