@@ -22,13 +22,16 @@ def count_matrices(
     min_cols=2,
     max_cols=4,
     max_trials=MAX_TRIALS,
+    real=st.just(False),
 ):
     """Count matrices drawn from a random mixture of multinomials.
 
     Hypothesis draws the shape, the trial bound and a seed; the counts come
     from ``np.random.default_rng(seed)``. Rows may have zero trials, and the
     sources may sit on the boundary of the simplex (a zero outcome
-    probability), so degenerate data are part of the search space.
+    probability), so degenerate data are part of the search space. With
+    ``real`` drawing True, the counts are scaled by random positive factors
+    into non-integer values.
     """
     n_rows = draw(st.integers(min_rows, max_rows))
     n_cols = draw(st.integers(min_cols, max_cols))
@@ -40,4 +43,7 @@ def count_matrices(
         probs[0] = np.eye(n_cols)[0]
     labels = rng.integers(n_sources, size=n_rows)
     trials = rng.integers(0, trials_bound + 1, size=n_rows)
-    return np.array([rng.multinomial(n, probs[k]) for n, k in zip(trials, labels)])
+    X = np.array([rng.multinomial(n, probs[k]) for n, k in zip(trials, labels)])
+    if draw(real):
+        return X * rng.uniform(0.1, 2.0, size=X.shape)
+    return X
