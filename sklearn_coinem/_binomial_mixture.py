@@ -459,7 +459,13 @@ class BinomialMixture(DensityMixin, BaseEstimator):
     def _starting_points(self, table, weights_init, probs_init):
         """Starting (weights, probs, lower_bound) of every run."""
         K = self.n_components
-        if self.warm_start and hasattr(self, "converged_"):
+        # A previous solution of another shape (n_components or the number of
+        # columns changed since) cannot be continued: initialise afresh.
+        previous = getattr(self, "probs_", None)
+        if self.warm_start and getattr(previous, "shape", None) == (
+            K,
+            self.n_features_in_,
+        ):
             return self.weights_[None], self.probs_[None], np.array([self.lower_bound_])
         if probs_init is not None:
             n_runs, probs = 1, probs_init[None]
@@ -605,7 +611,7 @@ class BinomialMixture(DensityMixin, BaseEstimator):
             Not used, present for API consistency by convention.
 
         sample_weight : array-like of shape (n_samples,), default=None
-            Row weights of the average.
+            Non-negative row weights of the average.
 
         Returns
         -------
@@ -618,7 +624,9 @@ class BinomialMixture(DensityMixin, BaseEstimator):
 
             return dask_weighted_mean(log_prob, sample_weight)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, log_prob[:, None])
+            sample_weight = _check_sample_weight(
+                sample_weight, log_prob[:, None], ensure_non_negative=True
+            )
         return float(np.average(log_prob, weights=sample_weight))
 
     def predict_proba(self, X):
