@@ -802,9 +802,10 @@ class BinomialMixture(DensityMixin, BaseEstimator):
               ``weights_`` (0 when the weights are fixed);
             - probs : ndarray of shape (n_components, n_features), standard
               errors of ``probs_``;
-            - weights_ci : ndarray of shape (n_components, 2) and
-            - probs_ci : ndarray of shape (n_components, n_features, 2),
-              Wald intervals ``estimate -/+ z * std_error`` clipped to [0, 1];
+            - weights_ci : ndarray of shape (n_components, 2), Wald
+              intervals ``estimate -/+ z * std_error`` clipped to [0, 1];
+            - probs_ci : ndarray of shape (n_components, n_features, 2), the
+              same for ``probs_``;
             - weights_status, probs_status : str arrays, "estimated",
               "fixed", "boundary", "empty component" or
               "singular information";
