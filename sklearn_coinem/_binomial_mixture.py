@@ -440,8 +440,11 @@ class BinomialMixture(DensityMixin, BaseEstimator):
         )
         if reset:
             _check_n_samples(n_samples, self.n_components)
-        if sample_weight is not None:
-            _check_positive_weight(table.total_weight)
+        if sample_weight is not None and not table.total_weight > 0:
+            # The message of sklearn's check of the in-memory weights.
+            raise ValueError(
+                "Sample weights must contain at least one non-zero number."
+            )
         return table
 
     def _store_result(self, result, best, *, reorder):

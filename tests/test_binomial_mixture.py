@@ -486,6 +486,23 @@ def test_verbose_prints_initialization_lines(capsys, n_init):
     assert "lower bound" in out and "ll change" in out
 
 
+@pytest.mark.parametrize("algorithm", ["em", "squarem"])
+def test_verbose_does_not_change_the_fit(capsys, algorithm):
+    """Restarts run one by one for printing give the batched result."""
+    rng = np.random.default_rng(18)
+    X, _ = sample_mixture(
+        rng, [0.3, 0.3, 0.4], [[0.9, 0.1], [0.5, 0.5], [0.2, 0.8]], 60, (5, 15)
+    )
+    params = {"n_components": 3, "n_init": 4, "algorithm": algorithm}
+    quiet = fitted(X, random_state=0, **params)
+    loud = fitted(X, random_state=0, verbose=2, **params)
+    capsys.readouterr()
+    assert_allclose(loud.probs_, quiet.probs_, rtol=1e-12)
+    assert_allclose(loud.weights_, quiet.weights_, rtol=1e-12)
+    assert_allclose(loud.lower_bounds_, quiet.lower_bounds_, rtol=1e-12)
+    assert loud.n_iter_ == quiet.n_iter_
+
+
 def test_silent_by_default(capsys):
     """verbose=0 prints nothing."""
     BinomialMixture(2, random_state=0).fit(TEXTBOOK_X)
