@@ -30,8 +30,8 @@ def fit_quietly(X, sample_weight=None, **params):
         return BinomialMixture(**params).fit(X, sample_weight=sample_weight)
 
 
-def reference_score_samples(X, weights, probs):
-    """Mixture log-likelihood of each row from an independent formula.
+def reference_log_joint(X, weights, probs):
+    """log w_k + log pmf_k(x) of each row and component, independently computed.
 
     scipy.stats.multinomial on integer counts, the gammaln form of the
     multinomial density on real-valued counts.
@@ -44,7 +44,7 @@ def reference_score_samples(X, weights, probs):
     else:
         log_coef = gammaln(trials + 1) - gammaln(X + 1).sum(axis=1)
         log_pmf = log_coef[:, None] + X @ np.log(probs).T
-    return logsumexp(np.log(weights) + log_pmf, axis=1)
+    return np.log(weights) + log_pmf
 
 
 @SETTINGS
@@ -73,8 +73,10 @@ def test_fit_outputs_are_distributions(X, n_components, init_params, algorithm, 
     assert_allclose(resp.sum(axis=1), 1.0, rtol=1e-12)
     scores = bm.score_samples(X)
     assert np.all(np.isfinite(scores))
-    expected = reference_score_samples(X, bm.weights_, bm.probs_)
+    log_joint = reference_log_joint(X, bm.weights_, bm.probs_)
+    expected = logsumexp(log_joint, axis=1)
     assert_allclose(scores, expected, rtol=1e-9, atol=1e-9)
+    assert_allclose(resp, np.exp(log_joint - expected[:, None]), atol=1e-9)
     assert_array_equal(bm.predict(X), resp.argmax(axis=1))
     assert np.all(np.diff(bm.probs_[:, 0]) <= 0)
 
