@@ -104,7 +104,11 @@ def _chunk_table(block, sample_weight, whom):
     block = _check_block(block, whom)
     if sample_weight is not None:
         sample_weight = _check_sample_weight(
-            sample_weight, block, dtype=np.float64, ensure_non_negative=True
+            sample_weight,
+            block,
+            dtype=np.float64,
+            ensure_non_negative=True,
+            allow_all_zero_weights=True,
         )
     if block.shape[0] == 0:
         rows, weights = np.zeros((0, block.shape[1])), np.zeros(0)
@@ -278,5 +282,9 @@ def dask_weighted_mean(values, sample_weight):
             )
         sample_weight = da.from_array(sample_weight, chunks=values.chunks)
     sample_weight = sample_weight.rechunk(values.chunks)
-    total, norm = dask.compute((values * sample_weight).sum(), sample_weight.sum())
+    total, norm, smallest = dask.compute(
+        (values * sample_weight).sum(), sample_weight.sum(), sample_weight.min()
+    )
+    if smallest < 0:
+        raise ValueError("Negative values in data passed to `sample_weight`.")
     return float(total / norm)

@@ -1,0 +1,262 @@
+"""BinomialMixture on dask arrays, on a real distributed LocalCluster."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.stats import multinomial
+
+from sklearn_coinem import BinomialMixture
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+joblib = pytest.importorskip("joblib")
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A 2-process LocalCluster on the loopback interface, closed afterwards."""
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+@pytest.fixture
+def received(monkeypatch):
+    """Record the size in bytes of every result the client gathers."""
+    from dask.sizeof import sizeof
+
+    sizes = []
+    gather = distributed.Client._gather
+
+    async def recording_gather(self, futures, *args, **kwargs):
+        result = await gather(self, futures, *args, **kwargs)
+        sizes.append(sizeof(result))
+        return result
+
+    monkeypatch.setattr(distributed.Client, "_gather", recording_gather)
+    return sizes
+
+
+def _coins(n_samples, seed, max_trials=20):
+    """Two-coin data with varying trials (some rows have no trials)."""
+    rng = np.random.default_rng(seed)
+    trials = rng.integers(0, max_trials + 1, n_samples)
+    heads = rng.binomial(trials, np.where(rng.random(n_samples) < 0.3, 0.8, 0.3))
+    return np.column_stack([heads, trials - heads])
+
+
+def _assert_same_fit(result, expected):
+    """Fitted parameters and diagnostics agree to 1e-8."""
+    assert_allclose(result.weights_, expected.weights_, rtol=0, atol=1e-8)
+    assert_allclose(result.probs_, expected.probs_, rtol=0, atol=1e-8)
+    assert_allclose(result.lower_bound_, expected.lower_bound_, rtol=1e-10)
+    assert result.n_iter_ == expected.n_iter_
+    assert result.n_features_in_ == expected.n_features_in_
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fit_dask_equals_in_memory(client, weighted):
+    """A dask array fits the same mixture as the in-memory array."""
+    X = _coins(3000, seed=0)
+    sample_weight = np.random.default_rng(1).uniform(0, 2, len(X)) if weighted else None
+    dask_weight = None if sample_weight is None else da.from_array(sample_weight, 500)
+    params = {"n_components": 2, "n_init": 3, "random_state": 0, "tol": 1e-10}
+    expected = BinomialMixture(**params).fit(X, sample_weight=sample_weight)
+    result = BinomialMixture(**params).fit(
+        da.from_array(X, chunks=(700, 1)), sample_weight=dask_weight
+    )
+    _assert_same_fit(result, expected)
+
+
+def test_fit_dask_non_integer_multinomial_equals_in_memory(client):
+    """Non-integer three-column counts (the sort-based compression) agree too."""
+    rng = np.random.default_rng(2)
+    X = rng.integers(0, 4, size=(2000, 3)) * 0.5
+    params = {"n_components": 2, "random_state": 0, "init_params": "random"}
+    expected = BinomialMixture(**params).fit(X)
+    result = BinomialMixture(**params).fit(da.from_array(X, chunks=(300, 3)))
+    _assert_same_fit(result, expected)
+
+
+def test_fit_dask_distributed_estep_equals_in_memory(client, monkeypatch):
+    """Above MAX_LOCAL_ROWS the E-step runs on the workers, with the same result."""
+    from sklearn_coinem import _dask
+
+    monkeypatch.setattr(_dask, "MAX_LOCAL_ROWS", 50)
+    X = _coins(3000, seed=3)
+    start = {"weights_init": [0.5, 0.5], "probs_init": [[0.6, 0.4], [0.2, 0.8]]}
+    expected = BinomialMixture(2, **start).fit(X)
+    result = BinomialMixture(2, **start).fit(da.from_array(X, chunks=(500, 2)))
+    _assert_same_fit(result, expected)
+
+
+def test_dask_count_table_statistics_match_brute_force(client):
+    """The distributed E-step statistics equal a scipy brute force."""
+    from sklearn_coinem._dask import DaskCountTable, dask_count_table
+
+    X = _coins(400, seed=4, max_trials=6)
+    table, n_samples = dask_count_table(
+        da.from_array(X, chunks=(100, 2)), None, whom="test", max_local_rows=5
+    )
+    assert isinstance(table, DaskCountTable)
+    assert n_samples == len(X)
+    weights = np.array([0.4, 0.6])
+    probs = np.array([[0.7, 0.3], [0.25, 0.75]])
+    nk, counts, loglik = table.sufficient_statistics(
+        np.log(weights)[None], np.log(probs)[None]
+    )
+    joint = np.column_stack(
+        [multinomial.pmf(X, X.sum(axis=1), p) * w for w, p in zip(weights, probs)]
+    )
+    resp = joint / joint.sum(axis=1, keepdims=True)
+    assert_allclose(nk[0], resp.sum(axis=0), rtol=1e-10)
+    assert_allclose(counts[0], resp.T @ X, rtol=1e-10)
+    assert_allclose(
+        loglik[0] + table.log_coef_sum, np.log(joint.sum(axis=1)).sum(), rtol=1e-10
+    )
+
+
+def test_fit_dask_client_receives_no_chunk(client, received):
+    """Fitting gathers only reduced statistics, never a chunk of the data."""
+    X = _coins(40_000, seed=5)
+    chunk_bytes = X[:10_000].nbytes
+    BinomialMixture(2, random_state=0).fit(da.from_array(X, chunks=(10_000, 2)))
+    assert received, "the fit should have gathered its reduced table"
+    assert max(received) < chunk_bytes / 20
+
+
+def test_predict_methods_dask_lazy_and_equal(client, received):
+    """Prediction methods return lazy dask arrays equal to the in-memory ones."""
+    X = _coins(2000, seed=6)
+    bm = BinomialMixture(2, random_state=0).fit(X)
+    dX = da.from_array(X, chunks=(300, 2))
+    lazy = {
+        "score_samples": bm.score_samples(dX),
+        "predict_proba": bm.predict_proba(dX),
+        "predict": bm.predict(dX),
+    }
+    assert received == []
+    for method, result in lazy.items():
+        assert isinstance(result, da.Array)
+        assert_allclose(result.compute(), getattr(bm, method)(X), rtol=1e-12)
+    assert_array_equal(lazy["predict"].compute(), bm.predict(X))
+    weight = np.random.default_rng(7).uniform(size=len(X))
+    assert_allclose(
+        bm.score(dX, sample_weight=weight), bm.score(X, sample_weight=weight)
+    )
+    assert_allclose(bm.score(dX), bm.score(X))
+    with pytest.raises(ValueError, match="Negative values in data passed to"):
+        bm.score(dX, sample_weight=-weight)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_fit_dask_negative_count_in_chunk_raises(client, method):
+    """A negative count in one chunk raises the in-memory ValueError."""
+    X = _coins(1000, seed=8)
+    X[777, 1] = -1
+    message = f"Negative values in data passed to BinomialMixture.{method}"
+    with pytest.raises(ValueError, match=message):
+        getattr(BinomialMixture(2), method)(X)
+    with pytest.raises(ValueError, match=message):
+        getattr(BinomialMixture(2), method)(da.from_array(X, chunks=(200, 2)))
+
+
+def test_fit_dask_nan_in_chunk_raises(client):
+    """A NaN in one chunk raises sklearn's missing-value error."""
+    X = _coins(500, seed=9).astype(float)
+    X[321, 0] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        BinomialMixture(2).fit(da.from_array(X, chunks=(100, 2)))
+
+
+def test_predict_dask_negative_count_raises_on_compute(client):
+    """Invalid rows in a lazily predicted chunk raise when computed."""
+    X = _coins(500, seed=10)
+    bm = BinomialMixture(2, random_state=0).fit(X)
+    X[12, 0] = -3
+    labels = bm.predict(da.from_array(X, chunks=(100, 2)))
+    with pytest.raises(ValueError, match="passed to BinomialMixture.predict"):
+        labels.compute()
+
+
+def test_dask_wrong_n_features_raises_eagerly(client):
+    """A feature-count mismatch is reported before anything is computed."""
+    bm = BinomialMixture(2, random_state=0).fit(_coins(200, seed=11))
+    X3 = da.ones((100, 3), chunks=(50, 3))
+    with pytest.raises(ValueError, match="X has 3 features, but BinomialMixture"):
+        bm.predict_proba(X3)
+    with pytest.raises(ValueError, match="a minimum of 2 is required"):
+        BinomialMixture().fit(da.ones((100, 1), chunks=(50, 1)))
+
+
+def test_fit_dask_sample_weight_errors(client):
+    """Bad sample weights for dask input give sklearn's messages."""
+    dX = da.from_array(_coins(300, seed=12), chunks=(100, 2))
+    with pytest.raises(ValueError, match=r"sample_weight.shape == \(5,\)"):
+        BinomialMixture(2).fit(dX, sample_weight=np.ones(5))
+    with pytest.raises(ValueError, match="at least one non-zero"):
+        BinomialMixture(2).fit(dX, sample_weight=da.zeros(300, chunks=100))
+    negative = -np.ones(300)
+    with pytest.raises(ValueError, match="Negative values"):
+        BinomialMixture(2).fit(dX, sample_weight=negative)
+
+
+def test_joblib_dask_backend_spreads_restarts(client):
+    """Restarts spread over the cluster give the same fit as one process."""
+    X = _coins(1000, seed=13)
+    params = {"n_components": 2, "n_init": 4, "random_state": 0}
+    expected = BinomialMixture(**params).fit(X)
+    with joblib.parallel_backend("dask"):
+        assert joblib.effective_n_jobs(None) > 1
+        result = BinomialMixture(**params).fit(X)
+    _assert_same_fit(result, expected)
+
+
+def test_joblib_dask_backend_grid_search(client):
+    """GridSearchCV over the dask backend scores like the local search."""
+    from sklearn.model_selection import GridSearchCV
+
+    X = _coins(600, seed=14)
+    grid = {"n_components": [1, 2, 3]}
+    expected = GridSearchCV(BinomialMixture(random_state=0), grid, cv=3).fit(X)
+    with joblib.parallel_backend("dask"):
+        result = GridSearchCV(BinomialMixture(random_state=0), grid, cv=3, n_jobs=-1)
+        result.fit(X)
+    assert_allclose(
+        result.cv_results_["mean_test_score"],
+        expected.cv_results_["mean_test_score"],
+        rtol=1e-10,
+    )
+    assert result.best_params_ == expected.best_params_
+
+
+def test_partial_fit_dask_ml_incremental(client):
+    """dask-ml's Incremental streams the blocks through partial_fit exactly."""
+    wrappers = pytest.importorskip("dask_ml.wrappers")
+    X = _coins(4000, seed=15)
+    model = wrappers.Incremental(
+        BinomialMixture(2, random_state=0), shuffle_blocks=False
+    ).fit(da.from_array(X, chunks=(1000, 2)))
+    expected = BinomialMixture(2, random_state=0)
+    for start in range(0, len(X), 1000):
+        expected.partial_fit(X[start : start + 1000])
+    _assert_same_fit(model.estimator_, expected)
+
+
+def test_partial_fit_dask_chunk_merges_on_client(client):
+    """partial_fit on a dask array adds its whole table to the stream."""
+    X = _coins(3000, seed=16)
+    result = BinomialMixture(2, random_state=0)
+    expected = BinomialMixture(2, random_state=0)
+    for start in (0, 1000):
+        result.partial_fit(da.from_array(X[start : start + 1000], chunks=(300, 2)))
+        expected.partial_fit(X[start : start + 1000])
+    _assert_same_fit(result, expected)
