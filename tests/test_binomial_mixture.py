@@ -429,12 +429,19 @@ def test_warm_start_equals_one_longer_run():
     """Two warm-started EM fits of 5 steps equal one cold fit of 10 steps."""
     rng = np.random.default_rng(9)
     X, _ = sample_mixture(rng, [0.5, 0.5], [[0.6, 0.4], [0.4, 0.6]], 60, (5, 15))
-    params = {"n_components": 2, "algorithm": "em", "random_state": 0}
+    params = {
+        "n_components": 2,
+        "algorithm": "em",
+        "pseudo_count": 0.0,
+        "random_state": 0,
+    }
     warm = fitted(X, max_iter=5, warm_start=True, **params)
-    first_start = warm.lower_bounds_[0]
+    first_start, first_end = warm.lower_bounds_[0], warm.score(X)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warm.fit(X)
+    # The second fit's first objective is the likelihood where the first ended.
+    assert_allclose(warm.lower_bounds_[0], first_end, rtol=1e-12)
     cold = fitted(X, max_iter=10, **params)
     assert_allclose(warm.probs_, cold.probs_, rtol=1e-10)
     assert_allclose(warm.weights_, cold.weights_, rtol=1e-10)
