@@ -57,6 +57,7 @@ def load_coins(*, return_X_y=False, as_frame=False):
         - DESCR : str, the description of the data set.
 
     (data, target) : tuple if ``return_X_y`` is True
+        The counts of shape (5, 2) and the true coin of each experiment.
 
     Examples
     --------
