@@ -818,14 +818,22 @@ class BinomialMixture(DensityMixin, BaseEstimator):
               pandas is installed, else a numpy record array;
             - information, covariance : the observed information of the free
               parameters and its inverse;
-            - message : why some standard errors are NaN ("" if none).
+            - newton_decrement : ``sqrt(g' I^-1 g)`` with ``g`` the gradient
+              of the log-likelihood of X, the distance in standard errors
+              from the parameters to the maximum (about 0 after a converged
+              fit on X);
+            - message : why some standard errors are NaN or unreliable ("" if
+              none).
 
         Warns
         -----
         UserWarning
             When an estimate lies on the boundary (a probability at 0 or 1, a
             weight at 0; its standard error is NaN and the rest are computed
-            with it fixed) or the information matrix is singular (all NaN).
+            with it fixed), when the information matrix is singular (all
+            NaN), or when the parameters are more than 0.2 standard errors
+            from the maximum of the likelihood of X (a fit stopped early by
+            a loose ``tol``, or X is not the training data).
 
         Notes
         -----

@@ -74,7 +74,7 @@ def test_observed_information_matches_numerical_hessian(update_weights):
     # An arbitrary interior point: Louis' identity holds away from the MLE too.
     weights = np.array([0.3, 0.5, 0.2])
     probs = rng.dirichlet(np.ones(3), size=3)
-    info, free = observed_information(_table(X), weights, probs, update_weights)
+    info, score, free = observed_information(_table(X), weights, probs, update_weights)
     theta = np.concatenate(
         [weights[free.weights], probs[free.prob_comp, free.prob_col]]
     )
@@ -350,3 +350,58 @@ def test_align_components_more_components_and_errors():
         align_components([[0.9, 0.1]], [[0.5, 0.25, 0.25]])
     with pytest.raises(ValueError, match="fitted BinomialMixture or a finite"):
         align_components([[np.nan, 0.1]], [[0.5, 0.5]])
+
+
+def test_standard_errors_single_component_closed_form():
+    """With K=1 the SE of p is sqrt(p (1 - p) / total trials), the weight fixed."""
+    rng = np.random.default_rng(15)
+    X = rng.multinomial(7, [0.5, 0.3, 0.2], size=90)
+    bm = BinomialMixture(1, pseudo_count=0).fit(X)
+    se = bm.standard_errors(X)
+    p = X.sum(axis=0) / X.sum()
+    assert_allclose(se.probs[0], np.sqrt(p * (1 - p) / X.sum()), rtol=1e-10)
+    assert_array_equal(se.weights, [0.0])
+
+
+def test_standard_errors_separated_components_rare_outcome():
+    """Separated components, rare outcome: multinomial SEs, not a singular flag."""
+    rng = np.random.default_rng(16)
+    probs = np.array([[0.6, 0.3999, 1e-4], [0.1, 0.8999, 1e-4]])
+    labels = np.repeat([0, 1], [40, 60])
+    X = np.array([rng.multinomial(100_000, probs[k]) for k in labels])
+    bm = BinomialMixture(2, pseudo_count=0, tol=1e-12, random_state=0).fit(X)
+    se = bm.standard_errors(X)
+    order = align_components(probs, bm)
+    trials = np.array([X[labels == k].sum() for k in (0, 1)])
+    p_hat = bm.probs_[order]
+    assert_allclose(
+        se.probs[order], np.sqrt(p_hat * (1 - p_hat) / trials[:, None]), rtol=1e-6
+    )
+    w_hat = bm.weights_[order]
+    assert_allclose(se.weights[order], np.sqrt(w_hat * (1 - w_hat) / 100), rtol=1e-6)
+
+
+def test_standard_errors_empty_component_is_nan():
+    """A component held at weight 0 has unidentified probabilities: NaN."""
+    X, _ = make_binomial_mixture(150, probs=[0.8, 0.3], random_state=17)
+    bm = BinomialMixture(
+        3, weights_init=[0.5, 0.5, 0.0], update_weights=False, random_state=0
+    ).fit(X)
+    with pytest.warns(UserWarning, match="not identified"):
+        se = bm.standard_errors(X)
+    empty = int(np.flatnonzero(bm.weights_ == 0)[0])
+    assert np.all(np.isnan(se.probs[empty]))
+    assert_array_equal(se.probs_status[empty], ["empty component"] * 2)
+    others = np.delete(np.arange(3), empty)
+    assert np.all(np.isfinite(se.probs[others]))
+
+
+def test_standard_errors_warn_away_from_maximum():
+    """SEs on other data than the fit's warn that they are not at a maximum."""
+    X, _ = make_binomial_mixture(300, probs=[0.8, 0.3], random_state=18)
+    other, _ = make_binomial_mixture(300, probs=[0.7, 0.4], random_state=19)
+    bm = BinomialMixture(2, tol=1e-10, random_state=0).fit(X)
+    assert bm.standard_errors(X).newton_decrement < 1e-3
+    with pytest.warns(UserWarning, match="away from the maximum"):
+        se = bm.standard_errors(other)
+    assert se.newton_decrement > 1
