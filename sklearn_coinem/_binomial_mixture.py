@@ -190,6 +190,10 @@ class BinomialMixture(DensityMixin, BaseEstimator):
     identical counts enter EM once with their total weight, so fitting is
     exact and fast on large repetitive data.
 
+    The same table makes :meth:`partial_fit` exact streaming EM, and lets
+    ``fit`` and the prediction methods take dask arrays, computed on the
+    workers of a dask cluster (see :ref:`scaling`).
+
     A mixture of K binomials is identifiable only if rows have at least
     2K - 1 trials (Teicher 1961); ``fit`` warns otherwise.
 

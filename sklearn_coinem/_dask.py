@@ -150,20 +150,20 @@ class DaskCountTable:
     Attributes
     ----------
     X, weights : ndarray
-        Merged table of the first chunks, at most ``MAX_LOCAL_ROWS`` distinct
+        Merged table of the first chunks, at most ``max_local_rows`` distinct
         rows (all of the first chunk if it alone is larger); used only to draw
         starting points.
     log_coef_sum, total_weight : float
         Exact constants of the whole table.
     """
 
-    def __init__(self, parts, summaries):
+    def __init__(self, parts, summaries, max_local_rows):
         dask, _ = _import_dask()
         self.parts = parts
         self.log_coef_sum = float(sum(s[2] for s in summaries))
         self.total_weight = float(sum(s[3] for s in summaries))
         sizes = np.cumsum([s[0] for s in summaries])
-        n_first = max(1, int(np.searchsorted(sizes, MAX_LOCAL_ROWS, side="right")))
+        n_first = max(1, int(np.searchsorted(sizes, max_local_rows, side="right")))
         sample = _tree_reduce(list(parts[:n_first]), _merge_chunk_tables)
         sample_table = dask.compute(sample)[0][0]
         self.X, self.weights = sample_table.X, sample_table.weights
@@ -224,7 +224,7 @@ def dask_count_table(X, sample_weight, *, whom, max_local_rows=MAX_LOCAL_ROWS):
     if sum(s[0] for s in summaries) <= max_local_rows:
         table = dask.compute(_tree_reduce(list(parts), _merge_chunk_tables))[0][0]
     else:
-        table = DaskCountTable(parts, summaries)
+        table = DaskCountTable(parts, summaries, max_local_rows)
     return table, n_samples
 
 
