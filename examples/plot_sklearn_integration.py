@@ -79,7 +79,7 @@ X_dice, _ = make_binomial_mixture(
 )
 grid = {
     "init_params": ["random", "random_from_data", "k-means++", "kmeans"],
-    "n_init": [1, 10],
+    "n_init": [1, 5],
 }
 dice_search = GridSearchCV(
     BinomialMixture(n_components=5, random_state=0),
@@ -93,7 +93,7 @@ print("best by held-out log-likelihood:", dice_search.best_params_)
 # %%
 # For each training fold, how far the fit of each setting falls short of the
 # best fit any setting found on that fold (0: it found the best maximum).
-# With ten restarts every strategy ends at (or within a hair of) the best
+# With five restarts every strategy ends at (or within a hair of) the best
 # maximum on every fold; a single start often stops at a worse one, whatever
 # the strategy. The
 # held-out scores differ much less, and do not always favour the best

@@ -98,9 +98,10 @@ ax_post.bar_label(bars, fmt="%.2f", label_type="center", color="white")
 ax_post.set(
     ylabel="posterior probability",
     title="Which coin? (after 15 iterations)",
-    ylim=(0, 1),
+    ylim=(0, 1.15),
+    yticks=np.linspace(0, 1, 6),
 )
-ax_post.legend(loc="upper right", framealpha=0.9)
+ax_post.legend(loc="upper center", ncols=2, frameon=False)
 fig.tight_layout()
 
 # %%

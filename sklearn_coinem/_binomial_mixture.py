@@ -174,7 +174,7 @@ class BinomialMixture(DensityMixin, BaseEstimator):
     n_features_in_ : int
         Number of outcome columns seen during fit.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the columns seen during fit, when ``X`` has string column
         names.
 
@@ -550,7 +550,8 @@ class BinomialMixture(DensityMixin, BaseEstimator):
                 now = time()
                 print(
                     f"  Iteration {n_iter}\t time lapse "
-                    f"{now - self._iter_prev_time:.5f}s\t ll change {change:.5f}"
+                    f"{now - self._iter_prev_time:.5f}s\t ll change {change:.5f}\t "
+                    f"lower bound {objective:.5f}"
                 )
                 self._iter_prev_time = now
 
