@@ -405,3 +405,39 @@ def test_standard_errors_warn_away_from_maximum():
     with pytest.warns(UserWarning, match="away from the maximum"):
         se = bm.standard_errors(other)
     assert se.newton_decrement > 1
+
+
+def test_newton_decrement_measures_distance_to_maximum():
+    """At parameters 1.5 SEs from the MLE, the Newton decrement is about 1.5."""
+    X, _ = make_binomial_mixture(
+        100_000,
+        weights=[0.35, 0.65],
+        probs=[0.6, 0.45],
+        n_trials=(5, 20),
+        random_state=0,
+    )
+    rows, counts = np.unique(X, axis=0, return_counts=True)
+    n = rows.sum(axis=1)
+
+    def loglik(t):
+        log_comp = np.log([t[0], 1 - t[0]]) + binom.logpmf(
+            rows[:, [0]], n[:, None], np.array([t[1], t[2]])
+        )
+        return counts @ logsumexp(log_comp, axis=1)
+
+    mle = BinomialMixture(2, tol=1e-13, max_iter=10_000, random_state=0).fit(X)
+    theta = np.array([mle.weights_[0], *mle.probs_[:, 0]])
+    cov = np.linalg.inv(-_numerical_hessian(loglik, theta, step=1e-5))
+    # A step of Mahalanobis length 1.5 in the basis (weight 0, heads 0, heads 1).
+    shifted = theta + 1.5 * np.linalg.cholesky(cov) @ (np.ones(3) / np.sqrt(3))
+    # max_iter=0 keeps the given starting point as the "fit".
+    moved = BinomialMixture(
+        2,
+        weights_init=[shifted[0], 1 - shifted[0]],
+        probs_init=np.column_stack([shifted[1:], 1 - shifted[1:]]),
+        max_iter=0,
+    ).fit(X)
+    assert mle.standard_errors(X).newton_decrement < 1e-2
+    with pytest.warns(UserWarning, match="1.5 standard errors"):
+        decrement = moved.standard_errors(X).newton_decrement
+    assert_allclose(decrement, 1.5, rtol=0.05)
