@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python benchmarks/run_all.py           # the five benchmarks of issue 3
+    python benchmarks/run_all.py           # five benchmarks, plus [6] for info
     python benchmarks/run_all.py --quick   # 10x to 100x smaller smoke run
     python benchmarks/run_all.py --only 3 4
 
@@ -20,12 +20,16 @@ printed next to the measurements.
 import argparse
 import time
 import tracemalloc
+import warnings
 
 import numpy as np
 from scipy.special import gammaln, logsumexp
+from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from sklearn_coinem import BinomialMixture
+from sklearn_coinem._count_table import _compress_counts
+from sklearn_coinem._initialization import initial_parameters
 
 TOL = 1e-6
 MAX_ITER = 1000
@@ -36,6 +40,15 @@ def make_coins(n_samples, rng):
     """Three coins (0.2, 0.5, 0.8), each row 5..50 flips of one of them."""
     theta = np.array([0.2, 0.5, 0.8])
     component = rng.choice(3, size=n_samples, p=[0.3, 0.4, 0.3])
+    trials = rng.integers(5, 51, size=n_samples)
+    heads = rng.binomial(trials, theta[component])
+    return np.column_stack([heads, trials - heads])
+
+
+def make_close_coins(n_samples, rng):
+    """Three overlapping coins (0.45, 0.5, 0.55), 5..50 flips: slow plain EM."""
+    theta = np.array([0.45, 0.5, 0.55])
+    component = rng.choice(3, size=n_samples)
     trials = rng.integers(5, 51, size=n_samples)
     heads = rng.binomial(trials, theta[component])
     return np.column_stack([heads, trials - heads])
@@ -66,6 +79,15 @@ def data_start(X, n_components, rng):
     """Smoothed proportions of randomly chosen rows, equal weights."""
     rows = X[rng.choice(len(X), size=n_components, replace=False)] + 0.5
     return np.full(n_components, 1 / n_components), rows / rows.sum(1, keepdims=True)
+
+
+def library_start(X, n_components):
+    """The library's default (k-means++) starting point, to give to both fitters."""
+    rows, row_weight = _compress_counts(X)
+    weights, probs = initial_parameters(
+        rows, row_weight, n_components, 1, "k-means++", np.random.RandomState(0)
+    )
+    return weights[0], probs[0]
 
 
 # ----------------------------------------------------------------- baseline
@@ -185,7 +207,7 @@ def bench_one_pass(n_samples, rng):
 
 def bench_near_unique(n_samples, rng):
     X = make_near_unique(n_samples, rng)
-    weights, probs = data_start(X, 3, rng)
+    weights, probs = library_start(X, 3)
     lines = [f"distinct rows: {len(np.unique(X, axis=0))} of {n_samples}"]
     ratios = {}
     for algorithm in ("squarem", "em"):
@@ -212,7 +234,7 @@ def bench_near_unique(n_samples, rng):
 
 def bench_dice(n_samples, rng):
     X = make_dice(n_samples, 20, 5, rng)
-    weights, probs = data_start(X, 5, rng)
+    weights, probs = library_start(X, 5)
     lines = [f"distinct rows: {len(np.unique(X, axis=0))} of {n_samples}"]
     ratios = {}
     for algorithm in ("squarem", "em"):
@@ -252,12 +274,47 @@ def bench_memory(X):
     )
 
 
+def bench_algorithm_choice(n_samples, rng):
+    """Informational: plain EM vs SQUAREM inside the library, and n_init cost."""
+    print("\n[6] algorithm and restarts inside the library, n_init=5 (informational)")
+    cases = [
+        ("coins 0.2/0.5/0.8", make_coins(n_samples, rng), 3),
+        ("close coins 0.45/0.5/0.55", make_close_coins(n_samples, rng), 3),
+        ("near-unique coins", make_near_unique(n_samples // 10, rng), 3),
+        ("dice 20 faces", make_dice(n_samples // 10, 20, 5, rng), 5),
+    ]
+    for name, X, n_components in cases:
+        for tol in (TOL, 1e-10):
+            cells = []
+            for algorithm in ("em", "squarem"):
+                model = BinomialMixture(
+                    n_components,
+                    n_init=5,
+                    algorithm=algorithm,
+                    tol=tol,
+                    max_iter=MAX_ITER,
+                    random_state=0,
+                )
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    seconds, _ = best_time(lambda: model.fit(X), 2)
+                cells.append(
+                    f"{algorithm}: {seconds:6.3f} s n_iter_={model.n_iter_:4d} "
+                    f"objective={model.lower_bound_:.8f}"
+                )
+            print(f"    {name:26s} tol={tol:.0e}  " + "  |  ".join(cells))
+    X = cases[2][1]
+    one, _ = best_time(lambda: BinomialMixture(3, random_state=0).fit(X), 2)
+    five, _ = best_time(lambda: BinomialMixture(3, n_init=5, random_state=0).fit(X), 2)
+    print(f"    near-unique coins: n_init=5 costs {five / one:.1f}x n_init=1")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller smoke run")
-    parser.add_argument("--only", type=int, nargs="+", choices=range(1, 6))
+    parser.add_argument("--only", type=int, nargs="+", choices=range(1, 7))
     args = parser.parse_args()
-    only = set(args.only or range(1, 6))
+    only = set(args.only or range(1, 7))
     scale = 100 if args.quick else 1
     rng = np.random.default_rng(0)
     print(f"sizes divided by {scale}; tol={TOL}, max_iter={MAX_ITER}")
@@ -272,6 +329,8 @@ def main():
         bench_dice(10**5 // max(1, scale // 10), rng)
     if 5 in only:
         bench_memory(make_coins(10**7 // scale, rng) if X is None else X)
+    if 6 in only:
+        bench_algorithm_choice(10**6 // scale, rng)
 
 
 if __name__ == "__main__":

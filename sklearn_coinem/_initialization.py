@@ -6,6 +6,8 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
+from sklearn_coinem._solver import _single_blas_thread
+
 # Jeffreys-style pseudo-count that keeps data-driven starting probabilities
 # strictly inside the simplex, so every starting log-likelihood is finite.
 _INIT_SMOOTHING = 0.5
@@ -123,7 +125,9 @@ def initial_parameters(X, weights, n_components, n_runs, method, random_state):
     weights : ndarray of shape (n_runs, n_components)
     probs : ndarray of shape (n_runs, n_components, n_features)
     """
-    starts = [
-        _init_one(X, weights, n_components, method, random_state) for _ in range(n_runs)
-    ]
+    with _single_blas_thread(len(X)):
+        starts = [
+            _init_one(X, weights, n_components, method, random_state)
+            for _ in range(n_runs)
+        ]
     return np.array([w for w, _ in starts]), np.array([p for _, p in starts])

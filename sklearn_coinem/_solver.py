@@ -1,5 +1,6 @@
 """The EM driver: plain EM or SQUAREM over a batch of restarts."""
 
+import threading
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -12,8 +13,7 @@ from sklearn_coinem._em import _em_step
 _STEP_GROWTH = 4.0
 _MAX_BACKTRACKS = 30
 
-# Tables with fewer rows are too small for BLAS to use threads (and limiting
-# the thread pool costs a few milliseconds).
+# Below this many rows BLAS does not use threads anyway (see _single_blas_thread).
 _SINGLE_THREAD_ROWS = 1 << 12
 
 
@@ -65,6 +65,23 @@ def _squarem_extrapolate(theta0, theta1, theta2, step_max):
     # the formula can round an exact zero of theta2 to a tiny negative number.
     alpha = np.where(bad, -1.0, alpha)
     return np.where(bad[:, None], theta2, theta), alpha
+
+
+def _single_blas_thread(n_rows):
+    """Context that runs BLAS on one thread for products over ``n_rows`` rows.
+
+    The products of EM and of its initialisation are tall and skinny: one
+    BLAS thread is as fast, and threaded BLAS collapses (several times
+    slower) when the cores are shared. The limit is process wide, so only
+    the main thread sets it: runs in concurrent threads could otherwise
+    restore each other's limits in the wrong order. Small inputs skip it,
+    as BLAS does not thread them and setting the limit costs milliseconds.
+    """
+    if n_rows >= _SINGLE_THREAD_ROWS and (
+        threading.current_thread() is threading.main_thread()
+    ):
+        return threadpool_limits(limits=1, user_api="blas")
+    return nullcontext()
 
 
 class _Runs:
@@ -145,10 +162,7 @@ def run_em(
         runs.n_iter[idx] += 1
         return new_w, new_p, objective
 
-    # The E-step's products are tall and skinny: one BLAS thread is as fast
-    # and does not collapse when the cores are shared.
-    big = table.X.shape[0] >= _SINGLE_THREAD_ROWS
-    with threadpool_limits(limits=1, user_api="blas") if big else nullcontext():
+    with _single_blas_thread(table.X.shape[0]):
         while True:
             active = np.flatnonzero(~runs.converged & (runs.n_iter < max_iter))
             if active.size == 0:

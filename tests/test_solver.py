@@ -1,6 +1,6 @@
 """Tests of the EM engine: compression, SQUAREM, batched restarts."""
 
-from math import factorial
+from math import factorial, lgamma
 
 import numpy as np
 import pytest
@@ -10,7 +10,12 @@ from scipy.stats import binom, multinomial
 
 from sklearn_coinem import BinomialMixture, _solver
 from sklearn_coinem._count_table import _compress_counts
-from sklearn_coinem._em import CountTable, _safe_log, _sufficient_statistics
+from sklearn_coinem._em import (
+    CountTable,
+    _log_coefficients,
+    _safe_log,
+    _sufficient_statistics,
+)
 from sklearn_coinem._solver import _squarem_extrapolate, run_em
 
 
@@ -263,3 +268,21 @@ def test_fit_repeated_rows_match_sample_weight_and_permutation():
         assert_allclose(fit.weights_, fits[0].weights_, rtol=1e-10)
         assert_allclose(fit.probs_, fits[0].probs_, rtol=1e-10)
         assert_allclose(fit.lower_bounds_, fits[0].lower_bounds_, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "X",
+    [
+        np.array([[0, 0], [3, 4], [10, 0], [7, 2]]),
+        np.array([[0.0, 5.0, 1.0], [2.0, 2.0, 2.0]]),
+        np.array([[1e6, 3.0], [2.0, 5e5]]),
+        np.array([[0.5, 2.0], [1.5, 0.25]]),
+    ],
+)
+def test_log_coefficients_match_lgamma(X):
+    """Log multinomial coefficients equal lgamma sums, by table or by gammaln."""
+    expected = [
+        lgamma(sum(row) + 1) - sum(lgamma(count + 1) for count in row)
+        for row in X.tolist()
+    ]
+    assert_allclose(_log_coefficients(X), expected, rtol=1e-13)
