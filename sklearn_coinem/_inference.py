@@ -173,7 +173,7 @@ def _complete_information(weights, probs, nk, counts, free):
     return info
 
 
-def observed_information(table, weights, probs, update_weights=True, free=None):
+def observed_information(table, weights, probs, update_weights=True):
     """Observed information of the free parameters by Louis' (1982) formula.
 
     ``I(theta) = E[B_c | x] - Cov[S_c | x]``: the expected complete-data
@@ -191,8 +191,6 @@ def observed_information(table, weights, probs, update_weights=True, free=None):
         Outcome probabilities.
     update_weights : bool, default=True
         Whether the weights are parameters.
-    free : Bunch, default=None
-        Free basis from ``_free_parameters``; computed when None.
 
     Returns
     -------
@@ -202,15 +200,15 @@ def observed_information(table, weights, probs, update_weights=True, free=None):
         Gradient of the log-likelihood in the free basis, ``sum_i w_i s_i``
         (zero at a maximum).
     free : Bunch
-        The free basis used.
+        The free basis: the free weights and (component, column) pairs of
+        free probabilities, the reference entries, and the boundary flags.
     """
     _, log_resp = _log_resp(table, weights, probs)
     resp = np.exp(log_resp)
     weighted_resp = resp * table.weights[:, None]
     nk = weighted_resp.sum(axis=0)
     counts = weighted_resp.T @ table.X
-    if free is None:
-        free = _free_parameters(weights, probs, nk, counts, update_weights)
+    free = _free_parameters(weights, probs, nk, counts, update_weights)
     info = _complete_information(weights, probs, nk, counts, free)
     score = np.zeros(info.shape[0])
     block = max(1, (1 << 21) // max(1, resp.shape[1] * info.shape[0]))
@@ -384,21 +382,22 @@ def _tidy_table(weights, probs, result, feature_names):
     n_components, n_features = probs.shape
     if feature_names is None:
         feature_names = [f"x{c}" for c in range(n_features)]
-    comps = np.repeat(np.arange(n_components), n_features)
+    outcomes = np.tile(np.asarray(feature_names, dtype=str), n_components)
+
+    def stack(for_weights, for_probs):
+        return np.concatenate([for_weights, np.ravel(for_probs)])
+
     columns = {
-        "parameter": ["weight"] * n_components + ["prob"] * probs.size,
-        "component": np.concatenate([np.arange(n_components), comps]),
-        "outcome": [""] * n_components
-        + [str(feature_names[c]) for c in np.tile(np.arange(n_features), n_components)],
-        "estimate": np.concatenate([weights, probs.ravel()]),
-        "std_error": np.concatenate([result.weights, result.probs.ravel()]),
-        "ci_low": np.concatenate(
-            [result.weights_ci[:, 0], result.probs_ci[..., 0].ravel()]
+        "parameter": stack(["weight"] * n_components, ["prob"] * probs.size),
+        "component": stack(
+            np.arange(n_components), np.repeat(np.arange(n_components), n_features)
         ),
-        "ci_high": np.concatenate(
-            [result.weights_ci[:, 1], result.probs_ci[..., 1].ravel()]
-        ),
-        "status": np.concatenate([result.weights_status, result.probs_status.ravel()]),
+        "outcome": stack(np.full(n_components, ""), outcomes),
+        "estimate": stack(weights, probs),
+        "std_error": stack(result.weights, result.probs),
+        "ci_low": stack(result.weights_ci[:, 0], result.probs_ci[..., 0]),
+        "ci_high": stack(result.weights_ci[:, 1], result.probs_ci[..., 1]),
+        "status": stack(result.weights_status, result.probs_status),
     }
     return as_table(columns)
 
@@ -412,11 +411,6 @@ def as_table(columns):
     try:
         import pandas as pd
     except ImportError:
-        arrays = [
-            np.asarray(col, dtype=str)
-            if isinstance(col, list) or np.asarray(col).dtype.kind in "OU"
-            else np.asarray(col)
-            for col in columns.values()
-        ]
+        arrays = [np.asarray(col) for col in columns.values()]
         return np.rec.fromarrays(arrays, names=list(columns))
     return pd.DataFrame(columns)
