@@ -53,7 +53,11 @@ def _seed_rows(props, seed_weight, n_components, rng):
 
 def _nearest(props, centers):
     """Index of the nearest center (squared Euclidean) of each row."""
-    return ((props[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+    # One center at a time: temporaries of n x C, not n x K x C.
+    distances = np.empty((len(props), len(centers)))
+    for k, center in enumerate(centers):
+        distances[:, k] = ((props - center) ** 2).sum(axis=1)
+    return distances.argmin(axis=1)
 
 
 def _init_one(X, weights, n_components, method, rng):
