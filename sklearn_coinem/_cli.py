@@ -215,6 +215,12 @@ def _fit(X, args):
         contextlib.redirect_stdout(_DelayedStream(sys.stderr, delay)),
     ):
         warnings.simplefilter("always")
+        if not args.quiet:
+            ks = args.k_range or [args.n_components]
+            print(
+                f"fitting n_components={', '.join(map(str, ks))}, each with "
+                f"{args.n_init} initializations (numbered from 0)"
+            )
         if args.k_range is None:
             model = BinomialMixture(
                 args.n_components,

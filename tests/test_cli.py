@@ -3,6 +3,7 @@
 import csv
 import json
 import re
+import shutil
 import subprocess
 import sys
 
@@ -219,8 +220,14 @@ def test_fit_verbose_progress_goes_to_stderr(tmp_path):
     proc = _run("fit", path, "-k", "2", "--n-init", "3", "--json", "--verbose")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["n_init"] == 3
-    assert proc.stderr.count("Initialization ") >= 3
-    assert "Iteration" in proc.stderr or "converged" in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("fitting n_components=2, each with 3 initializations")
+    assert [line for line in lines if line.startswith("Initialization ")][::2] == [
+        "Initialization 0",
+        "Initialization 1",
+        "Initialization 2",
+    ]
+    assert re.search(r"lower bound -\d+\.\d+", proc.stderr)
 
 
 def test_fit_short_fit_is_silent_on_stderr(tmp_path, capsys):
@@ -279,3 +286,20 @@ def test_fit_bad_k_range_is_usage_error(tmp_path, capsys, k_range):
         main(["fit", "counts.csv", "--k-range", k_range])
     assert exc_info.value.code == 2
     assert "expected MIN:MAX" in capsys.readouterr().err
+
+
+def test_console_script_runs_fit(tmp_path):
+    """The installed ``sklearn-coinem`` command is the same program."""
+    command = shutil.which("sklearn-coinem")
+    if command is None:
+        pytest.skip("the package is not installed with its console script")
+    path = _write(tmp_path / "coins.csv", "\n".join(f"{h},{t}" for h, t in COINS))
+    proc = subprocess.run(
+        [command, "fit", path, "-k", "1", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    # One coin: the MLE is the overall proportion of heads, 33 / 50.
+    assert_allclose(json.loads(proc.stdout)["probs"][0][0], 33 / 50, atol=1e-6)
