@@ -17,7 +17,7 @@ the dice loaded?
 import matplotlib.pyplot as plt
 import numpy as np
 
-from sklearn_coinem import BinomialMixture
+from sklearn_coinem import BinomialMixture, align_components
 from sklearn_coinem.datasets import make_binomial_mixture
 
 true_probs = np.array(
@@ -41,11 +41,11 @@ print(X[:5])
 # ------------------
 # The model is the same as for coins, with six outcome columns. The fitted
 # components come in an arbitrary order (sorted by the probability of the
-# first face); we match them to the true dice by their posterior on the
-# sessions, as an analyst who knew the dice would.
+# first face); :func:`~sklearn_coinem.align_components` finds the order that
+# best matches the true dice.
 model = BinomialMixture(n_components=3, n_init=10, random_state=0).fit(X)
 labels = model.predict(X)
-match = [np.bincount(labels[die == k], minlength=3).argmax() for k in range(3)]
+match = align_components(true_probs, model)
 fitted_probs = model.probs_[match]
 print("weights (fair, six, one):", model.weights_[match].round(3))
 print("P(face) of each die:")
