@@ -4,6 +4,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 from scipy.stats import binom, multinomial, norm
@@ -14,6 +16,7 @@ from sklearn_coinem._count_table import _compress_counts
 from sklearn_coinem._em import CountTable
 from sklearn_coinem._inference import observed_information
 from sklearn_coinem.datasets import make_binomial_mixture
+from tests.strategies import count_matrices, seeds
 
 
 def _reference_component_logpmf(X, weights, probs):
@@ -84,6 +87,61 @@ def test_observed_information_matches_numerical_hessian(update_weights):
         return _reference_loglik(X, *_unpack(t, weights, probs, free))
 
     assert_allclose(info, -_numerical_hessian(loglik, theta), rtol=1e-5, atol=1e-3)
+
+
+@settings(deadline=None, max_examples=25)
+@given(
+    X=count_matrices(max_rows=15, max_cols=3, max_trials=8, real=st.booleans()),
+    n_components=st.integers(1, 3),
+    seed=seeds,
+)
+def test_observed_information_property_matches_hessian(X, n_components, seed):
+    """For any counts (also real-valued) and interior parameters, Louis = -Hessian."""
+    rng = np.random.default_rng(seed)
+    weights = rng.dirichlet(np.full(n_components, 5.0))
+    probs = rng.dirichlet(np.full(X.shape[1], 5.0), size=n_components)
+    info, _, free = observed_information(_table(X), weights, probs)
+    theta = np.concatenate(
+        [weights[free.weights], probs[free.prob_comp, free.prob_col]]
+    )
+
+    def loglik(t):
+        w, p = _unpack(t, weights, probs, free)
+        return logsumexp(np.log(w) + X @ np.log(p).T, axis=1).sum()
+
+    step = 1e-3 * min(weights.min(), probs.min())
+    hessian = _numerical_hessian(loglik, theta, step=step)
+    assert_allclose(
+        info, -hessian, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(info).max(initial=0))
+    )
+
+
+@settings(deadline=None, max_examples=30)
+@given(
+    X=count_matrices(max_rows=20, max_cols=3, max_trials=10, real=st.booleans()),
+    n_components=st.integers(1, 3),
+    seed=seeds,
+)
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_standard_errors_property_nan_only_with_reason(X, n_components, seed):
+    """On any data, an SE is NaN exactly when its status explains why."""
+    if X.shape[0] < n_components:
+        return
+    bm = BinomialMixture(n_components, random_state=seed).fit(X)
+    se = bm.standard_errors(X)
+    for values, status in [
+        (se.weights, se.weights_status),
+        (se.probs, se.probs_status),
+    ]:
+        estimated = np.isin(status, ["estimated", "fixed"])
+        assert np.all(np.isfinite(values[estimated]))
+        assert np.all(values[estimated] >= 0)
+        assert np.all(np.isnan(values[~estimated]))
+    assert (se.message == "") == bool(
+        np.isin(se.probs_status, ["estimated"]).all()
+        and np.isin(se.weights_status, ["estimated", "fixed"]).all()
+        and not se.newton_decrement > 0.2
+    )
 
 
 def test_standard_errors_match_inverse_numerical_hessian():
