@@ -1,6 +1,7 @@
 """Tests of the command line (``python -m sklearn_coinem``)."""
 
 import csv
+import io
 import json
 import re
 import shutil
@@ -13,6 +14,7 @@ from numpy.testing import assert_allclose
 from scipy.special import logsumexp
 from scipy.stats import binom
 
+from sklearn_coinem import _cli
 from sklearn_coinem._cli import main, read_counts
 
 COINS = [[5, 5], [9, 1], [8, 2], [4, 6], [7, 3]]
@@ -303,3 +305,20 @@ def test_console_script_runs_fit(tmp_path):
     assert proc.returncode == 0, proc.stderr
     # One coin: the MLE is the overall proportion of heads, 33 / 50.
     assert_allclose(json.loads(proc.stdout)["probs"][0][0], 33 / 50, atol=1e-6)
+
+
+def test_progress_stream_holds_lines_until_delay(monkeypatch):
+    """Progress appears only once the delay has passed, then with the backlog."""
+    clock = [0.0]
+    monkeypatch.setattr(_cli.time, "monotonic", lambda: clock[0])
+    out = io.StringIO()
+    stream = _cli._DelayedStream(out, delay=1.0)
+    stream.write("Initialization 0\n")
+    clock[0] = 0.5
+    stream.write("  Iteration 10\n")
+    assert out.getvalue() == ""
+    clock[0] = 1.5
+    stream.write("  Iteration 20\n")
+    assert out.getvalue() == "Initialization 0\n  Iteration 10\n  Iteration 20\n"
+    stream.write("Initialization converged.\n")
+    assert out.getvalue().endswith("  Iteration 20\nInitialization converged.\n")
