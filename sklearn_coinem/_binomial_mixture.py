@@ -885,8 +885,9 @@ class BinomialMixture(DensityMixin, BaseEstimator):
         n_samples : int, default=1
             Number of rows to draw.
 
-        n_trials : int or array-like of shape (n_samples,)
-            Trials of every row, or of each row.
+        n_trials : int, tuple (low, high) or array-like of shape (n_samples,)
+            Trials of every row, drawn uniformly from the integers
+            ``low..high`` (inclusive) for each row, or given per row.
 
         random_state : int, RandomState instance or None, default=None
             Determines the draws; None uses the estimator's

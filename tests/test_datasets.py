@@ -129,3 +129,10 @@ def test_sample_invalid_input_raises():
         bm.sample(3, n_trials=[5, 5])
     with pytest.raises(ValueError, match="non-negative"):
         bm.sample(3, n_trials=-2)
+
+
+def test_sample_trials_range():
+    """A (low, high) n_trials draws each row's trials from that range."""
+    bm = _fitted(random_state=0)
+    X, _ = bm.sample(500, n_trials=(2, 4), random_state=2)
+    assert set(X.sum(axis=1)) == {2, 3, 4}
