@@ -322,3 +322,15 @@ def test_progress_stream_holds_lines_until_delay(monkeypatch):
     assert out.getvalue() == "Initialization 0\n  Iteration 10\n  Iteration 20\n"
     stream.write("Initialization converged.\n")
     assert out.getvalue().endswith("  Iteration 20\nInitialization converged.\n")
+
+
+def test_fit_binary_file_or_directory_is_one_line_error(tmp_path, capsys):
+    """A non-text file and a directory are refused with one line and status 2."""
+    binary = tmp_path / "counts.xlsx"
+    binary.write_bytes(b"PK\x03\x04\xff\xfe\x00\x81")
+    for path, message in [
+        (binary, "not a text (UTF-8) CSV file"),
+        (tmp_path, "is a directory, not a CSV file"),
+    ]:
+        assert main(["fit", str(path), "-k", "2"]) == 2
+        assert capsys.readouterr().err == f"error: {path}: {message}\n"
