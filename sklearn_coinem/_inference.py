@@ -70,7 +70,11 @@ def information_criteria(table, weights, probs, update_weights=True):
     -----
     ``aic = -2 L + 2 p`` and ``bic = -2 L + p log(n)``, with ``n`` the number
     of rows (the sum of the sample weights when weighted, as flexmix's
-    ``nobs``). ``icl = -2 L_c + p log(n)`` with ``L_c`` the complete-data
+    ``nobs``). This is flexmix's convention for intercept-only binomial
+    components (``FLXMRglm(family="binomial")``): their log-likelihood is
+    ``dbinom(..., log=TRUE)``, with the binomial coefficient, and their
+    ``df`` is 1 each, plus ``k - 1`` for the prior weights.
+    ``icl = -2 L_c + p log(n)`` with ``L_c`` the complete-data
     log-likelihood of the maximum a posteriori classification, as flexmix's
     ``ICL``/``clogLik`` and mclust's ``icl`` compute it; equivalently
     ``bic + 2 * entropy`` with the hard-assignment entropy above (Biernacki,
