@@ -11,6 +11,7 @@ Run ``python benchmarks/bench_dask.py`` (``--n-rows 1e6`` for a quick check).
 """
 
 import argparse
+import resource
 import threading
 import time
 
@@ -85,7 +86,7 @@ def main():
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",
     )
     client = Client(cluster)
     try:
@@ -123,6 +124,9 @@ def main():
         f"{baseline_rss / 2**20:.1f} MiB before; "
         f"{memory.peak / X.nbytes:.4f} x the array)"
     )
+    # ru_maxrss is in KiB on Linux: the client's peak over the whole run.
+    whole_run = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+    print(f"client peak RSS over the whole run: {whole_run:.1f} MiB")
 
 
 if __name__ == "__main__":
