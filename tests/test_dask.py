@@ -260,3 +260,15 @@ def test_partial_fit_dask_chunk_merges_on_client(client):
         result.partial_fit(da.from_array(X[start : start + 1000], chunks=(300, 2)))
         expected.partial_fit(X[start : start + 1000])
     _assert_same_fit(result, expected)
+
+
+def test_fit_dask_dataframe_equals_in_memory(client):
+    """A dask dataframe is fitted through its dask array."""
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    X = _coins(1000, seed=17)
+    frame = dd.from_pandas(pd.DataFrame(X, columns=["heads", "tails"]), npartitions=3)
+    expected = BinomialMixture(2, random_state=0).fit(X)
+    result = BinomialMixture(2, random_state=0).fit(frame)
+    _assert_same_fit(result, expected)
+    assert_allclose(result.score_samples(frame).compute(), expected.score_samples(X))
