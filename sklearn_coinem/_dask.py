@@ -3,11 +3,7 @@
 import sys
 
 import numpy as np
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_array,
-    check_non_negative,
-)
+from sklearn.utils.validation import check_array, check_non_negative
 
 from sklearn_coinem._count_table import _compress_counts, _merge_tables
 from sklearn_coinem._em import (
@@ -99,17 +95,28 @@ def _check_block(block, whom):
     return block
 
 
+def _check_chunk_weight(sample_weight, n_rows):
+    """Validate the weights of one chunk; unlike the whole, a chunk may be all zero."""
+    sample_weight = check_array(
+        sample_weight,
+        ensure_2d=False,
+        dtype=np.float64,
+        ensure_min_samples=0,
+        input_name="sample_weight",
+    )
+    if sample_weight.shape != (n_rows,):
+        raise ValueError(
+            f"sample_weight.shape == {sample_weight.shape}, expected {(n_rows,)}!"
+        )
+    check_non_negative(sample_weight, "`sample_weight`")
+    return sample_weight
+
+
 def _chunk_table(block, sample_weight, whom):
     """Validate and compress one chunk: (CountTable, n_rows)."""
     block = _check_block(block, whom)
     if sample_weight is not None:
-        sample_weight = _check_sample_weight(
-            sample_weight,
-            block,
-            dtype=np.float64,
-            ensure_non_negative=True,
-            allow_all_zero_weights=True,
-        )
+        sample_weight = _check_chunk_weight(sample_weight, block.shape[0])
     if block.shape[0] == 0:
         rows, weights = np.zeros((0, block.shape[1])), np.zeros(0)
     else:
