@@ -84,9 +84,10 @@ ax.legend(loc="upper right")
 fig.tight_layout()
 
 # %%
-# The spikes at 0, 0.5 and 1 are low-depth sites (a fraction from 4 reads can
-# only be 0, 1/4, 1/2, 3/4 or 1); the binomial mixture predicts them, because
-# it knows the depth of every site.
+# The histogram is jagged because of the shallow sites: a fraction from 8
+# reads can only be 0, 1/8, 2/8, ..., 1, and many shallow sites of the small
+# clone have no alternative read at all (the bar at 0). The binomial mixture
+# predicts this shape bin by bin, because it knows the depth of every site.
 #
 # Clustering the fractions instead
 # --------------------------------
