@@ -74,11 +74,16 @@ class BinomialMixture(DensityMixin, BaseEstimator):
     n_components : int, default=1
         Number of mixture components (coins).
 
-    tol : float, default=1e-6
+    tol : float, default=1e-8
         Convergence threshold. EM stops when the per-sample objective (mean
         log-likelihood plus the pseudo-count prior term) improves by less
         than ``tol`` between iterations (between SQUAREM cycles when
-        ``algorithm="squarem"``).
+        ``algorithm="squarem"``). The default is stricter than
+        GaussianMixture's 1e-3: a per-sample threshold lets the total
+        log-likelihood still move by ``tol * n_samples`` per iteration, which
+        on large overlapping data stops visibly short of the maximum (a
+        sizeable fraction of a standard error at 10^6 rows with ``tol=1e-6``),
+        while SQUAREM makes the extra iterations cheap.
 
     max_iter : int, default=1000
         Maximum number of EM iterations, each one E-step and one M-step. A
@@ -241,7 +246,7 @@ class BinomialMixture(DensityMixin, BaseEstimator):
         self,
         n_components=1,
         *,
-        tol=1e-6,
+        tol=1e-8,
         max_iter=1000,
         n_init=1,
         init_params="k-means++",

@@ -107,7 +107,7 @@ def test_select_n_components_summarises_convergence():
     X, _ = make_binomial_mixture(100, probs=TRUE_PROBS, random_state=5)
     with pytest.warns(ConvergenceWarning, match=r"n_components in \[2, 3\]"):
         result = select_n_components(
-            X, [1, 2, 3], max_iter=2, algorithm="em", random_state=0
+            X, [1, 2, 3], max_iter=3, algorithm="em", random_state=0
         )
     assert_array_equal(result.table["converged"], [True, False, False])
 
