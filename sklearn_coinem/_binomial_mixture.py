@@ -753,6 +753,7 @@ class BinomialMixture(DensityMixin, BaseEstimator):
 
         Examples
         --------
+        >>> import numpy as np
         >>> from sklearn_coinem import BinomialMixture
         >>> from sklearn_coinem.datasets import make_binomial_mixture
         >>> X, _ = make_binomial_mixture(300, probs=[0.9, 0.2], random_state=0)
