@@ -6,7 +6,11 @@ from numbers import Integral
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch, check_array, check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_non_negative
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _num_samples,
+    check_non_negative,
+)
 
 from sklearn_coinem._binomial_mixture import BinomialMixture, IdentifiabilityWarning
 from sklearn_coinem._count_table import _compress_counts
@@ -140,13 +144,13 @@ def select_n_components(
     if criterion not in _CRITERIA:
         raise ValueError(f"criterion must be one of {_CRITERIA}, got {criterion!r}.")
     values = _check_range(n_components_range)
-    X = check_array(X, dtype="numeric", ensure_min_features=2)
-    check_non_negative(X, "select_n_components")
+    counts = check_array(X, dtype="numeric", ensure_min_features=2)
+    check_non_negative(counts, "select_n_components")
     if sample_weight is not None:
         sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            sample_weight, counts, dtype=np.float64, ensure_non_negative=True
         )
-    table = CountTable.from_rows(*_compress_counts(X, sample_weight))
+    table = CountTable.from_rows(*_compress_counts(counts, sample_weight))
     rng = check_random_state(random_state)
     columns = {name: [] for name in _TABLE_COLUMNS}
     estimators = {}
@@ -170,19 +174,24 @@ def select_n_components(
 
 
 def _scan_row(X, sample_weight, table, n_components, seed, n_init, params):
-    """Fit one K; return its table row and the estimator (None if not fitted)."""
+    """Fit one K; return its table row and the estimator (None if not fitted).
+
+    ``X`` is the caller's input, not its validated array, so that the fitted
+    estimators record the column names of a DataFrame as ``fit`` does.
+    """
+    n_samples, n_features = _num_samples(X), table.X.shape[1]
     max_trials = float(table.X.sum(axis=1).max())
     row = dict.fromkeys(_TABLE_COLUMNS, np.nan)
     row.update(
         n_components=n_components,
         n_parameters=n_parameters(
-            n_components, X.shape[1], params.get("update_weights", True)
+            n_components, n_features, params.get("update_weights", True)
         ),
         converged=False,
         n_iter=0,
-        identifiable=max_trials >= 2 * n_components - 1 and n_components <= X.shape[0],
+        identifiable=max_trials >= 2 * n_components - 1 and n_components <= n_samples,
     )
-    if n_components > X.shape[0]:
+    if n_components > n_samples:
         return row, None
     estimator = _fit_one(X, sample_weight, n_components, seed, n_init, params)
     criteria = information_criteria(

@@ -1,5 +1,7 @@
 """Choosing the number of components: select_n_components and GridSearchCV."""
 
+import warnings
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -159,3 +161,15 @@ def test_gridsearchcv_cross_validated_loglik_finds_true_k(three_coins):
     assert search.best_params_ == {"n_components": 3}
     scores = search.cv_results_["mean_test_score"]
     assert scores[0] < scores[1] < scores[2]
+
+
+def test_select_n_components_dataframe_keeps_feature_names(three_coins):
+    """On a DataFrame the selected model knows the column names, as fit does."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(three_coins, columns=["heads", "tails"])
+    result = select_n_components(frame, [2, 3], n_init=1, random_state=0)
+    assert_array_equal(result.best_estimator.feature_names_in_, ["heads", "tails"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        labels = result.best_estimator.predict(frame)
+    assert_array_equal(np.unique(labels), [0, 1, 2])
