@@ -432,8 +432,9 @@ class BinomialMixture(DensityMixin, BaseEstimator):
         otherwise tables above ``MAX_LOCAL_ROWS`` distinct rows stay on the
         workers and each EM iteration reduces the E-step statistics there.
         """
-        from sklearn_coinem._dask import MAX_LOCAL_ROWS, dask_count_table
+        from sklearn_coinem._dask import MAX_LOCAL_ROWS, check_2d, dask_count_table
 
+        check_2d(X)
         validate_data(self, X, reset=reset, skip_check_array=True)
         if reset and self.n_features_in_ < 2:
             raise ValueError(
@@ -576,9 +577,10 @@ class BinomialMixture(DensityMixin, BaseEstimator):
     # ----------------------------------------------------------------- predict
     def _dask_rows(self, X, method):
         """Lazy dask array of ``method`` applied to each chunk of X."""
-        from sklearn_coinem._dask import dask_row_map
+        from sklearn_coinem._dask import check_2d, dask_row_map
 
         check_is_fitted(self)
+        check_2d(X)
         validate_data(self, X, reset=False, skip_check_array=True)
         whom = f"BinomialMixture.{method}"
         return dask_row_map(X, self.weights_, self.probs_, method, whom)

@@ -44,6 +44,16 @@ def _import_dask():
     return dask, da
 
 
+def check_2d(X):
+    """Raise sklearn's error unless the dask collection X is two-dimensional."""
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected 2D array, got {X.ndim}D array instead. Reshape your data "
+            "either using array.reshape(-1, 1) if your data has a single feature "
+            "or array.reshape(1, -1) if it contains a single sample."
+        )
+
+
 def _as_dask_array(X):
     """A 2-D dask array with all columns in one chunk; dataframes are converted."""
     _, da = _import_dask()
@@ -53,33 +63,45 @@ def _as_dask_array(X):
                 f"Expected a dask array or dask dataframe, got {type(X).__name__}."
             )
         X = X.to_dask_array(lengths=True)
-    if X.ndim != 2:
-        raise ValueError(
-            f"Expected 2D array, got {X.ndim}D array instead. Reshape your data "
-            "either using array.reshape(-1, 1) if your data has a single feature "
-            "or array.reshape(1, -1) if it contains a single sample."
-        )
+    check_2d(X)
     return X.rechunk({1: -1})
 
 
+def _known_row_chunks(array):
+    """The array, with its row chunk sizes computed if dask does not know them.
+
+    Arrays from dataframes (``to_dask_array()`` without lengths) have unknown
+    chunk sizes; aligning sample weights with them needs the sizes, which
+    the workers compute without sending any chunk to the client.
+    """
+    if array.ndim and np.isnan(array.chunks[0]).any():
+        return array.compute_chunk_sizes()
+    return array
+
+
+def _aligned_weights(sample_weight, row_chunks):
+    """Sample weights as a 1-D dask array chunked like ``row_chunks``."""
+    _, da = _import_dask()
+    expected = (int(sum(row_chunks)),)
+    if isinstance(sample_weight, da.Array):
+        sample_weight = _known_row_chunks(sample_weight)
+    else:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    if sample_weight.shape != expected:
+        raise ValueError(
+            f"sample_weight.shape == {sample_weight.shape}, expected {expected}!"
+        )
+    if isinstance(sample_weight, da.Array):
+        return sample_weight.rechunk((row_chunks,))
+    return da.from_array(sample_weight, chunks=(row_chunks,))
+
+
 def _weight_blocks(sample_weight, X):
-    """One sample-weight block (or None) per row chunk of X."""
+    """One sample-weight block (or None) per row chunk of X (chunk sizes known)."""
     if sample_weight is None:
         return [None] * X.numblocks[0]
-    _, da = _import_dask()
-    if not isinstance(sample_weight, da.Array):
-        sample_weight = np.asarray(sample_weight, dtype=np.float64)
-        if sample_weight.ndim != 1 or sample_weight.shape[0] != X.shape[0]:
-            raise ValueError(
-                f"sample_weight.shape == {sample_weight.shape}, "
-                f"expected {(X.shape[0],)}!"
-            )
-        sample_weight = da.from_array(sample_weight, chunks=(X.chunks[0],))
-    elif sample_weight.ndim != 1 or sample_weight.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"sample_weight.shape == {sample_weight.shape}, expected {(X.shape[0],)}!"
-        )
-    return list(sample_weight.rechunk((X.chunks[0],)).to_delayed().ravel())
+    sample_weight = _aligned_weights(sample_weight, X.chunks[0])
+    return list(sample_weight.to_delayed().ravel())
 
 
 def _check_block(block, whom):
@@ -219,6 +241,8 @@ def dask_count_table(X, sample_weight, *, whom, max_local_rows=MAX_LOCAL_ROWS):
     """
     dask, _ = _import_dask()
     X = _as_dask_array(X)
+    if sample_weight is not None:
+        X = _known_row_chunks(X)
     parts = [
         dask.delayed(_chunk_table, pure=True)(block, weight, whom)
         for block, weight in zip(
@@ -276,22 +300,32 @@ def dask_row_map(X, weights, probs, method, whom):
 
 
 def dask_weighted_mean(values, sample_weight):
-    """Weighted mean of a 1-D dask array, computed on the workers."""
+    """Weighted mean of a 1-D dask array, computed on the workers.
+
+    The weights are checked like in memory (shape, NaN, infinity, negative
+    values, all zero) on the workers; only scalars reach the client.
+    """
     dask, da = _import_dask()
     if sample_weight is None:
         return float(values.mean().compute())
-    if not isinstance(sample_weight, da.Array):
-        sample_weight = np.asarray(sample_weight, dtype=np.float64)
-        if sample_weight.shape != values.shape:
-            raise ValueError(
-                f"sample_weight.shape == {sample_weight.shape}, "
-                f"expected {values.shape}!"
-            )
-        sample_weight = da.from_array(sample_weight, chunks=values.chunks)
-    sample_weight = sample_weight.rechunk(values.chunks)
-    total, norm, smallest = dask.compute(
-        (values * sample_weight).sum(), sample_weight.sum(), sample_weight.min()
+    values = _known_row_chunks(values)
+    sample_weight = _aligned_weights(sample_weight, values.chunks[0])
+    total, norm, smallest, has_nan, has_inf = dask.compute(
+        (values * sample_weight).sum(),
+        sample_weight.sum(),
+        sample_weight.min(),
+        da.isnan(sample_weight).any(),
+        da.isinf(sample_weight).any(),
     )
+    if has_nan:
+        raise ValueError("Input sample_weight contains NaN.")
+    if has_inf:
+        raise ValueError(
+            "Input sample_weight contains infinity or a value too large for "
+            "dtype('float64')."
+        )
     if smallest < 0:
         raise ValueError("Negative values in data passed to `sample_weight`.")
+    if not norm > 0:
+        raise ValueError("Sample weights must contain at least one non-zero number.")
     return float(total / norm)

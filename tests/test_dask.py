@@ -1,5 +1,7 @@
 """BinomialMixture on dask arrays, on a real distributed LocalCluster."""
 
+import faulthandler
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -12,9 +14,16 @@ distributed = pytest.importorskip("distributed")
 joblib = pytest.importorskip("joblib")
 
 
+# Seconds after which a hung cluster start, test or shutdown aborts the run
+# with every thread's traceback: CI has no pytest-timeout, and a lost worker
+# could otherwise block a gather forever. Each test takes a few seconds.
+_WATCHDOG_SECONDS = 180
+
+
 @pytest.fixture(scope="module")
 def client():
     """A 2-process LocalCluster on the loopback interface, closed afterwards."""
+    faulthandler.dump_traceback_later(_WATCHDOG_SECONDS, exit=True)
     with (
         distributed.LocalCluster(
             n_workers=2,
@@ -23,9 +32,20 @@ def client():
             host="127.0.0.1",
             dashboard_address="127.0.0.1:0",
         ) as cluster,
-        distributed.Client(cluster) as client,
+        distributed.Client(cluster, timeout=60) as client,
     ):
+        faulthandler.cancel_dump_traceback_later()
         yield client
+        faulthandler.dump_traceback_later(_WATCHDOG_SECONDS, exit=True)
+    faulthandler.cancel_dump_traceback_later()
+
+
+@pytest.fixture(autouse=True)
+def watchdog():
+    """Abort the run, with tracebacks, if one test hangs."""
+    faulthandler.dump_traceback_later(_WATCHDOG_SECONDS, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture
@@ -276,3 +296,51 @@ def test_fit_dask_dataframe_equals_in_memory(client):
     result = BinomialMixture(2, random_state=0).fit(frame)
     _assert_same_fit(result, expected)
     assert_allclose(result.score_samples(frame).compute(), expected.score_samples(X))
+
+
+def test_fit_dask_unknown_chunk_sizes_with_sample_weight(client):
+    """Row chunks of unknown size (a dataframe's to_dask_array()) take weights."""
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    X = _coins(900, seed=18)
+    sample_weight = np.random.default_rng(18).uniform(0.5, 2.0, len(X))
+    frame = dd.from_pandas(pd.DataFrame(X, columns=["heads", "tails"]), npartitions=3)
+    dX = frame.to_dask_array()
+    assert np.isnan(dX.chunks[0]).all()
+    expected = BinomialMixture(2, random_state=0).fit(X, sample_weight=sample_weight)
+    for weight in (sample_weight, da.from_array(sample_weight, chunks=250)):
+        result = BinomialMixture(2, random_state=0).fit(dX, sample_weight=weight)
+        _assert_same_fit(result, expected)
+        assert_allclose(
+            expected.score(dX, sample_weight=weight),
+            expected.score(X, sample_weight=sample_weight),
+            rtol=1e-12,
+        )
+
+
+def test_score_dask_sample_weight_errors(client):
+    """Bad weights of a dask score raise the in-memory messages, never NaN."""
+    X = _coins(300, seed=19)
+    bm = BinomialMixture(2, random_state=0).fit(X)
+    dX = da.from_array(X, chunks=(100, 2))
+    with pytest.raises(ValueError, match=r"sample_weight.shape == \(299,\)"):
+        bm.score(dX, sample_weight=da.ones(299, chunks=100))
+    with pytest.raises(ValueError, match=r"sample_weight.shape == \(299,\)"):
+        bm.score(dX, sample_weight=np.ones(299))
+    nan_weight = np.ones(300)
+    nan_weight[150] = np.nan
+    with pytest.raises(ValueError, match="Input sample_weight contains NaN"):
+        bm.score(dX, sample_weight=da.from_array(nan_weight, chunks=100))
+    with pytest.raises(ValueError, match="at least one non-zero"):
+        bm.score(dX, sample_weight=da.zeros(300, chunks=100))
+
+
+def test_dask_one_dimensional_input_raises(client):
+    """A 1-D dask array is rejected with sklearn's 2D message."""
+    X = _coins(200, seed=20)
+    bm = BinomialMixture(2, random_state=0).fit(X)
+    column = da.from_array(X[:, 0], chunks=50)
+    with pytest.raises(ValueError, match="Expected 2D array, got 1D array"):
+        BinomialMixture(2).fit(column)
+    with pytest.raises(ValueError, match="Expected 2D array, got 1D array"):
+        bm.predict(column)
