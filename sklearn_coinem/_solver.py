@@ -36,11 +36,20 @@ def _flatten(weights, probs, update_weights):
 
 
 def _unflatten(theta, weights, probs, update_weights):
-    """Inverse of ``_flatten``; fixed weights are taken from ``weights``."""
+    """Inverse of ``_flatten``, rescaled onto the simplex.
+
+    Fixed weights are taken from ``weights``. The extrapolation keeps the
+    sums of its inputs only up to rounding amplified by the squared step
+    length (1e-7 off for long steps on flat likelihoods): unnormalised
+    probabilities inflate the objective, and the safeguard would accept an
+    extrapolation whose EM step then lowers it.
+    """
     n_runs, n_components, n_features = probs.shape
     if update_weights:
         weights, theta = theta[:, :n_components], theta[:, n_components:]
-    return weights, theta.reshape(n_runs, n_components, n_features)
+        weights = weights / weights.sum(axis=-1, keepdims=True)
+    probs = theta.reshape(n_runs, n_components, n_features)
+    return weights, probs / probs.sum(axis=-1, keepdims=True)
 
 
 def _squarem_extrapolate(theta0, theta1, theta2, step_max):

@@ -86,12 +86,24 @@ def test_fit_outputs_are_distributions(X, n_components, init_params, algorithm, 
     X=count_matrices(real=st.booleans()),
     n_components=n_components,
     algorithm=algorithms,
+    update_weights=st.booleans(),
+    pseudo_count=st.sampled_from([0.0, 1e-6, 1.0]),
+    tol=st.sampled_from([0.0, 1e-8]),
     seed=seeds,
 )
-def test_lower_bounds_never_decrease(X, n_components, algorithm, seed):
-    """The recorded objective is finite and non-decreasing."""
+def test_lower_bounds_never_decrease(
+    X, n_components, algorithm, update_weights, pseudo_count, tol, seed
+):
+    """The recorded objective is finite and non-decreasing, to the last step."""
     bm = fit_quietly(
-        X, n_components=n_components, algorithm=algorithm, random_state=seed
+        X,
+        n_components=n_components,
+        algorithm=algorithm,
+        update_weights=update_weights,
+        pseudo_count=pseudo_count,
+        tol=tol,
+        max_iter=200,
+        random_state=seed,
     )
     bounds = bm.lower_bounds_
     assert np.all(np.isfinite(bounds))

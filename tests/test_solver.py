@@ -188,6 +188,45 @@ def test_run_em_objective_never_decreases(algorithm):
             assert np.all(np.diff(bounds) >= -1e-13 * np.abs(bounds[1:]))
 
 
+class _RecordingTable:
+    """A count table that records how far each evaluated point is off the simplex."""
+
+    def __init__(self, table):
+        self.table = table
+        self.X = table.X
+        self.log_coef_sum = table.log_coef_sum
+        self.total_weight = table.total_weight
+        self.off_simplex = 0.0
+
+    def sufficient_statistics(self, log_weights, log_probs):
+        sums = np.concatenate(
+            [
+                np.exp(log_weights).sum(axis=-1).ravel(),
+                np.exp(log_probs).sum(-1).ravel(),
+            ]
+        )
+        self.off_simplex = max(self.off_simplex, np.abs(sums - 1).max())
+        return self.table.sufficient_statistics(log_weights, log_probs)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_run_em_squarem_long_steps_stay_on_the_simplex(seed):
+    """Long SQUAREM steps on a flat likelihood evaluate only distributions.
+
+    Three components for one coin make the likelihood nearly flat, so the step
+    length grows to where rounding of the extrapolation would push the sums off
+    1 and inflate the objective the safeguard compares.
+    """
+    rng = np.random.default_rng(seed)
+    X = _coins(rng, 30, [0.45], low=0, high=50)
+    table = _RecordingTable(CountTable.from_rows(*_compress_counts(X)))
+    weights, probs = _starts(rng, 4, 3, 2)
+    result = _run(table, weights, probs, tol=0.0, max_iter=300)
+    assert table.off_simplex < 1e-12
+    for bounds in result.lower_bounds:
+        assert np.all(np.diff(bounds) >= -1e-13 * np.abs(bounds[1:]))
+
+
 def test_run_em_batched_restarts_match_single_runs():
     """A batch of restarts gives each restart's result when run alone."""
     rng = np.random.default_rng(4)
