@@ -136,3 +136,27 @@ def test_sample_trials_range():
     bm = _fitted(random_state=0)
     X, _ = bm.sample(500, n_trials=(2, 4), random_state=2)
     assert set(X.sum(axis=1)) == {2, 3, 4}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_make_binomial_mixture_negative_trials_range_raises(seed):
+    """A range reaching below zero is rejected whatever the draw."""
+    with pytest.raises(ValueError, match="non-negative"):
+        make_binomial_mixture(3, n_trials=(-1, 1000), random_state=seed)
+
+
+@pytest.mark.parametrize(
+    "n_trials",
+    [True, (False, 3), np.array(["5", "5", "5"]), np.array([1.0, np.nan, 3.0])],
+)
+def test_sample_non_numeric_trials_raise(n_trials):
+    """Booleans and non-numeric trials raise ValueError, not a TypeError."""
+    bm = _fitted(random_state=0)
+    with pytest.raises(ValueError, match="n_trials"):
+        bm.sample(3, n_trials=n_trials)
+
+
+def test_make_binomial_mixture_boolean_n_samples_raises():
+    """n_samples=True is not a number of rows."""
+    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
+        make_binomial_mixture(True)

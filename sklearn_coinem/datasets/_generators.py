@@ -42,17 +42,25 @@ def _check_weights(weights, n_components):
     return weights
 
 
+def _is_int(value):
+    """True for an integer that is not a bool."""
+    return isinstance(value, Integral) and not isinstance(value, (bool, np.bool_))
+
+
 def _check_n_trials(n_trials, n_samples, rng):
     """Trials of each row from an int, a (low, high) range or a per-row array."""
-    if isinstance(n_trials, Integral):
+    if _is_int(n_trials):
         trials = np.full(n_samples, n_trials)
     elif isinstance(n_trials, tuple) and len(n_trials) == 2:
         low, high = n_trials
-        if not (isinstance(low, Integral) and isinstance(high, Integral)) or low > high:
+        if not (_is_int(low) and _is_int(high)) or low > high:
             raise ValueError(
                 "A range n_trials=(low, high) needs integers with low <= high, "
                 f"got {n_trials!r}."
             )
+        # Checked before drawing, so that the error does not depend on the draw.
+        if low < 0:
+            raise ValueError("n_trials must be non-negative.")
         trials = rng.randint(low, high + 1, size=n_samples)
     else:
         trials = np.asarray(n_trials)
@@ -60,6 +68,10 @@ def _check_n_trials(n_trials, n_samples, rng):
             raise ValueError(
                 "n_trials must be an int, a (low, high) tuple or an array of "
                 f"shape (n_samples,) = ({n_samples},), got shape {trials.shape}."
+            )
+        if not np.issubdtype(trials.dtype, np.number):
+            raise ValueError(
+                f"n_trials must contain numbers, got dtype {trials.dtype}."
             )
         if not np.all(np.isfinite(trials)) or np.any(trials != np.round(trials)):
             raise ValueError("n_trials must contain whole numbers.")
@@ -147,7 +159,7 @@ def make_binomial_mixture(
     >>> bool(((X.sum(axis=1) >= 5) & (X.sum(axis=1) <= 10)).all())
     True
     """
-    if not isinstance(n_samples, Integral) or n_samples < 1:
+    if not _is_int(n_samples) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
     probs = _check_probs(probs)
     weights = _check_weights(weights, probs.shape[0])
