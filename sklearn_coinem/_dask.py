@@ -175,6 +175,8 @@ class DaskCountTable:
     It quacks like :class:`~sklearn_coinem._em.CountTable` for the EM engine:
     ``sufficient_statistics`` maps the E-step over the chunk tables and sums
     the results in a tree, so only arrays of shape (R, K, C) reach the client.
+    ``map_reduce`` does the same for any per-row sum (information criteria,
+    observed information).
 
     Attributes
     ----------
@@ -199,22 +201,30 @@ class DaskCountTable:
 
     def sufficient_statistics(self, log_weights, log_probs):
         """E-step statistics of the whole table, reduced on the workers."""
+        return self.map_reduce(_sufficient_statistics, log_weights, log_probs)
+
+    def map_reduce(self, func, *args):
+        """Sum ``func(chunk_table, *args)`` over the chunk tables, on the workers.
+
+        ``func`` returns a tuple of arrays; the tuples are summed entry by
+        entry in a tree and only the sum reaches the client.
+        """
         dask, _ = _import_dask()
-        statistics = [
-            dask.delayed(_part_statistics, pure=True)(part, log_weights, log_probs)
+        results = [
+            dask.delayed(_apply_to_part, pure=True)(func, part, *args)
             for part in self.parts
         ]
-        return dask.compute(_tree_reduce(statistics, _sum_statistics))[0]
+        return dask.compute(_tree_reduce(results, _sum_tuples))[0]
 
 
-def _part_statistics(part, log_weights, log_probs):
-    """E-step statistics of one chunk table."""
-    return _sufficient_statistics(part[0], log_weights, log_probs)
+def _apply_to_part(func, part, *args):
+    """``func`` applied to the CountTable of one (CountTable, n_rows) part."""
+    return func(part[0], *args)
 
 
-def _sum_statistics(*statistics):
-    """Sum (nk, counts, loglik) triples."""
-    return tuple(sum(values) for values in zip(*statistics))
+def _sum_tuples(*results):
+    """Sum tuples of arrays entry by entry."""
+    return tuple(sum(values) for values in zip(*results))
 
 
 def dask_count_table(X, sample_weight, *, whom, max_local_rows=MAX_LOCAL_ROWS):

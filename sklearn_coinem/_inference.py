@@ -40,6 +40,23 @@ def _log_resp(table, weights, probs):
     return log_norm[:, 0], log_resp[:, 0]
 
 
+def _sum_over_rows(table, func, *args):
+    """``func(table, *args)``, a tuple of per-row sums, over the whole table.
+
+    A table kept on dask workers (``DaskCountTable``) holds only a sample of
+    its rows locally; it sums ``func`` over its chunk tables on the workers.
+    """
+    if hasattr(table, "map_reduce"):
+        return table.map_reduce(func, *args)
+    return func(table, *args)
+
+
+def _criteria_sums(table, weights, probs):
+    """Weighted sums of log p(x) (no coefficient) and of log max_k r_ik."""
+    log_norm, log_resp = _log_resp(table, weights, probs)
+    return table.weights @ log_norm, table.weights @ log_resp.max(axis=1)
+
+
 def information_criteria(table, weights, probs, update_weights=True):
     """AIC, BIC and ICL of a mixture on a weighted count table.
 
@@ -49,8 +66,9 @@ def information_criteria(table, weights, probs, update_weights=True):
 
     Parameters
     ----------
-    table : CountTable
-        Distinct rows and their weights.
+    table : CountTable or DaskCountTable
+        Distinct rows and their weights (kept on dask workers for a
+        ``DaskCountTable``: the row sums are then reduced there).
     weights : ndarray of shape (n_components,)
         Mixing weights.
     probs : ndarray of shape (n_components, n_features)
@@ -81,9 +99,11 @@ def information_criteria(table, weights, probs, update_weights=True):
     Celeux & Govaert 2000).
     """
     n_components, n_features = probs.shape
-    log_norm, log_resp = _log_resp(table, weights, probs)
-    log_likelihood = float(table.weights @ log_norm) + table.log_coef_sum
-    entropy = -float(table.weights @ log_resp.max(axis=1))
+    log_norm_sum, max_log_resp_sum = _sum_over_rows(
+        table, _criteria_sums, weights, probs
+    )
+    log_likelihood = float(log_norm_sum) + table.log_coef_sum
+    entropy = -float(max_log_resp_sum)
     p = n_parameters(n_components, n_features, update_weights)
     n_obs = table.total_weight
     bic = -2.0 * log_likelihood + p * np.log(n_obs)
@@ -187,8 +207,9 @@ def observed_information(table, weights, probs, update_weights=True):
 
     Parameters
     ----------
-    table : CountTable
-        Distinct rows and their weights.
+    table : CountTable or DaskCountTable
+        Distinct rows and their weights (kept on dask workers for a
+        ``DaskCountTable``: the row sums are then reduced there).
     weights : ndarray of shape (n_components,)
         Mixing weights.
     probs : ndarray of shape (n_components, n_features)
@@ -207,15 +228,36 @@ def observed_information(table, weights, probs, update_weights=True):
         The free basis: the free weights and (component, column) pairs of
         free probabilities, the reference entries, and the boundary flags.
     """
+    nk, counts = _sum_over_rows(table, _expected_counts, weights, probs)
+    free = _free_parameters(weights, probs, nk, counts, update_weights)
+    info = _complete_information(weights, probs, nk, counts, free)
+    score_covariance, score = _sum_over_rows(
+        table, _score_moments, weights, probs, free
+    )
+    info -= score_covariance
+    return (info + info.T) / 2, score, free
+
+
+def _expected_counts(table, weights, probs):
+    """Expected component sizes ``nk`` and outcome counts, (K,) and (K, C)."""
+    _, log_resp = _log_resp(table, weights, probs)
+    weighted_resp = np.exp(log_resp) * table.weights[:, None]
+    return weighted_resp.sum(axis=0), weighted_resp.T @ table.X
+
+
+def _score_moments(table, weights, probs, free):
+    """Summed conditional covariance of the complete-data scores, and the score.
+
+    ``sum_i w_i (sum_k r_ik g_ik g_ik' - s_i s_i')`` and ``sum_i w_i s_i``
+    with ``s_i = sum_k r_ik g_ik``, computed in blocks of rows to bound the
+    memory of the (rows, K, P) scores.
+    """
     _, log_resp = _log_resp(table, weights, probs)
     resp = np.exp(log_resp)
     weighted_resp = resp * table.weights[:, None]
-    nk = weighted_resp.sum(axis=0)
-    counts = weighted_resp.T @ table.X
-    free = _free_parameters(weights, probs, nk, counts, update_weights)
-    info = _complete_information(weights, probs, nk, counts, free)
-    score = np.zeros(info.shape[0])
-    block = max(1, (1 << 21) // max(1, resp.shape[1] * info.shape[0]))
+    n_free = len(free.weights) + len(free.prob_comp)
+    covariance, score = np.zeros((n_free, n_free)), np.zeros(n_free)
+    block = max(1, (1 << 21) // max(1, resp.shape[1] * n_free))
     for start in range(0, table.X.shape[0], block):
         rows = slice(start, start + block)
         scores = _complete_scores(table.X[rows], weights, probs, free)
@@ -223,9 +265,9 @@ def observed_information(table, weights, probs, update_weights=True):
         root = root.reshape(scores.shape[0] * scores.shape[1], scores.shape[2])
         mean_scores = np.einsum("nk,nkp->np", resp[rows], scores)
         mean_scores *= np.sqrt(table.weights[rows])[:, None]
-        info -= root.T @ root - mean_scores.T @ mean_scores
+        covariance += root.T @ root - mean_scores.T @ mean_scores
         score += np.einsum("nk,nkp->p", weighted_resp[rows], scores)
-    return (info + info.T) / 2, score, free
+    return covariance, score
 
 
 def _delta_jacobians(n_components, n_features, free):
@@ -306,8 +348,9 @@ def standard_errors(
 
     Parameters
     ----------
-    table : CountTable
-        Distinct rows and their weights.
+    table : CountTable or DaskCountTable
+        Distinct rows and their weights (kept on dask workers for a
+        ``DaskCountTable``: the row sums are then reduced there).
     weights : ndarray of shape (n_components,)
         Mixing weights.
     probs : ndarray of shape (n_components, n_features)

@@ -344,3 +344,26 @@ def test_dask_one_dimensional_input_raises(client):
         BinomialMixture(2).fit(column)
     with pytest.raises(ValueError, match="Expected 2D array, got 1D array"):
         bm.predict(column)
+
+
+def test_criteria_and_standard_errors_dask_equal_in_memory(client, monkeypatch):
+    """AIC, BIC, ICL and SEs of a distributed table equal the in-memory ones."""
+    from sklearn_coinem import _dask
+
+    monkeypatch.setattr(_dask, "MAX_LOCAL_ROWS", 50)
+    X = _coins(3000, seed=21)
+    sample_weight = np.random.default_rng(21).uniform(0.5, 2.0, len(X))
+    bm = BinomialMixture(2, random_state=0).fit(X, sample_weight=sample_weight)
+    dX = da.from_array(X, chunks=(500, 2))
+    dweight = da.from_array(sample_weight, chunks=400)
+    for name in ("aic", "bic", "icl"):
+        assert_allclose(
+            getattr(bm, name)(dX, sample_weight=dweight),
+            getattr(bm, name)(X, sample_weight=sample_weight),
+            rtol=1e-10,
+        )
+    expected = bm.standard_errors(X, sample_weight=sample_weight)
+    result = bm.standard_errors(dX, sample_weight=dweight)
+    assert_allclose(result.weights, expected.weights, rtol=1e-8)
+    assert_allclose(result.probs, expected.probs, rtol=1e-8)
+    assert result.newton_decrement < 1e-3
