@@ -3,8 +3,10 @@
 import argparse
 import contextlib
 import csv
+import io
 import json
 import math
+import os
 import sys
 import time
 import warnings
@@ -22,6 +24,8 @@ from sklearn_coinem.datasets import load_coins
 
 # Progress is only worth printing for fits that take a noticeable time.
 _PROGRESS_DELAY = 1.0
+
+_DELIMITERS = ",;\t"
 
 
 class InputError(Exception):
@@ -43,19 +47,20 @@ def _parse_number(text):
         return None
 
 
+def _guess_delimiter(text):
+    """The most frequent of comma, semicolon and tab in the first non-blank line.
+
+    Spreadsheets in many locales save "CSV" with semicolons; a comma wins ties.
+    """
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return max(_DELIMITERS, key=first.count)
+
+
 def _read_rows(path, delimiter):
     """Non-blank records of a CSV file as (row number, cells) pairs."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as file:
-            reader = csv.reader(file, delimiter=delimiter)
-            try:
-                return [
-                    (reader.line_num, [cell.strip() for cell in cells])
-                    for cells in reader
-                    if any(cell.strip() for cell in cells)
-                ]
-            except csv.Error as exc:
-                raise InputError(path, str(exc), row=reader.line_num) from None
+            text = file.read()
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
     except IsADirectoryError:
@@ -64,6 +69,17 @@ def _read_rows(path, delimiter):
         raise InputError(path, "not a text (UTF-8) CSV file") from None
     except OSError as exc:
         raise InputError(path, exc.strerror or str(exc)) from None
+    if delimiter is None:
+        delimiter = _guess_delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        return [
+            (reader.line_num, [cell.strip() for cell in cells])
+            for cells in reader
+            if any(cell.strip() for cell in cells)
+        ]
+    except csv.Error as exc:
+        raise InputError(path, str(exc), row=reader.line_num) from None
 
 
 def _select_columns(path, header, n_columns, columns):
@@ -89,13 +105,19 @@ def _select_columns(path, header, n_columns, columns):
     return indices
 
 
-def _parse_cell(path, row, column, text):
-    """A validated non-negative finite count."""
+def _parse_cell(path, row, column, text, first=False):
+    """A validated non-negative finite count (``first``: in the first record)."""
     if not text:
         raise InputError(path, "empty cell", row, column)
     value = _parse_number(text)
     if value is None:
-        raise InputError(path, f"{text!r} is not a number", row, column)
+        if _parse_number(text.replace(",", ".")) is not None:
+            hint = " (write decimals with a point)"
+        elif first:
+            hint = " (a header row must have no numeric cell)"
+        else:
+            hint = ""
+        raise InputError(path, f"{text!r} is not a number{hint}", row, column)
     if not math.isfinite(value):
         raise InputError(path, f"{text!r} is not a finite number", row, column)
     if value < 0:
@@ -103,7 +125,7 @@ def _parse_cell(path, row, column, text):
     return value
 
 
-def read_counts(path, *, columns=None, delimiter=","):
+def read_counts(path, *, columns=None, delimiter=None):
     """Read a count table from a CSV file, with or without a header row.
 
     The first non-blank record is a header when none of its cells is a
@@ -118,8 +140,9 @@ def read_counts(path, *, columns=None, delimiter=","):
         Comma-separated names (or 1-based numbers, without a header) of the
         count columns; all columns when None.
 
-    delimiter : str, default=","
-        The field separator.
+    delimiter : str, default=None
+        The field separator; None takes the most frequent of comma,
+        semicolon and tab in the first non-blank line.
 
     Returns
     -------
@@ -160,7 +183,12 @@ def read_counts(path, *, columns=None, delimiter=","):
                 path, f"expected {n_columns} columns, got {len(cells)}", row, column
             )
         for j, index in enumerate(indices):
-            X[i, j] = _parse_cell(path, row, index + 1, cells[index])
+            X[i, j] = _parse_cell(path, row, index + 1, cells[index], i == 0)
+    with np.errstate(over="ignore"):
+        overflow = np.flatnonzero(~np.isfinite(X.sum(axis=1)))
+    if overflow.size:
+        row = records[overflow[0]][0]
+        raise InputError(path, "the counts are too large to add up", row)
     if header is not None:
         names = [header[index] for index in indices]
     else:
@@ -273,6 +301,7 @@ def _fit_report(path, X, names, model, random_state, messages):
         "log_likelihood": model.score(X) * X.shape[0],
         "aic": model.aic(X),
         "bic": model.bic(X),
+        "icl": model.icl(X),
         "converged": model.converged_,
         "n_iter": model.n_iter_,
         "warnings": messages,
@@ -317,12 +346,14 @@ def _format_report(report):
         cells = "  ".join(f"{p:>{len(name) + 3}.4f}" for p, name in zip(probs, names))
         lines.append(f"{k:>9}  {weight:.4f}   {cells}")
     status = "yes" if report["converged"] else "NO"
+    n_iter = report["n_iter"]
     lines += [
         "",
         f"log-likelihood  {report['log_likelihood']:.4f}",
         f"AIC             {report['aic']:.4f}",
         f"BIC             {report['bic']:.4f}",
-        f"converged       {status} ({report['n_iter']} iterations)",
+        f"ICL             {report['icl']:.4f}",
+        f"converged       {status} ({n_iter} iteration{'s' * (n_iter != 1)})",
     ]
     lines += [f"warning: {message}" for message in report["warnings"]]
     return "\n".join(lines)
@@ -351,6 +382,10 @@ def _run_fit(args):
         model, scan, messages = _fit(X, args)
     except ValueError as exc:
         raise InputError(args.counts, str(exc)) from None
+    except MemoryError:
+        raise InputError(
+            args.counts, "not enough memory; try fewer components or --n-init"
+        ) from None
     report = _fit_report(args.counts, X, names, model, args.random_state, messages)
     if scan is not None:
         report["scan"] = _scan_report(scan)
@@ -407,6 +442,22 @@ def _positive_int(text):
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _seed(text):
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be in 0 to 2**32 - 1, got {text}")
+    return value
+
+
+def _delimiter(text):
+    value = {"\\t": "\t", "tab": "\t"}.get(text, text)
+    if len(value) != 1 or value in '"\r\n':
+        raise argparse.ArgumentTypeError(
+            f"expected one character (or \\t or tab), got {text!r}"
+        )
     return value
 
 
@@ -472,8 +523,13 @@ def _build_parser():
         help="comma-separated count columns: header names, or numbers from 1 "
         "when the file has no header (default: all columns)",
     )
-    fit.add_argument("--delimiter", default=",", help='field separator (",")')
-    fit.add_argument("--random-state", type=int, default=None, help="seed")
+    fit.add_argument(
+        "--delimiter",
+        type=_delimiter,
+        help="field separator (default: comma, semicolon or tab, whichever "
+        "is most frequent in the first line)",
+    )
+    fit.add_argument("--random-state", type=_seed, help="seed")
     fit.add_argument(
         "-o",
         "--output",
@@ -509,10 +565,16 @@ def main(argv=None):
         0 on success, 2 on bad usage or a bad input file.
     """
     args = _build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    if args.command in (None, "demo"):
-        return _demo()
     try:
-        return _run_fit(args)
+        status = _demo() if args.command in (None, "demo") else _run_fit(args)
+        # Flushed here so that a closed pipe is caught below, not at exit.
+        sys.stdout.flush()
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader (``| head``) left early: drop the rest of the output, as
+        # the Python documentation advises, instead of a traceback at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return status

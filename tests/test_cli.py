@@ -177,6 +177,9 @@ def test_fit_warns_when_not_identifiable(tmp_path, capsys):
         ("heads,tails\n", r"no data rows after the header$"),
         ("5\n9\n", r"need at least 2 count columns"),
         ("5,5\n", r"Expected n_samples >= n_components"),
+        ("id,1,2\nx,5,5\n", r"row 1, column 1: 'id' is not a number \(a header"),
+        ("a;b\n5,5;4,5\n", r"row 2, column 1: '5,5' is not a number \(write dec"),
+        ("1e308,1e308\n5,5\n", r"row 1: the counts are too large to add up$"),
     ],
 )
 def test_fit_bad_file_is_one_line_error(tmp_path, capsys, text, message):
@@ -334,3 +337,98 @@ def test_fit_binary_file_or_directory_is_one_line_error(tmp_path, capsys):
     ]:
         assert main(["fit", str(path), "-k", "2"]) == 2
         assert capsys.readouterr().err == f"error: {path}: {message}\n"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xef\xbb\xbfheads,tails\r\n5,5\r\n9,1\r\n8,2\r\n4,6\r\n7,3\r\n",
+        b"heads;tails\n5;5\n9;1\n8;2\n4;6\n7;3\n",
+        b"heads\ttails\n5\t5\n9\t1\n8\t2\n4\t6\n7\t3\n",
+        b'"heads","tails"\n"5","5"\n"9","1"\n"8","2"\n"4","6"\n"7","3"\n\n\n',
+        b"heads,tails\n5.0,5.0\n9,1\n8,2\n4,6\n7,3\n",
+    ],
+    ids=["bom-crlf", "semicolon", "tab", "quoted-trailing-blank", "float"],
+)
+def test_read_counts_accepts_spreadsheet_dialects(tmp_path, raw):
+    """BOM, CRLF, semicolons, tabs, quotes and trailing blank lines all parse."""
+    path = tmp_path / "coins.csv"
+    path.write_bytes(raw)
+    X, names, rows = read_counts(str(path))
+    assert_allclose(X, COINS)
+    assert names == ["heads", "tails"]
+    assert_allclose(rows, np.arange(2, 7))
+
+
+def test_fit_semicolon_file_end_to_end(tmp_path):
+    """A semicolon file with a BOM and CRLF fits to the known two-coins optimum."""
+    path = tmp_path / "coins.csv"
+    lines = ["heads;tails", *(f"{h};{t}" for h, t in COINS)]
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\r\n")
+    proc = _run("fit", str(path), "-k", "2", "--random-state", "0", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    # Do & Batzoglou's five rows: maximum log-likelihood -9.7954 (issue 2).
+    assert_allclose(report["log_likelihood"], -9.7954, atol=1e-4)
+    assert_allclose(np.array(report["probs"])[:, 0], [0.7934, 0.5139], atol=1e-3)
+
+
+def test_fit_json_report_is_complete(tmp_path):
+    """`--json` holds every field of the text report, ICL included."""
+    path = _write(tmp_path / "coins.csv", "\n".join(f"{h},{t}" for h, t in COINS))
+    proc = _run("fit", path, "-k", "2", "--random-state", "0", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    expected = {"file", "n_samples", "columns", "n_components", "n_init"}
+    expected |= {"random_state", "weights", "probs", "log_likelihood", "aic"}
+    expected |= {"bic", "icl", "converged", "n_iter", "warnings"}
+    assert set(report) == expected
+    weights, probs = np.array(report["weights"]), np.array(report["probs"])
+    X = np.array(COINS)
+    log_joint = np.log(weights) + binom.logpmf(X[:, :1], 10, probs[:, 0])
+    resp = np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True))
+    # ICL = BIC + 2 * classification entropy of the hard assignment.
+    icl = report["bic"] - 2 * np.log(resp.max(axis=1)).sum()
+    assert_allclose(report["icl"], icl, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--delimiter", ""], "expected one character"),
+        (["--delimiter", ";;"], "expected one character"),
+        (["--random-state", "-1"], "must be in 0 to 2\\*\\*32 - 1"),
+    ],
+)
+def test_fit_bad_option_is_usage_error(capsys, option, message):
+    """Bad --delimiter and --random-state values are refused by the parser."""
+    with pytest.raises(SystemExit) as exc_info:
+        main(["fit", "counts.csv", "-k", "2", *option])
+    assert exc_info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_read_counts_tab_delimiter_by_name(tmp_path):
+    """`--delimiter tab` (or a typed backslash-t) overrides the detected one."""
+    # The header has more semicolons than tabs, so detection would pick ";".
+    path = _write(tmp_path / "t.csv", "a\tb;c;d\n1\t2\n")
+    for name in ("tab", "\\t"):
+        args = _cli._build_parser().parse_args(
+            ["fit", path, "-k", "1", "--delimiter", name]
+        )
+        X, names, _ = read_counts(path, delimiter=args.delimiter)
+        assert names == ["a", "b;c;d"]
+        assert_allclose(X, [[1, 2]])
+
+
+def test_cli_closed_pipe_exits_quietly():
+    """Output into a reader that stops early (``| head -1``) gives no traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sklearn_coinem"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # the reader is gone before the first line is written
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert b"Traceback" not in stderr and stderr == b""
