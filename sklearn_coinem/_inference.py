@@ -97,6 +97,14 @@ def information_criteria(table, weights, probs, update_weights=True):
     ``ICL``/``clogLik`` and mclust's ``icl`` compute it; equivalently
     ``bic + 2 * entropy`` with the hard-assignment entropy above (Biernacki,
     Celeux & Govaert 2000).
+
+    Checked against flexmix 2.3-20, ``R/infocrit.R``: ``nobs`` is the number
+    of rows or ``sum(weights)``, ``ICL = -2 * clogLik + df * log(nobs)`` and
+    ``clogLik`` sums ``log(prior_k f_k(x_i))`` (the unscaled posterior) at
+    each row's most probable component. One difference: flexmix's
+    ``clogLik`` ignores the weights, while here each row's term is weighted,
+    so that integer weights give the ICL of the repeated rows, as they do
+    for the log-likelihood in both packages.
     """
     n_components, n_features = probs.shape
     log_norm_sum, max_log_resp_sum = _sum_over_rows(
