@@ -328,7 +328,9 @@ class BinomialMixture(DensityMixin, BaseEstimator):
 
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights. Integer weights are equivalent to
-            repeating rows; zero weight removes a row.
+            repeating rows; zero weight removes a row. They count rows, so
+            their scale sets how strongly the data outweigh the
+            ``pseudo_count`` prior.
 
         Returns
         -------
@@ -423,7 +425,10 @@ class BinomialMixture(DensityMixin, BaseEstimator):
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
             _check_positive_weight(sample_weight.sum())
-        return CountTable.from_rows(*_compress_counts(X, sample_weight))
+        table = CountTable.from_rows(*_compress_counts(X, sample_weight))
+        _check_row_totals(table.X)
+        _check_weighted_totals(table)
+        return table
 
     def _dask_count_table(self, X, sample_weight, *, reset, whom, distributed):
         """Validate and compress a dask collection chunk by chunk on the workers.
@@ -590,6 +595,7 @@ class BinomialMixture(DensityMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_counts(X, reset=False, whom=whom)
         X = np.asarray(X, dtype=np.float64)
+        _check_row_totals(X)
         log_norm, log_resp = _estimate_log_resp(
             X, _safe_log(self.weights_)[None], _safe_log(self.probs_)[None]
         )
@@ -948,6 +954,36 @@ def _check_positive_weight(total_weight):
     """Raise unless the sample weights have a positive sum."""
     if not total_weight > 0:
         raise ValueError("sample_weight must have a positive sum.")
+
+
+def _check_row_totals(X):
+    """Raise if a row's total count overflows float64: its likelihood is undefined."""
+    if not np.isfinite(X.sum(axis=1)).all():
+        raise ValueError(
+            "Input X has a row whose total count overflows float64; the counts "
+            "are too large."
+        )
+
+
+def _check_weighted_totals(table):
+    """Raise unless the weighted sums that EM accumulates are representable.
+
+    An overflowing total makes the statistics NaN; a total weight below the
+    smallest normal float64 makes the per-sample objective (the prior term
+    divided by the total weight) overflow.
+    """
+    weighted_total = table.weights @ table.X.sum(axis=1)
+    if not (np.isfinite(weighted_total) and np.isfinite(table.log_coef_sum)):
+        raise ValueError(
+            "The weighted total count of X (sample_weight times the row totals) "
+            "overflows float64; rescale sample_weight."
+        )
+    tiny = np.finfo(np.float64).tiny
+    if table.total_weight < tiny:
+        raise ValueError(
+            f"The total sample_weight is below {tiny:.3g}, the smallest normal "
+            "float64; rescale sample_weight."
+        )
 
 
 def _check_distribution(values, shape, name):

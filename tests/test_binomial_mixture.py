@@ -766,6 +766,7 @@ def test_identifiability_uses_rows_with_weight():
         (np.ones((2, 2, 2)), "Found array with dim 3"),
         ([[1], [2]], "a minimum of 2 is required"),
         (np.empty((0, 2)), "Found array with 0 sample"),
+        ([[1e308, 1e308], [2, 3]], "row whose total count overflows float64"),
     ],
 )
 def test_fit_rejects_bad_counts(X, match):
@@ -795,6 +796,8 @@ def test_predict_time_validation(method):
         func([[1, -2]])
     with pytest.raises(ValueError, match="Input X contains NaN"):
         func([[1, np.nan]])
+    with pytest.raises(ValueError, match="total count overflows float64"):
+        func([[1e308, 1e308]])
     with pytest.raises(NotFittedError):
         getattr(BinomialMixture(2), method)(TEXTBOOK_X)
 
@@ -871,6 +874,35 @@ def test_fit_rejects_bad_sample_weight(sample_weight, match):
     """Negative, mis-sized, all-zero or non-finite sample weights raise."""
     with pytest.raises(ValueError, match=match):
         BinomialMixture(2).fit(TEXTBOOK_X, sample_weight=sample_weight)
+
+
+@pytest.mark.parametrize(
+    ("scale", "weight", "match"),
+    [
+        (1.0, 1e308, "overflows float64; rescale sample_weight"),
+        (1e13, 1e300, "overflows float64; rescale sample_weight"),
+        (1.0, 1e-320, "total sample_weight is below"),
+    ],
+)
+def test_fit_rejects_sample_weight_out_of_float_range(scale, weight, match):
+    """Weights whose totals over- or underflow raise instead of giving NaN."""
+    sample_weight = np.full(len(TEXTBOOK_X), weight)
+    with pytest.raises(ValueError, match=match):
+        BinomialMixture(2).fit(TEXTBOOK_X * scale, sample_weight=sample_weight)
+
+
+@pytest.mark.parametrize("weight", [1e-300, 1e300])
+def test_extreme_but_representable_sample_weight_fits_finite(weight):
+    """Tiny and huge weights whose totals fit in float64 give a finite fit."""
+    sample_weight = np.full(len(TEXTBOOK_X), weight)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        bm = BinomialMixture(2, random_state=0).fit(
+            TEXTBOOK_X, sample_weight=sample_weight
+        )
+    assert np.isfinite(bm.lower_bound_)
+    assert np.all(np.isfinite(bm.lower_bounds_))
+    assert np.isfinite(bm.score(TEXTBOOK_X, sample_weight=sample_weight))
 
 
 @pytest.mark.parametrize(
