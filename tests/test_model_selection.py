@@ -173,3 +173,19 @@ def test_select_n_components_dataframe_keeps_feature_names(three_coins):
         warnings.simplefilter("error")
         labels = result.best_estimator.predict(frame)
     assert_array_equal(np.unique(labels), [0, 1, 2])
+
+
+DICE = [[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.4, 0.3, 0.3]]
+COINS = [[0.95, 0.05], [0.1, 0.9], [0.65, 0.35], [0.35, 0.65]]
+
+
+@pytest.mark.parametrize("probs", [COINS, DICE], ids=["coins", "dice"])
+@pytest.mark.parametrize("n_components", [1, 2, 4])
+def test_select_n_components_finds_true_k_one_to_four(probs, n_components):
+    """BIC picks the true K in 1..4 on well-separated coins and dice."""
+    X, _ = make_binomial_mixture(
+        400, probs=probs[:n_components], n_trials=(20, 30), random_state=n_components
+    )
+    result = select_n_components(X, range(1, 6), n_init=3, random_state=0)
+    assert result.best_n_components == n_components
+    assert result.table["identifiable"].all()
