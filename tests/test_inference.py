@@ -515,3 +515,70 @@ def test_newton_decrement_measures_distance_to_maximum():
     with pytest.warns(UserWarning, match="1.5 standard errors"):
         decrement = moved.standard_errors(X).newton_decrement
     assert_allclose(decrement, 1.5, rtol=0.05)
+
+
+@pytest.mark.parametrize(
+    "n_components, n_features, update_weights, n_params",
+    [(3, 4, True, 2 + 3 * 3), (3, 4, False, 3 * 3), (1, 4, True, 3), (1, 4, False, 3)],
+)
+def test_aic_parameter_count_multinomial(
+    n_components, n_features, update_weights, n_params
+):
+    """AIC counts (K - 1) free weights, if estimated, and K (C - 1) probabilities."""
+    rng = np.random.default_rng(20)
+    X = rng.multinomial(15, np.full(n_features, 1 / n_features), size=60)
+    bm = BinomialMixture(
+        n_components, update_weights=update_weights, random_state=0
+    ).fit(X)
+    loglik = _reference_loglik(X, bm.weights_, bm.probs_)
+    assert_allclose(bm.aic(X), -2 * loglik + 2 * n_params, rtol=1e-10)
+    assert_allclose(bm.bic(X), -2 * loglik + np.log(60) * n_params, rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "n_components, n_features, update_weights", [(2, 4, True), (3, 3, False)]
+)
+def test_standard_errors_multinomial_match_hessian_last_column_basis(
+    n_components, n_features, update_weights
+):
+    """Multinomial SEs equal a numerical Hessian in a basis without last entries."""
+    rng = np.random.default_rng(21)
+    true_probs = rng.dirichlet(np.full(n_features, 2.0), size=n_components)
+    X, _ = make_binomial_mixture(
+        300, probs=true_probs, n_trials=(5, 15), random_state=22
+    )
+    bm = BinomialMixture(
+        n_components,
+        update_weights=update_weights,
+        pseudo_count=0,
+        tol=1e-14,
+        max_iter=20_000,
+        n_init=3,
+        random_state=0,
+    ).fit(X)
+    n_w = n_components - 1 if update_weights else 0
+
+    def unpack(t):
+        w = np.append(t[:n_w], 1 - t[:n_w].sum()) if update_weights else bm.weights_
+        p = t[n_w:].reshape(n_components, n_features - 1)
+        return w, np.column_stack([p, 1 - p.sum(axis=1)])
+
+    theta = np.concatenate([bm.weights_[:n_w], bm.probs_[:, :-1].ravel()])
+    hessian = _numerical_hessian(
+        lambda t: _reference_loglik(X, *unpack(t)), theta, step=1e-5
+    )
+    cov = np.linalg.inv(-hessian)
+    # Linear maps from theta to every weight and every probability.
+    jac_w = np.zeros((n_components, len(theta)))
+    jac_w[:n_w, :n_w] = np.eye(n_w)
+    jac_w[-1, :n_w] = -1 if update_weights else 0
+    jac_p = np.zeros((n_components, n_features, len(theta)))
+    for k in range(n_components):
+        cols = n_w + k * (n_features - 1) + np.arange(n_features - 1)
+        jac_p[k, np.arange(n_features - 1), cols] = 1
+        jac_p[k, -1, cols] = -1
+    expected_w = np.sqrt(np.einsum("kp,pq,kq->k", jac_w, cov, jac_w))
+    expected_p = np.sqrt(np.einsum("kcp,pq,kcq->kc", jac_p, cov, jac_p))
+    se = bm.standard_errors(X)
+    assert_allclose(se.probs, expected_p, rtol=1e-4)
+    assert_allclose(se.weights, expected_w, rtol=1e-4, atol=0)
