@@ -138,9 +138,10 @@ class BinomialMixture(DensityMixin, BaseEstimator):
 
     n_jobs : int, default=None
         Number of joblib tasks the ``n_init`` restarts are split into; the
-        result does not depend on it. ``None`` means 1 unless in a
-        :func:`joblib.parallel_backend` context (for instance ``"dask"``, to
-        spread the restarts over a cluster); ``-1`` means all processors.
+        result does not depend on it (up to rounding). ``None`` means 1
+        unless in a :func:`joblib.parallel_backend` context (for instance
+        ``"dask"``, to spread the restarts over a cluster); ``-1`` means all
+        processors.
 
     warm_start : bool, default=False
         If True, ``fit`` continues from the previous solution (``n_init`` is
@@ -170,11 +171,14 @@ class BinomialMixture(DensityMixin, BaseEstimator):
 
     lower_bound_ : float
         Per-sample objective (mean log-likelihood plus the prior term divided
-        by the total weight) of the best run at its last iteration.
+        by the total weight) of the best run, evaluated, as in
+        GaussianMixture, at the parameters before its last EM iteration (its
+        last SQUAREM cycle); ``-inf`` when ``max_iter=0``.
 
     lower_bounds_ : ndarray of shape (n_recorded,)
         Objective at each iteration of the best run (at each SQUAREM cycle
-        start for ``algorithm="squarem"``); it never decreases.
+        start for ``algorithm="squarem"``); it never decreases, and its last
+        entry is ``lower_bound_``.
 
     n_features_in_ : int
         Number of outcome columns seen during fit.

@@ -528,6 +528,26 @@ def test_convergence_warning_when_max_iter_too_small():
     assert bm.converged_
 
 
+@pytest.mark.parametrize("algorithm", ["em", "squarem"])
+def test_max_iter_zero_only_initialises(algorithm):
+    """max_iter=0 keeps the start, records no objective and does not warn."""
+    probs_init = np.array([[0.6, 0.4], [0.5, 0.5]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        bm = BinomialMixture(
+            2, probs_init=probs_init, max_iter=0, algorithm=algorithm
+        ).fit(TEXTBOOK_X)
+    assert_array_equal(bm.probs_, probs_init)
+    assert_array_equal(bm.weights_, [0.5, 0.5])
+    assert bm.n_iter_ == 0 and not bm.converged_
+    assert bm.lower_bound_ == -np.inf and len(bm.lower_bounds_) == 0
+    expected = logsumexp(
+        np.log(0.5) + stats.binom.logpmf(TEXTBOOK_X[:, [0]], 10, probs_init[:, 0]),
+        axis=1,
+    )
+    assert_allclose(bm.score_samples(TEXTBOOK_X), expected, rtol=1e-12)
+
+
 @pytest.mark.parametrize("init_params", INIT_METHODS)
 @pytest.mark.parametrize("n_features", [2, 3])
 def test_canonical_component_order(init_params, n_features):
