@@ -70,8 +70,8 @@ fig.tight_layout()
 # %%
 # Each session by its share of ones and sixes, coloured by the most probable
 # die. Short sessions (small dots) sit at the borders between the dice: with
-# ten rolls a loaded die can look fair. The posterior probability says how
-# sure the assignment is.
+# ten rolls a loaded die can look fair. Pale dots are sessions whose
+# assignment is uncertain (posterior probability of their die well below 1).
 share = X / X.sum(axis=1, keepdims=True)
 confidence = model.predict_proba(X).max(axis=1)
 fig, ax = plt.subplots(figsize=(7, 5))
@@ -89,7 +89,7 @@ for k, name in enumerate(names):
 ax.set(
     xlabel="share of ones",
     ylabel="share of sixes",
-    title="Sessions coloured by the most probable die (size: number of rolls)",
+    title="Sessions by most probable die\n(size: number of rolls; pale: uncertain)",
 )
 ax.legend()
 fig.tight_layout()

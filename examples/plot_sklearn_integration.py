@@ -141,8 +141,9 @@ for n_flips in (5, 20, 100):
     )
     posterior = best.predict_proba(new_rows)[:, 0]
     ax.plot(heads / n_flips, posterior, "o-", markersize=3, label=f"{n_flips} flips")
-for value in theta:
-    ax.axvline(value, color="0.6", linestyle=":")
+for k, value in enumerate(theta):
+    label = "fitted P(heads) of the coins" if k == 0 else None
+    ax.axvline(value, color="0.6", linestyle=":", label=label)
 ax.set(
     xlabel="proportion of heads in the new experiment",
     ylabel=f"P(coin with P(heads)={theta[0]:.2f})",

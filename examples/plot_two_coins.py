@@ -88,13 +88,24 @@ ax_path.set(
     xlabel="EM iteration",
     ylabel="probability of heads",
     title="EM trajectory from (0.6, 0.5)",
+    ylim=(0.42, 0.83),
 )
 ax_path.legend(loc="center right")
 
 labels = [f"{h}H/{t}T\n(coin {'AB'[c]})" for (h, t), c in zip(X, true_coin)]
-bars = ax_post.bar(labels, posterior_a, color="C0", label="coin A")
+ax_post.bar(labels, posterior_a, color="C0", label="coin A")
 ax_post.bar(labels, 1 - posterior_a, bottom=posterior_a, color="C1", label="coin B")
-ax_post.bar_label(bars, fmt="%.2f", label_type="center", color="white")
+# P(coin A) written in its bar, or just above it when the bar is too short.
+for x, p in enumerate(posterior_a):
+    inside = p > 0.12
+    ax_post.text(
+        x,
+        p / 2 if inside else p + 0.02,
+        f"{p:.2f}",
+        ha="center",
+        va="center" if inside else "bottom",
+        color="white" if inside else "black",
+    )
 ax_post.set(
     ylabel="posterior probability",
     title="Which coin? (after 15 iterations)",

@@ -109,8 +109,9 @@ for name, labels in (("binomial", binomial_labels), ("Gaussian", gaussian_labels
     print(f"ARI {name:8}: deep sites {deep:.3f}, shallow sites {low:.3f}")
 
 # %%
-# Which sites end up where: depth against fraction, coloured by cluster,
-# with the true clone VAFs dotted. The adjusted Rand index (ARI) compares the
+# Which sites end up where: depth against fraction, coloured by cluster
+# (numbered by decreasing VAF in both panels), with the true clone VAFs
+# dotted. The adjusted Rand index (ARI) compares the
 # clusters with the true clones (1 is perfect). The shallow sites cannot be
 # assigned reliably by any method: 3 alternative reads out of 8 fit all three
 # clones. But the deep sites are easy, and the binomial mixture gets them
@@ -125,15 +126,24 @@ for ax, labels, name in zip(
     deep = adjusted_rand_score(clone[~shallow], labels[~shallow])
     low = adjusted_rand_score(clone[shallow], labels[shallow])
     jitter = rng.uniform(-0.3, 0.3, n_sites) * shallow
-    ax.scatter(depth + jitter, vaf, c=labels, cmap="viridis", s=6, alpha=0.6)
+    for k in range(3):
+        ax.scatter(
+            (depth + jitter)[labels == k],
+            vaf[labels == k],
+            color=f"C{k}",
+            s=6,
+            alpha=0.6,
+            label=f"cluster {k + 1}",
+        )
     for theta in true_vaf:
-        ax.axhline(theta, color="red", linewidth=0.8, linestyle=":")
+        ax.axhline(theta, color="black", linewidth=0.8, linestyle=":")
     ax.set(
         xscale="log",
         xlabel="depth (reads)",
         title=f"{name}\nARI {deep:.2f} on deep sites, {low:.2f} on shallow ones",
     )
 axes[0].set_ylabel("variant allele frequency")
+axes[1].legend(loc="upper right", markerscale=2, title="by decreasing VAF")
 fig.tight_layout()
 
 # %%
