@@ -102,6 +102,8 @@ def _select_columns(path, header, n_columns, columns):
                 else f"numbers 1 to {n_columns} (the file has no header)"
             )
             raise InputError(path, f"--columns: no column {token!r}; use {known}")
+        if indices.count(indices[-1]) > 1:
+            raise InputError(path, f"--columns: column {token!r} is given twice")
     return indices
 
 

@@ -193,13 +193,18 @@ def test_fit_bad_file_is_one_line_error(tmp_path, capsys, text, message):
     assert re.match(re.escape(f"error: {path}: ") + message, lines[0]), lines[0]
 
 
-def test_fit_unknown_column_names_the_header(tmp_path, capsys):
-    """An unknown `--columns` name lists the columns of the header."""
+@pytest.mark.parametrize(
+    "columns, message",
+    [
+        ("heads,tail", "no column 'tail'; use heads, tails"),
+        ("heads,heads", "column 'heads' is given twice"),
+    ],
+)
+def test_fit_bad_columns_option_is_one_line_error(tmp_path, capsys, columns, message):
+    """An unknown or repeated `--columns` name gives a one-line error."""
     path = _write(tmp_path / "c.csv", "heads,tails\n5,5\n")
-    assert main(["fit", path, "-k", "1", "--columns", "heads,tail"]) == 2
-    assert capsys.readouterr().err == (
-        f"error: {path}: --columns: no column 'tail'; use heads, tails\n"
-    )
+    assert main(["fit", path, "-k", "1", "--columns", columns]) == 2
+    assert capsys.readouterr().err == f"error: {path}: --columns: {message}\n"
 
 
 def test_fit_bad_files_end_to_end(tmp_path):
