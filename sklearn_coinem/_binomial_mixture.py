@@ -833,8 +833,9 @@ class BinomialMixture(DensityMixin, BaseEstimator):
             - probs_ci : ndarray of shape (n_components, n_features, 2), the
               same for ``probs_``;
             - weights_status, probs_status : str arrays, "estimated",
-              "fixed", "boundary", "empty component" or
-              "singular information";
+              "fixed", "near boundary" (a finite standard error, but the
+              interval crosses 0 or 1 and is clipped), "boundary",
+              "empty component" or "singular information";
             - table : one row per parameter with columns ``parameter``,
               ``component``, ``outcome``, ``estimate``, ``std_error``,
               ``ci_low``, ``ci_high``, ``status``; a pandas DataFrame when
@@ -856,10 +857,13 @@ class BinomialMixture(DensityMixin, BaseEstimator):
         UserWarning
             When an estimate lies on the boundary (a probability at 0 or 1, a
             weight at 0; its standard error is NaN and the rest are computed
-            with it fixed), when the information matrix is singular (all
-            NaN), or when the parameters are more than 0.2 standard errors
-            from the maximum of the likelihood of X (a fit stopped early by
-            a loose ``tol``, or X is not the training data).
+            with it fixed), when an interval crosses 0 or 1 (a weight or
+            probability near the edge, e.g. a component of a few rows:
+            the Wald interval is then unreliable), when the information
+            matrix is singular (all NaN), or when the parameters are more
+            than 0.2 standard errors from the maximum of the likelihood of X
+            (a fit stopped early by a loose ``tol``, or X is not the
+            training data).
 
         Notes
         -----

@@ -312,6 +312,10 @@ _STATUS_MESSAGES = {
     "them held fixed",
     "empty component": "some components have (almost) no rows, so their outcome "
     "probabilities are not identified; their standard errors are NaN",
+    "near boundary": "the Wald intervals of some estimates cross 0 or 1 (a "
+    "weight or probability close to the edge, e.g. a component of a few rows): "
+    "their standard errors are reported, marked 'near boundary', but the "
+    "intervals are clipped to [0, 1] and do not have the nominal coverage",
     "singular information": "the observed information matrix is singular or "
     "not positive definite (the data do not identify the parameters, e.g. too "
     "many components, duplicated components or a fit that has not converged); "
@@ -389,9 +393,11 @@ def standard_errors(
     se_w = np.where(weight_status == "estimated", se_w, np.nan)
     se_w[weight_status == "fixed"] = 0.0
     se_p = np.where(prob_status == "estimated", se_p, np.nan)
+    half = norm.ppf(0.5 + confidence / 2)
+    _flag_near_boundary(weight_status, weights, se_w, half)
+    _flag_near_boundary(prob_status, probs, se_p, half)
     newton_decrement = float(np.sqrt(max(score @ covariance @ score, 0.0)))
     message = _explain(weight_status, prob_status, newton_decrement)
-    half = norm.ppf(0.5 + confidence / 2)
     result = Bunch(
         weights=se_w,
         probs=se_p,
@@ -407,6 +413,14 @@ def standard_errors(
     )
     result.table = _tidy_table(weights, probs, result, feature_names)
     return result
+
+
+def _flag_near_boundary(status, estimate, std_error, half_width):
+    """Mark, in place, estimates whose Wald interval crosses 0 or 1."""
+    crosses = (estimate - half_width * std_error < 0) | (
+        estimate + half_width * std_error > 1
+    )
+    status[crosses & (status == "estimated")] = "near boundary"
 
 
 def _explain(weight_status, prob_status, newton_decrement):

@@ -133,7 +133,7 @@ def test_standard_errors_property_nan_only_with_reason(X, n_components, seed):
         (se.weights, se.weights_status),
         (se.probs, se.probs_status),
     ]:
-        estimated = np.isin(status, ["estimated", "fixed"])
+        estimated = np.isin(status, ["estimated", "fixed", "near boundary"])
         assert np.all(np.isfinite(values[estimated]))
         assert np.all(values[estimated] >= 0)
         assert np.all(np.isnan(values[~estimated]))
@@ -264,6 +264,7 @@ def test_standard_errors_coverage_by_simulation():
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Standard errors. the Wald intervals:UserWarning")
 def test_standard_errors_coverage_multinomial_by_simulation():
     """Three-outcome components: 95% intervals cover in 93-97% of 1000 data sets."""
     weights = np.array([0.35, 0.65])
@@ -582,3 +583,23 @@ def test_standard_errors_multinomial_match_hessian_last_column_basis(
     se = bm.standard_errors(X)
     assert_allclose(se.probs, expected_p, rtol=1e-4)
     assert_allclose(se.weights, expected_w, rtol=1e-4, atol=0)
+
+
+def test_standard_errors_interval_crossing_boundary_is_flagged():
+    """A weight whose interval reaches below 0 keeps its SE but is flagged."""
+    X, _ = make_binomial_mixture(
+        300, probs=[0.8, 0.3], n_trials=(10, 20), random_state=3
+    )
+    # One outlier row with many trials gets a component of its own.
+    X = np.vstack([X, [[0, 200]]])
+    bm = BinomialMixture(3, n_init=5, random_state=0).fit(X)
+    small = int(np.argmin(bm.weights_))
+    assert bm.weights_[small] < 0.01
+    with pytest.warns(UserWarning, match="cross 0 or 1"):
+        se = bm.standard_errors(X)
+    assert se.weights_status[small] == "near boundary"
+    assert np.isfinite(se.weights[small])
+    assert bm.weights_[small] - norm.ppf(0.975) * se.weights[small] < 0
+    assert se.weights_ci[small, 0] == 0.0
+    others = np.delete(np.arange(3), small)
+    assert_array_equal(se.weights_status[others], ["estimated", "estimated"])
