@@ -521,7 +521,6 @@ class BinomialMixture(DensityMixin, BaseEstimator):
             "algorithm": self.algorithm,
         }
         if self.verbose:
-            callback = self._verbose_callback()
             results = []
             for run in range(len(probs)):
                 print(f"Initialization {run}")
@@ -531,7 +530,7 @@ class BinomialMixture(DensityMixin, BaseEstimator):
                     weights[[run]],
                     probs[[run]],
                     lower_bound=None if lower_bound is None else lower_bound[[run]],
-                    callback=callback,
+                    callback=self._verbose_callback(),
                     **options,
                 )
                 self._print_init_end(result)
@@ -556,9 +555,18 @@ class BinomialMixture(DensityMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- verbose
     def _verbose_callback(self):
+        """Progress printer of one run: a line per ``verbose_interval`` iterations.
+
+        SQUAREM records the objective only every third iteration, so a line
+        follows the first record at or past each multiple of the interval.
+        """
+        last_printed = [0]
+
         def callback(run, n_iter, objective, change):
-            if n_iter % self.verbose_interval:
+            interval = self.verbose_interval
+            if n_iter // interval == last_printed[0] // interval:
                 return
+            last_printed[0] = n_iter
             if self.verbose == 1:
                 print(f"  Iteration {n_iter}")
             else:

@@ -493,6 +493,27 @@ def test_verbose_prints_initialization_lines(capsys, n_init):
     assert "lower bound" in out and "ll change" in out
 
 
+@pytest.mark.parametrize(("algorithm", "n_lines"), [("em", 10), ("squarem", 9)])
+def test_verbose_interval_counts_iterations(capsys, algorithm, n_lines):
+    """verbose=2 reports once per verbose_interval iterations, also for SQUAREM.
+
+    SQUAREM records the objective at iterations 1, 4, 7, ..., 28 when
+    max_iter=30; a line follows each of the nine multiples of 3 below 28.
+    """
+    with pytest.warns(ConvergenceWarning):
+        BinomialMixture(
+            2,
+            algorithm=algorithm,
+            tol=0,
+            max_iter=30,
+            verbose=2,
+            verbose_interval=3,
+            random_state=0,
+        ).fit(TEXTBOOK_X)
+    lines = capsys.readouterr().out.splitlines()
+    assert sum(line.startswith("  Iteration") for line in lines) == n_lines
+
+
 @pytest.mark.parametrize("algorithm", ["em", "squarem"])
 def test_verbose_does_not_change_the_fit(capsys, algorithm):
     """Restarts run one by one for printing give the batched result."""
