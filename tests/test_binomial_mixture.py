@@ -469,6 +469,20 @@ def test_warm_start_after_shape_change_initialises_afresh(change, X_new):
     assert_allclose(bm.weights_, cold.weights_, rtol=1e-12)
 
 
+def _fit_verbose_until_max_iter(algorithm, max_iter, verbose_interval):
+    """Fit TEXTBOOK_X with verbose=2 and tol=0, so that it runs max_iter steps."""
+    with pytest.warns(ConvergenceWarning):
+        BinomialMixture(
+            2,
+            algorithm=algorithm,
+            tol=0,
+            max_iter=max_iter,
+            verbose=2,
+            verbose_interval=verbose_interval,
+            random_state=0,
+        ).fit(TEXTBOOK_X)
+
+
 @pytest.mark.parametrize("n_init", [1, 3])
 def test_verbose_prints_initialization_lines(capsys, n_init):
     """verbose=1 announces each initialization; verbose=2 also the iterations."""
@@ -477,16 +491,7 @@ def test_verbose_prints_initialization_lines(capsys, n_init):
     for run in range(n_init):
         assert f"Initialization {run}" in out
     assert out.count("Initialization converged") == n_init
-    with pytest.warns(ConvergenceWarning):
-        BinomialMixture(
-            2,
-            algorithm="em",
-            tol=0,
-            max_iter=20,
-            verbose=2,
-            verbose_interval=5,
-            random_state=0,
-        ).fit(TEXTBOOK_X)
+    _fit_verbose_until_max_iter("em", max_iter=20, verbose_interval=5)
     out = capsys.readouterr().out
     assert "Initialization 0" in out and "did not converge" in out
     assert "Iteration 5" in out and "Iteration 20" in out
@@ -500,16 +505,7 @@ def test_verbose_interval_counts_iterations(capsys, algorithm, n_lines):
     SQUAREM records the objective at iterations 1, 4, 7, ..., 28 when
     max_iter=30; a line follows each of the nine multiples of 3 below 28.
     """
-    with pytest.warns(ConvergenceWarning):
-        BinomialMixture(
-            2,
-            algorithm=algorithm,
-            tol=0,
-            max_iter=30,
-            verbose=2,
-            verbose_interval=3,
-            random_state=0,
-        ).fit(TEXTBOOK_X)
+    _fit_verbose_until_max_iter(algorithm, max_iter=30, verbose_interval=3)
     lines = capsys.readouterr().out.splitlines()
     assert sum(line.startswith("  Iteration") for line in lines) == n_lines
 
