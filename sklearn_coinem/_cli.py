@@ -440,18 +440,23 @@ def _demo(n_steps=10):
 
 
 # ---------------------------------------------------------------------- parser
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+def _int_in(text, low, high, expected):
+    """``int(text)`` if within [low, high], else an argparse error."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def _positive_int(text):
+    return _int_in(text, 1, math.inf, "a positive integer")
 
 
 def _seed(text):
-    value = int(text)
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be in 0 to 2**32 - 1, got {text}")
-    return value
+    return _int_in(text, 0, 2**32 - 1, "an integer from 0 to 2**32 - 1")
 
 
 def _delimiter(text):

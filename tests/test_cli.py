@@ -402,11 +402,13 @@ def test_fit_json_report_is_complete(tmp_path):
     [
         (["--delimiter", ""], "expected one character"),
         (["--delimiter", ";;"], "expected one character"),
-        (["--random-state", "-1"], "must be in 0 to 2\\*\\*32 - 1"),
+        (["--random-state", "-1"], r"expected an integer from 0 to 2\*\*32 - 1"),
+        (["--n-init", "ten"], "expected a positive integer, got 'ten'"),
+        (["--max-iter", "0"], "expected a positive integer, got '0'"),
     ],
 )
 def test_fit_bad_option_is_usage_error(capsys, option, message):
-    """Bad --delimiter and --random-state values are refused by the parser."""
+    """Bad option values are refused by the parser with a readable message."""
     with pytest.raises(SystemExit) as exc_info:
         main(["fit", "counts.csv", "-k", "2", *option])
     assert exc_info.value.code == 2
