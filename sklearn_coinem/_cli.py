@@ -249,7 +249,8 @@ def _fit(X, args):
             ks = args.k_range or [args.n_components]
             print(
                 f"fitting n_components={', '.join(map(str, ks))}, each with "
-                f"{args.n_init} initializations (numbered from 0)"
+                f"{args.n_init} initialization{'s' * (args.n_init != 1)} "
+                "(numbered from 0)"
             )
         if args.k_range is None:
             model = BinomialMixture(
