@@ -603,3 +603,24 @@ def test_standard_errors_interval_crossing_boundary_is_flagged():
     assert se.weights_ci[small, 0] == 0.0
     others = np.delete(np.arange(3), small)
     assert_array_equal(se.weights_status[others], ["estimated", "estimated"])
+
+
+def test_standard_errors_sample_weight():
+    """Integer weights give the SEs of repeated rows; K=1 has the closed form."""
+    rng = np.random.default_rng(23)
+    X, _ = make_binomial_mixture(
+        120, probs=[0.8, 0.3], n_trials=(5, 15), random_state=23
+    )
+    sample_weight = rng.integers(0, 4, size=len(X))
+    bm = BinomialMixture(2, tol=1e-12, random_state=0)
+    bm.fit(X, sample_weight=sample_weight)
+    weighted = bm.standard_errors(X, sample_weight=sample_weight)
+    repeated = bm.standard_errors(np.repeat(X, sample_weight, axis=0))
+    assert_allclose(weighted.weights, repeated.weights, rtol=1e-10)
+    assert_allclose(weighted.probs, repeated.probs, rtol=1e-10)
+    real_weight = rng.uniform(0.1, 3.0, size=len(X))
+    single = BinomialMixture(1, pseudo_count=0).fit(X, sample_weight=real_weight)
+    se = single.standard_errors(X, sample_weight=real_weight)
+    n_trials = real_weight @ X.sum(axis=1)
+    p = real_weight @ X / n_trials
+    assert_allclose(se.probs[0], np.sqrt(p * (1 - p) / n_trials), rtol=1e-10)
