@@ -624,3 +624,39 @@ def test_standard_errors_sample_weight():
     n_trials = real_weight @ X.sum(axis=1)
     p = real_weight @ X / n_trials
     assert_allclose(se.probs[0], np.sqrt(p * (1 - p) / n_trials), rtol=1e-10)
+
+
+def test_standard_errors_boundary_held_fixed_match_hessian():
+    """With one probability at 0, the other SEs equal a Hessian that fixes it."""
+    rng = np.random.default_rng(5)
+    X = np.vstack(
+        [
+            rng.multinomial(10, [0.7, 0.3, 0.0], size=80),
+            rng.multinomial(10, [0.2, 0.3, 0.5], size=120),
+        ]
+    )
+    bm = BinomialMixture(
+        2, pseudo_count=0, tol=1e-14, max_iter=20_000, n_init=3, random_state=0
+    ).fit(X)
+    a = int(np.argmin(bm.probs_[:, 2]))
+    b = 1 - a
+    assert bm.probs_[a, 2] == 0
+
+    def loglik(t):
+        weights, probs = np.zeros(2), np.zeros((2, 3))
+        weights[[a, b]] = t[0], 1 - t[0]
+        probs[a] = t[1], 1 - t[1], 0
+        probs[b] = t[2], t[3], 1 - t[2] - t[3]
+        return _reference_loglik(X, weights, probs)
+
+    theta = np.array([bm.weights_[a], bm.probs_[a, 0], *bm.probs_[b, :2]])
+    cov = np.linalg.inv(-_numerical_hessian(loglik, theta, step=1e-5))
+    with pytest.warns(UserWarning, match="boundary"):
+        se = bm.standard_errors(X)
+    assert_array_equal(se.probs_status[a], ["estimated", "estimated", "boundary"])
+    assert np.isnan(se.probs[a, 2])
+    sd = np.sqrt(np.diag(cov))
+    assert_allclose(se.weights, [sd[0], sd[0]], rtol=1e-5)
+    assert_allclose(se.probs[a, :2], [sd[1], sd[1]], rtol=1e-5)
+    last = np.sqrt(cov[2, 2] + cov[3, 3] + 2 * cov[2, 3])
+    assert_allclose(se.probs[b], [sd[2], sd[3], last], rtol=1e-5)
