@@ -854,9 +854,10 @@ class BinomialMixture(DensityMixin, BaseEstimator):
               of the log-likelihood of X, the distance in standard errors
               from the parameters to the maximum: about 0 after a fit on X
               run to a tight enough ``tol``. The per-sample default stops
-              short on large data with overlapping components (0.8 standard
-              errors at 10^6 rows of coins 0.6 and 0.45); refit with a
-              smaller ``tol`` when the warning below says so;
+              short on large data with overlapping components (0.57
+              standard errors at 10^6 rows of coins 0.6 and 0.45, 0.08 with
+              ``tol=1e-10``); refit with a smaller ``tol`` when the warning
+              below says so;
             - message : why some standard errors are NaN or unreliable ("" if
               none).
 
