@@ -105,6 +105,10 @@ class BinomialMixture(DensityMixin, BaseEstimator):
         - "random_resp": random responsibilities, then one M-step;
         - "random_from_data": the proportions of randomly chosen rows.
 
+        "k-means++", "kmeans" and "random_from_data" weight each row by its
+        trials (times its sample weight), as its proportions are the more
+        reliable the more trials it has; rows without trials are never seeds.
+
     weights_init : array-like of shape (n_components,), default=None
         Starting mixing weights (non-negative, summing to 1). Overrides the
         weights of ``init_params``.

@@ -16,13 +16,12 @@ INIT_METHODS = ("k-means++", "kmeans", "random", "random_resp", "random_from_dat
 
 
 def _row_proportions(X):
-    """Return x / n per row and a mask of rows with at least one trial."""
+    """Return x / n per row (zeros for rows without trials) and the trials n."""
     trials = X.sum(axis=1)
-    informative = trials > 0
     props = np.divide(
-        X, trials[:, None], out=np.zeros_like(X), where=informative[:, None]
+        X, trials[:, None], out=np.zeros_like(X), where=trials[:, None] > 0
     )
-    return props, informative
+    return props, trials
 
 
 def _params_from_labels(X, weights, labels, n_components):
@@ -63,9 +62,12 @@ def _nearest(props, centers):
 def _init_one(X, weights, n_components, method, rng):
     """One starting point (weights (K,), probs (K, C)) by ``method``."""
     n_rows, n_features = X.shape
-    props, informative = _row_proportions(X)
-    seed_weight = weights * informative
-    if not informative.any():
+    props, trials = _row_proportions(X)
+    # A row's proportions are as reliable as its trials are many: weighting
+    # by the rows alone seeds from the extreme 0/1 proportions of rows with
+    # one or two trials, and starts far from the coins.
+    seed_weight = weights * trials
+    if not seed_weight.any():
         seed_weight = weights
     if method == "random":
         probs = rng.dirichlet(np.ones(n_features), size=n_components)

@@ -698,6 +698,35 @@ def test_degenerate_data_never_gives_nan(init_params, algorithm):
             assert np.all(np.diff(bm.lower_bounds_) >= -1e-12)
 
 
+@pytest.mark.parametrize("init_params", ["k-means++", "kmeans"])
+def test_data_driven_starts_rely_on_rows_with_many_trials(init_params):
+    """Seeds come from informative rows, not from the 0/1 proportions of 1 flip.
+
+    Nine rows in ten have a single flip; their proportions are 0 or 1 and
+    say little about the coins. The starting heads probabilities must still
+    be close to the three coins on average over seeds.
+    """
+    rng = np.random.default_rng(0)
+    theta = np.array([0.2, 0.5, 0.8])
+    trials = np.where(rng.random(2000) < 0.1, 200, 1)
+    heads = rng.binomial(trials, theta[rng.integers(3, size=2000)])
+    X = np.column_stack([heads, trials - heads])
+    errors = [
+        np.abs(
+            np.sort(
+                BinomialMixture(
+                    3, init_params=init_params, max_iter=0, random_state=seed
+                )
+                .fit(X)
+                .probs_[:, 0]
+            )
+            - theta
+        ).max()
+        for seed in range(20)
+    ]
+    assert np.mean(errors) < 0.035
+
+
 def test_kmeans_init_with_fewer_distinct_rows_than_components():
     """Regression: init_params="kmeans" works when K exceeds the distinct rows."""
     X = np.array([[6, 2, 1]] * 4 + [[1, 1, 7]] * 3)
@@ -711,7 +740,15 @@ def test_kmeans_init_with_fewer_distinct_rows_than_components():
 def test_squarem_step_to_boundary_stays_in_the_simplex():
     """Regression: a SQUAREM step onto theta = 0 never takes the log of theta < 0."""
     X = np.array([[10, 0]] * 6 + [[0, 8]] * 5 + [[4, 4]] * 3)
-    bm = fitted(X, n_components=2, pseudo_count=0.0, random_state=0)
+    # The smoothed M-step of the k-means++ labels {[10, 0] rows} / {the rest}:
+    # from here SQUAREM extrapolates the first component onto theta = 1.
+    bm = fitted(
+        X,
+        n_components=2,
+        pseudo_count=0.0,
+        weights_init=[6.5 / 15, 8.5 / 15],
+        probs_init=[[60.5 / 61, 0.5 / 61], [12.5 / 65, 52.5 / 65]],
+    )
     _assert_finite_fit(bm, X)
     assert np.all(bm.probs_ >= 0)
     assert_array_equal(bm.probs_[0], [1.0, 0.0])
