@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import operator
 import os
 import sys
 import time
@@ -72,14 +73,15 @@ def _read_rows(path, delimiter):
     if delimiter is None:
         delimiter = _guess_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    records = []
     try:
-        return [
-            (reader.line_num, [cell.strip() for cell in cells])
-            for cells in reader
-            if any(cell.strip() for cell in cells)
-        ]
+        for cells in reader:
+            cells = list(map(str.strip, cells))
+            if any(cells):
+                records.append((reader.line_num, cells))
     except csv.Error as exc:
         raise InputError(path, str(exc), row=reader.line_num) from None
+    return records
 
 
 def _select_columns(path, header, n_columns, columns):
@@ -125,6 +127,35 @@ def _parse_cell(path, row, column, text, first=False):
     if value < 0:
         raise InputError(path, f"negative count {text}", row, column)
     return value
+
+
+def _convert_all(records, n_columns, indices):
+    """The counts in one vectorised conversion; None if any row or cell is bad.
+
+    The cell-by-cell checks then find and name the first bad cell.
+    """
+    if any(len(cells) != n_columns for _, cells in records):
+        return None
+    pick = operator.itemgetter(*indices)
+    try:
+        X = np.array([pick(cells) for _, cells in records], float)
+    except ValueError:
+        return None
+    return X if np.isfinite(X).all() and (X >= 0).all() else None
+
+
+def _convert_each(path, records, n_columns, indices):
+    """The counts cell by cell, raising at the first bad row or cell."""
+    X = np.empty((len(records), len(indices)))
+    for i, (row, cells) in enumerate(records):
+        if len(cells) != n_columns:
+            column = min(len(cells), n_columns) + 1
+            raise InputError(
+                path, f"expected {n_columns} columns, got {len(cells)}", row, column
+            )
+        for j, index in enumerate(indices):
+            X[i, j] = _parse_cell(path, row, index + 1, cells[index], i == 0)
+    return X
 
 
 def read_counts(path, *, columns=None, delimiter=None):
@@ -177,15 +208,9 @@ def read_counts(path, *, columns=None, delimiter=None):
             path,
             f"need at least 2 count columns (e.g. heads,tails), got {len(indices)}",
         )
-    X = np.empty((len(records), len(indices)))
-    for i, (row, cells) in enumerate(records):
-        if len(cells) != n_columns:
-            column = min(len(cells), n_columns) + 1
-            raise InputError(
-                path, f"expected {n_columns} columns, got {len(cells)}", row, column
-            )
-        for j, index in enumerate(indices):
-            X[i, j] = _parse_cell(path, row, index + 1, cells[index], i == 0)
+    X = _convert_all(records, n_columns, indices)
+    if X is None:
+        X = _convert_each(path, records, n_columns, indices)
     with np.errstate(over="ignore"):
         overflow = np.flatnonzero(~np.isfinite(X.sum(axis=1)))
     if overflow.size:
@@ -365,13 +390,18 @@ def _format_report(report):
 def _write_assignments(output, rows, model, X):
     """Write per-row posterior probabilities and the predicted component."""
     resp = model.predict_proba(X)
-    header = ["row"] + [f"posterior_{k}" for k in range(resp.shape[1])]
+    header = ["row", *(f"posterior_{k}" for k in range(resp.shape[1])), "component"]
+    table = np.column_stack([rows, resp, resp.argmax(axis=1)])
     try:
         with open(output, "w", newline="", encoding="utf-8") as file:
-            writer = csv.writer(file)
-            writer.writerow([*header, "component"])
-            for row, probs, label in zip(rows, resp, resp.argmax(axis=1)):
-                writer.writerow([row, *(f"{p:.6g}" for p in probs), label])
+            np.savetxt(
+                file,
+                table,
+                fmt=["%d", *["%.6g"] * resp.shape[1], "%d"],
+                delimiter=",",
+                header=",".join(header),
+                comments="",
+            )
     except OSError as exc:
         raise InputError(output, exc.strerror or str(exc)) from None
 
