@@ -439,3 +439,16 @@ def test_cli_closed_pipe_exits_quietly():
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 1
     assert b"Traceback" not in stderr and stderr == b""
+
+
+def test_read_counts_names_a_bad_cell_deep_in_the_file(tmp_path):
+    """The fast conversion of good files still leaves exact errors for bad ones."""
+    rng = np.random.default_rng(0)
+    lines = [f" {h} ,{t} " for h, t in rng.integers(0, 20, size=(2000, 2))]
+    path = _write(tmp_path / "c.csv", "\n".join(lines))
+    X, _, _ = read_counts(path)
+    assert_allclose(X, [[int(c) for c in line.split(",")] for line in lines])
+    lines[1500] = "3,-1e-3"
+    _write(tmp_path / "c.csv", "\n".join(lines))
+    with pytest.raises(_cli.InputError, match=r"row 1501, column 2: negative count"):
+        read_counts(path)
