@@ -222,13 +222,22 @@ def _best_index(columns, criterion):
     return int(np.flatnonzero(candidates)[np.argmin(scores[candidates])])
 
 
+def _format_values(values, max_listed=8):
+    """List short arrays in full; elide the middle of long ones for messages."""
+    values = values.tolist()
+    if len(values) <= max_listed:
+        return str(values)
+    return f"[{values[0]}, {values[1]}, ..., {values[-1]}] ({len(values)} values)"
+
+
 def _warn_scan(columns):
     """One warning for all unidentifiable values of K, one for non-convergence."""
     ks = np.asarray(columns["n_components"])
     bad = ks[~np.asarray(columns["identifiable"])]
     if bad.size:
         warnings.warn(
-            f"n_components in {bad.tolist()} cannot be identified from these data "
+            f"n_components in {_format_values(bad)} cannot be identified from "
+            "these data "
             "(rows need at least 2 * n_components - 1 trials, Teicher 1961, and "
             "there must be at least n_components rows); they are marked "
             "identifiable=False in the table and are not selected.",
@@ -239,7 +248,8 @@ def _warn_scan(columns):
     slow = ks[fitted & ~np.asarray(columns["converged"])]
     if slow.size:
         warnings.warn(
-            f"The best run did not converge for n_components in {slow.tolist()}; "
+            "The best run did not converge for n_components in "
+            f"{_format_values(slow)}; "
             "increase max_iter or n_init.",
             ConvergenceWarning,
             stacklevel=3,

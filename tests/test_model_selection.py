@@ -189,3 +189,13 @@ def test_select_n_components_finds_true_k_one_to_four(probs, n_components):
     result = select_n_components(X, range(1, 6), n_init=3, random_state=0)
     assert result.best_n_components == n_components
     assert result.table["identifiable"].all()
+
+
+def test_select_n_components_warning_elides_long_k_lists():
+    """A scan over many unidentifiable K keeps the warning one short line."""
+    X = np.array([[1, 1], [2, 0], [0, 2], [1, 0], [0, 1]] * 4)
+    with pytest.warns(IdentifiabilityWarning) as record:
+        select_n_components(X, range(1, 60), n_init=1, random_state=0)
+    message = str(record[0].message)
+    assert "[2, 3, ..., 59] (58 values)" in message
+    assert len(message) < 400
