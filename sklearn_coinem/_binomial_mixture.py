@@ -664,6 +664,9 @@ class BinomialMixture(DensityMixin, BaseEstimator):
             sample_weight = _check_sample_weight(
                 sample_weight, log_prob[:, None], ensure_non_negative=True
             )
+            # The mean is scale-free: relative weights neither overflow (1e308)
+            # nor lose digits as subnormal numbers (1e-320).
+            sample_weight = sample_weight / sample_weight.max()
         return float(np.average(log_prob, weights=sample_weight))
 
     def predict_proba(self, X):

@@ -965,6 +965,19 @@ def test_fit_rejects_sample_weight_out_of_float_range(scale, weight, match):
         BinomialMixture(2).fit(TEXTBOOK_X * scale, sample_weight=sample_weight)
 
 
+@pytest.mark.parametrize(
+    ("scale", "relative"),
+    [(1e-320, np.ones(5)), (1e308, np.ones(5)), (1e307, np.arange(1.0, 6.0))],
+)
+def test_score_weighted_mean_is_scale_free(scale, relative):
+    """score's weighted mean does not overflow or lose digits at extreme scales."""
+    bm = BinomialMixture(2, random_state=0).fit(TEXTBOOK_X)
+    expected = np.sum(relative * bm.score_samples(TEXTBOOK_X)) / relative.sum()
+    assert_allclose(
+        bm.score(TEXTBOOK_X, sample_weight=scale * relative), expected, rtol=1e-12
+    )
+
+
 @pytest.mark.parametrize("weight", [1e-300, 1e300])
 def test_extreme_but_representable_sample_weight_fits_finite(weight):
     """Tiny and huge weights whose totals fit in float64 give a finite fit."""
