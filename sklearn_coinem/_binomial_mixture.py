@@ -210,6 +210,13 @@ class BinomialMixture(DensityMixin, BaseEstimator):
     A mixture of K binomials is identifiable only if rows have at least
     2K - 1 trials (Teicher 1961); ``fit`` warns otherwise.
 
+    In float64 the log-likelihood of a row with very many trials loses
+    digits to cancellation between the log coefficient and the probability
+    terms, as ``scipy.stats.binom.logpmf`` does: about 1e-6 at 10^9 trials,
+    1e-3 at 10^12 and whole units at 10^15. The responsibilities, and so
+    the fitted parameters, depend only on differences between components
+    and are not affected.
+
     References
     ----------
     .. [1] Dempster, Laird & Rubin (1977). Maximum likelihood from incomplete
