@@ -965,6 +965,25 @@ def test_fit_rejects_sample_weight_out_of_float_range(scale, weight, match):
         BinomialMixture(2).fit(TEXTBOOK_X * scale, sample_weight=sample_weight)
 
 
+@pytest.mark.parametrize("trials", [1e9, 1e15])
+def test_huge_trials_fit_pooled_proportions(trials):
+    """Rows of 10^9 or 10^15 trials from two far-apart coins fit exactly.
+
+    Each component is then the pooled proportion of its rows, whatever the
+    rounding of the log-likelihood at such counts.
+    """
+    rng = np.random.default_rng(19)
+    labels = rng.integers(2, size=300)
+    theta = np.array([0.8, 0.3])[labels]
+    heads = np.round(theta * trials + rng.normal(0, np.sqrt(trials / 5), 300))
+    X = np.column_stack([heads, trials - heads])
+    bm = BinomialMixture(2, pseudo_count=0.0, random_state=0).fit(X)
+    pooled = [X[labels == k, 0].sum() / X[labels == k].sum() for k in (0, 1)]
+    assert_allclose(bm.probs_[:, 0], pooled, rtol=1e-14)
+    assert_allclose(bm.weights_, [np.mean(labels == 0), np.mean(labels == 1)])
+    assert bm.converged_ and np.isfinite(bm.score(X))
+
+
 @pytest.mark.parametrize(
     ("scale", "relative"),
     [(1e-320, np.ones(5)), (1e308, np.ones(5)), (1e307, np.arange(1.0, 6.0))],
