@@ -419,6 +419,7 @@ class BinomialMixture(DensityMixin, BaseEstimator):
             table = CountTable.from_rows(
                 *_merge_tables([(stream.X, stream.weights), (table.X, table.weights)])
             )
+            _check_weighted_totals(table)
             start, reorder = (self.weights_[None], self.probs_[None], None), False
         _check_identifiable(table.X, self.n_components)
         result, best = self._run(table, *start)

@@ -997,6 +997,16 @@ def test_score_weighted_mean_is_scale_free(scale, relative):
     )
 
 
+def test_partial_fit_rejects_stream_whose_totals_overflow():
+    """Chunks that fit alone but overflow float64 together raise, not NaN."""
+    sample_weight = np.full(len(TEXTBOOK_X), 2e306)
+    bm = BinomialMixture(2, random_state=0)
+    bm.partial_fit(TEXTBOOK_X, sample_weight=sample_weight)
+    assert np.isfinite(bm.lower_bound_)
+    with pytest.raises(ValueError, match="overflows float64; rescale sample_weight"):
+        bm.partial_fit(TEXTBOOK_X, sample_weight=sample_weight)
+
+
 @pytest.mark.parametrize("weight", [1e-300, 1e300])
 def test_extreme_but_representable_sample_weight_fits_finite(weight):
     """Tiny and huge weights whose totals fit in float64 give a finite fit."""
