@@ -483,6 +483,11 @@ class BinomialMixture(DensityMixin, BaseEstimator):
             raise ValueError(
                 "Sample weights must contain at least one non-zero number."
             )
+        if isinstance(table, CountTable):
+            # The in-memory checks, on the merged table; a table left on the
+            # workers is checked there only for sign and finiteness.
+            _check_row_totals(table.X)
+            _check_weighted_totals(table)
         return table
 
     def _store_result(self, result, best, *, reorder):

@@ -193,6 +193,17 @@ def test_fit_dask_negative_count_in_chunk_raises(client, method):
         getattr(BinomialMixture(2), method)(da.from_array(X, chunks=(200, 2)))
 
 
+def test_fit_dask_overflowing_counts_raise_like_in_memory(client):
+    """Row totals beyond float64 raise the in-memory error, not a NaN fit."""
+    X = _coins(400, seed=10).astype(float)
+    X[123] = [1e308, 1e308]
+    message = "overflows float64"
+    with pytest.raises(ValueError, match=message):
+        BinomialMixture(2).fit(X)
+    with pytest.raises(ValueError, match=message):
+        BinomialMixture(2).fit(da.from_array(X, chunks=(100, 2)))
+
+
 def test_fit_dask_nan_in_chunk_raises(client):
     """A NaN in one chunk raises sklearn's missing-value error."""
     X = _coins(500, seed=9).astype(float)
