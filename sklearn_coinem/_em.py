@@ -75,54 +75,21 @@ def _safe_log(a):
         return np.log(a)
 
 
-def _estimate_log_prob(X, log_probs):
-    """Return sum_c x_c log p_kc of each row and component, shape (n, R, K).
+def _log_joint(X, log_weights, log_probs):
+    """Return log(w_k p(x | k)) without the coefficient, in a (R, K, n) layout.
 
-    A zero count of an impossible outcome (p = 0) contributes 0, not nan.
-    """
-    n_runs, n_components, n_features = log_probs.shape
-    flat = log_probs.reshape(-1, n_features)
-    impossible = np.isneginf(flat)
-    log_prob = X @ np.where(impossible, 0.0, flat).T
-    if impossible.any():
-        log_prob[(X > 0) @ impossible.T] = -np.inf
-    return log_prob.reshape(X.shape[0], n_runs, n_components)
-
-
-def _estimate_log_resp(X, log_weights, log_probs):
-    """E-step on raw rows.
+    A zero count of an impossible outcome (p = 0) contributes 0, not nan. A
+    row that has probability zero under every component (possible only with
+    ``pseudo_count=0``) gets the mixing weights instead, so that its
+    posterior is the weights.
 
     Returns
     -------
-    log_norm : ndarray of shape (n, R)
-        log p(x) without the multinomial coefficient.
-    log_resp : ndarray of shape (n, R, K)
-        Log posterior of each component. A row that has probability zero
-        under every component (possible only with ``pseudo_count=0``) gets
-        the mixing weights as its posterior.
-    """
-    log_resp = _estimate_log_prob(X, log_probs) + log_weights
-    log_max = log_resp.max(axis=-1)
-    impossible = np.isneginf(log_max)
-    if impossible.any():
-        log_resp = np.where(impossible[..., None], log_weights, log_resp)
-        log_max = log_resp.max(axis=-1)
-    # A log-sum-exp without scipy's general-purpose overhead (it dominated
-    # the time of predict_proba and score_samples on large inputs).
-    log_resp -= log_max[..., None]
-    log_sum = np.log(np.exp(log_resp).sum(axis=-1))
-    log_resp -= log_sum[..., None]
-    log_norm = log_max + log_sum
-    log_norm[impossible] = -np.inf
-    return log_norm, log_resp
-
-
-def _block_statistics(X, w, log_weights, log_probs):
-    """E-step statistics of one block of rows, in a (R, K, n) layout.
-
-    Components sit on the middle axis so that the reductions over them run
-    over long contiguous rows, and the exponentials are taken once: the
-    normalised responsibilities come from the same array as ``log_norm``.
+    log_joint : ndarray of shape (R, K, n)
+    log_max : ndarray of shape (R, n)
+        Maximum of ``log_joint`` over the components.
+    dead : ndarray of shape (R, n)
+        Rows impossible under every component.
     """
     n_runs, n_components, n_features = log_probs.shape
     flat = log_probs.reshape(-1, n_features)
@@ -135,11 +102,44 @@ def _block_statistics(X, w, log_weights, log_probs):
     log_max = log_joint.max(axis=1)
     dead = np.isneginf(log_max)
     if dead.any():
-        # Rows impossible under every component take the mixing weights as
-        # their posterior (see ``_estimate_log_resp``).
         runs, rows = np.nonzero(dead)
         log_joint[runs, :, rows] = log_weights[runs]
         log_max = log_joint.max(axis=1)
+    return log_joint, log_max, dead
+
+
+def _estimate_log_resp(X, log_weights, log_probs):
+    """E-step on raw rows.
+
+    Returns
+    -------
+    log_norm : ndarray of shape (n, R)
+        log p(x) without the multinomial coefficient (-inf for a row
+        impossible under every component).
+    log_resp : ndarray of shape (n, R, K)
+        Log posterior of each component (the mixing weights for a row
+        impossible under every component).
+    """
+    log_resp, log_max, dead = _log_joint(X, log_weights, log_probs)
+    # A log-sum-exp without scipy's general-purpose overhead (it dominated
+    # the time of predict_proba and score_samples on large inputs).
+    log_resp -= log_max[:, None, :]
+    log_sum = np.log(np.exp(log_resp).sum(axis=1))
+    log_resp -= log_sum[:, None, :]
+    log_norm = log_max + log_sum
+    log_norm[dead] = -np.inf
+    return log_norm.T, np.ascontiguousarray(np.moveaxis(log_resp, 2, 0))
+
+
+def _block_statistics(X, w, log_weights, log_probs):
+    """E-step statistics of one block of rows, in a (R, K, n) layout.
+
+    Components sit on the middle axis so that the reductions over them run
+    over long contiguous rows, and the exponentials are taken once: the
+    normalised responsibilities come from the same array as ``log_norm``.
+    """
+    n_runs, n_components, n_features = log_probs.shape
+    log_joint, log_max, dead = _log_joint(X, log_weights, log_probs)
     log_joint -= log_max[:, None, :]
     resp = np.exp(log_joint, out=log_joint)
     total = resp.sum(axis=1)
