@@ -205,14 +205,14 @@ def bench_one_pass(n_samples, rng):
     return X
 
 
-def bench_near_unique(n_samples, rng):
-    X = make_near_unique(n_samples, rng)
-    weights, probs = library_start(X, 3)
-    lines = [f"distinct rows: {len(np.unique(X, axis=0))} of {n_samples}"]
+def compare_algorithms(number, title, X, n_components, target):
+    """Time both library algorithms and plain EM from the library's start."""
+    weights, probs = library_start(X, n_components)
+    lines = [f"distinct rows: {len(np.unique(X, axis=0))} of {len(X)}"]
     ratios = {}
     for algorithm in ("squarem", "em"):
         model = BinomialMixture(
-            3,
+            n_components,
             weights_init=weights,
             probs_init=probs,
             algorithm=algorithm,
@@ -224,37 +224,30 @@ def bench_near_unique(n_samples, rng):
         )
         lines += new_lines
     report(
-        3,
-        f"near-unique coins, {n_samples:.0e} rows, thetas 0.45/0.5/0.55, K=3",
+        number,
+        title,
         lines,
         f"speed-up squarem {ratios['squarem']:.1f}x, em {ratios['em']:.1f}x",
+        target,
+    )
+
+
+def bench_near_unique(n_samples, rng):
+    compare_algorithms(
+        3,
+        f"near-unique coins, {n_samples:.0e} rows, thetas 0.45/0.5/0.55, K=3",
+        make_near_unique(n_samples, rng),
+        3,
         ">= 3x at the same loglik",
     )
 
 
 def bench_dice(n_samples, rng):
-    X = make_dice(n_samples, 20, 5, rng)
-    weights, probs = library_start(X, 5)
-    lines = [f"distinct rows: {len(np.unique(X, axis=0))} of {n_samples}"]
-    ratios = {}
-    for algorithm in ("squarem", "em"):
-        model = BinomialMixture(
-            5,
-            weights_init=weights,
-            probs_init=probs,
-            algorithm=algorithm,
-            tol=TOL,
-            max_iter=MAX_ITER,
-        )
-        new_lines, ratios[algorithm], _ = compare_with_plain(
-            X, model, [(weights, probs)], repeat=3
-        )
-        lines += new_lines
-    report(
+    compare_algorithms(
         4,
         f"multinomial, {n_samples:.0e} rows x 20 columns, K=5",
-        lines,
-        f"speed-up squarem {ratios['squarem']:.1f}x, em {ratios['em']:.1f}x",
+        make_dice(n_samples, 20, 5, rng),
+        5,
         "report",
     )
 
