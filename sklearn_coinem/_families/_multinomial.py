@@ -1,0 +1,222 @@
+"""The multinomial family: binomial (C = 2) and multinomial components."""
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from sklearn_coinem._families._base import ComponentFamily
+from sklearn_coinem._numerics import log_coefficients, safe_log
+
+# Jeffreys-style pseudo-count that keeps data-driven starting probabilities
+# strictly inside the simplex, so every starting log-likelihood is finite.
+INIT_SMOOTHING = 0.5
+
+# Expected count (outcomes of a component) below which a probability is
+# treated as lying on the boundary of the parameter space: far below one
+# observation, far above what the default pseudo-count leaves behind.
+BOUNDARY_COUNT = 1e-3
+
+
+def row_proportions(X):
+    """Return x / n per row (zeros for rows without trials) and the trials n."""
+    trials = X.sum(axis=1)
+    props = np.divide(
+        X, trials[:, None], out=np.zeros_like(X), where=trials[:, None] > 0
+    )
+    return props, trials
+
+
+def multinomial_log_prob(X, log_probs):
+    """``sum_c x_ic log p_kc`` of every row and component, shape (R, K, n).
+
+    A zero count of an impossible outcome (p = 0) contributes 0, not nan; a
+    positive count of one makes the row impossible (-inf).
+    """
+    n_runs, n_components, n_features = log_probs.shape
+    flat = log_probs.reshape(-1, n_features)
+    impossible = np.isneginf(flat)
+    log_prob = np.where(impossible, 0.0, flat) @ X.T
+    if impossible.any():
+        log_prob[impossible.astype(float) @ (X > 0).T > 0] = -np.inf
+    return log_prob.reshape(n_runs, n_components, -1)
+
+
+def dirichlet_map(counts, pseudo_count):
+    """MAP probabilities of counts under a symmetric Dirichlet(1 + a) prior.
+
+    A component with no expected counts at all gets uniform probabilities.
+    """
+    probs = counts + pseudo_count
+    totals = probs.sum(axis=-1, keepdims=True)
+    n_features = counts.shape[-1]
+    return np.divide(
+        probs, totals, out=np.full_like(probs, 1.0 / n_features), where=totals > 0
+    )
+
+
+def sample_multinomial(probs, trials, rng):
+    """Draw one count row per (probs row, trials) by conditional binomials.
+
+    ``x_c ~ Binomial(n - x_1 - ... - x_{c-1}, p_c / (p_c + ... + p_C))`` is an
+    exact multinomial draw that works with a different ``n`` and ``p`` on
+    every row.
+    """
+    n_samples = len(trials)
+    X = np.zeros(probs.shape, dtype=np.int64)
+    remaining = trials.copy()
+    tail = np.cumsum(probs[:, ::-1], axis=1)[:, ::-1]
+    for c in range(probs.shape[1] - 1):
+        share = np.divide(
+            probs[:, c], tail[:, c], out=np.zeros(n_samples), where=tail[:, c] > 0
+        )
+        X[:, c] = rng.binomial(remaining, np.clip(share, 0.0, 1.0))
+        remaining -= X[:, c]
+    X[:, -1] = remaining
+    return X
+
+
+class MultinomialFamily(ComponentFamily):
+    """Multinomial components with a symmetric Dirichlet(1 + a) MAP prior.
+
+    Parameters
+    ----------
+    pseudo_count : float
+        The prior's ``a``: added to every expected outcome count in the
+        M-step; 0 gives the maximum likelihood update.
+    """
+
+    param_names = ("probs",)
+
+    def __init__(self, pseudo_count=0.0):
+        self.pseudo_count = pseudo_count
+
+    def row_constants(self, block):
+        return log_coefficients(block.X)
+
+    def log_prob(self, block, params):
+        return multinomial_log_prob(block.X, safe_log(params["probs"]))
+
+    def accumulate(self, block, resp, params):
+        n_runs, n_components, _ = resp.shape
+        counts = resp.reshape(n_runs * n_components, -1) @ block.X
+        return {"counts": counts.reshape(n_runs, n_components, -1)}
+
+    def m_step(self, stats, nk, params):
+        return {"probs": dirichlet_map(stats["counts"], self.pseudo_count)}
+
+    def log_prior(self, params):
+        probs = params["probs"]
+        if self.pseudo_count == 0:
+            return np.zeros(probs.shape[0])
+        return self.pseudo_count * safe_log(probs).sum(axis=(-2, -1))
+
+    def seeding_features(self, block):
+        return row_proportions(block.X)
+
+    def init_params(self, block, weighted_resp):
+        counts = weighted_resp.T @ block.X + INIT_SMOOTHING
+        return {"probs": counts / counts.sum(axis=1, keepdims=True)}
+
+    def random_params(self, n_components, block, rng):
+        n_features = block.X.shape[1]
+        return {"probs": rng.dirichlet(np.ones(n_features), size=n_components)}
+
+    def flatten(self, params):
+        probs = params["probs"]
+        return probs.reshape(probs.shape[0], -1)
+
+    def unflatten(self, theta, params):
+        # The extrapolation keeps the sums of its inputs only up to rounding
+        # amplified by the squared step length: unnormalised probabilities
+        # inflate the objective, and the safeguard would accept an
+        # extrapolation whose EM step then lowers it.
+        probs = theta.reshape(params["probs"].shape)
+        return {"probs": probs / probs.sum(axis=-1, keepdims=True)}
+
+    def feasible(self, theta):
+        return ~(theta < 0).any(axis=1)
+
+    def n_parameters(self, n_components, n_features):
+        return n_components * (n_features - 1)
+
+    def canonical_order(self, weights, params):
+        """Descending probs[:, 0], then the other columns, then weight."""
+        probs = params["probs"]
+        keys = [-weights] + [-probs[:, c] for c in range(probs.shape[1] - 1, -1, -1)]
+        return np.lexsort(keys)
+
+    def identifiability_problem(self, block, n_components):
+        """Rows need 2K - 1 trials to identify K components (Teicher 1963)."""
+        X = block.X
+        max_trials = float(X.sum(axis=1).max()) if X.shape[0] else 0.0
+        needed = 2 * n_components - 1
+        if max_trials >= needed:
+            return None
+        return (
+            f"A mixture of {n_components} binomial/multinomial components is not "
+            f"identifiable from these data: it needs rows with at least "
+            f"2 * n_components - 1 = {needed} trials (Teicher 1963), but the "
+            f"largest row has {max_trials:g}. Several parameter values fit equally "
+            "well; use fewer components or rows with more trials."
+        )
+
+    def sample(self, params, components, n_trials, rng):
+        return sample_multinomial(params["probs"][components], n_trials, rng)
+
+    # ------------------------------------------------------------ Louis
+    def free_basis(self, params, nk, stats):
+        """Each probability row drops its largest entry (one minus the others).
+
+        Probabilities with an expected count below ``BOUNDARY_COUNT``, and
+        all of a component without data, are boundary values: held fixed,
+        never in the basis.
+        """
+        probs, counts = params["probs"], stats["counts"]
+        n_components = probs.shape[0]
+        empty = (nk < BOUNDARY_COUNT) | (counts.sum(axis=1) < BOUNDARY_COUNT)
+        boundary = (counts < BOUNDARY_COUNT) | empty[:, None]
+        ref = probs.argmax(axis=1)
+        free_mask = ~boundary
+        free_mask[np.arange(n_components), ref] = False
+        comp, col = np.nonzero(free_mask)
+        # A reference entry is itself on the boundary (at 1) when nothing is free.
+        boundary[np.arange(n_components), ref] |= ~free_mask.any(axis=1)
+        return Bunch(
+            n_free=len(comp),
+            comp=comp,
+            col=col,
+            ref=ref,
+            boundary={"probs": boundary},
+            empty=empty,
+        )
+
+    def complete_scores(self, block, params, basis):
+        """``x_c / p_kc - x_ref / p_k,ref`` for a probability of component k."""
+        X, probs = block.X, params["probs"]
+        scores = np.zeros((X.shape[0], probs.shape[0], basis.n_free))
+        ref_col = basis.ref[basis.comp]
+        prob_scores = X[:, basis.col] / probs[basis.comp, basis.col]
+        prob_scores -= X[:, ref_col] / probs[basis.comp, ref_col]
+        scores[:, basis.comp, np.arange(basis.n_free)] = prob_scores
+        return scores
+
+    def complete_information(self, params, nk, stats, basis):
+        """``diag(s_kc / p_kc**2) + s_k,ref / p_k,ref**2`` within each component."""
+        probs, counts = params["probs"], stats["counts"]
+        info = np.zeros((basis.n_free, basis.n_free))
+        # Boundary entries (p = 0 possible) are never in the basis: skip them.
+        curvature = np.divide(
+            counts, probs**2, out=np.zeros_like(counts), where=probs > 0
+        )
+        for k, ref in enumerate(basis.ref):
+            idx = np.flatnonzero(basis.comp == k)
+            info[idx, idx] = curvature[k, basis.col[idx]]
+            info[np.ix_(idx, idx)] += curvature[k, ref]
+        return info
+
+    def delta_jacobians(self, params, basis):
+        probs = params["probs"]
+        jac = np.zeros(probs.shape + (basis.n_free,))
+        cols = np.arange(basis.n_free)
+        jac[basis.comp, basis.col, cols] = 1.0
+        jac[basis.comp, basis.ref[basis.comp], cols] = -1.0
+        return {"probs": jac}
