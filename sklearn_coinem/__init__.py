@@ -1,7 +1,8 @@
 """Scikit-learn compatible EM for finite mixtures of binomials and multinomials."""
 
 from sklearn_coinem._alignment import align_components
-from sklearn_coinem._binomial_mixture import BinomialMixture, IdentifiabilityWarning
+from sklearn_coinem._base import IdentifiabilityWarning
+from sklearn_coinem._binomial_mixture import BinomialMixture
 from sklearn_coinem._model_selection import select_n_components
 
 __version__ = "0.1.0"

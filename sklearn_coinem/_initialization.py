@@ -1,4 +1,4 @@
-"""Starting points for EM: random and data-driven strategies on the count table."""
+"""Starting points for EM: strategies that give responsibilities to a family."""
 
 import warnings
 
@@ -6,36 +6,20 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
-from sklearn_coinem._solver import _single_blas_thread
+from sklearn_coinem._solver import single_blas_thread
 
-# Jeffreys-style pseudo-count that keeps data-driven starting probabilities
-# strictly inside the simplex, so every starting log-likelihood is finite.
-_INIT_SMOOTHING = 0.5
+# Pseudo-row added to every component of a data-driven start, so that no
+# starting weight is zero.
+_WEIGHT_SMOOTHING = 0.5
 
 INIT_METHODS = ("k-means++", "kmeans", "random", "random_resp", "random_from_data")
 
 
-def _row_proportions(X):
-    """Return x / n per row (zeros for rows without trials) and the trials n."""
-    trials = X.sum(axis=1)
-    props = np.divide(
-        X, trials[:, None], out=np.zeros_like(X), where=trials[:, None] > 0
-    )
-    return props, trials
-
-
-def _params_from_labels(X, weights, labels, n_components):
-    """Smoothed M-step of a hard assignment: (weights (K,), probs (K, C))."""
-    one_hot = np.zeros((X.shape[0], n_components))
-    one_hot[np.arange(X.shape[0]), labels] = weights
-    return _params_from_resp(X, one_hot)
-
-
-def _params_from_resp(X, weighted_resp):
-    """Smoothed M-step of weighted responsibilities of shape (n, K)."""
-    nk = weighted_resp.sum(axis=0) + _INIT_SMOOTHING
-    counts = weighted_resp.T @ X + _INIT_SMOOTHING
-    return nk / nk.sum(), counts / counts.sum(axis=1, keepdims=True)
+def _one_hot(labels, weights, n_components):
+    """Weighted responsibilities (n, K) of a hard assignment."""
+    one_hot = np.zeros((len(labels), n_components))
+    one_hot[np.arange(len(labels)), labels] = weights
+    return one_hot
 
 
 def _squared_distances(props, center):
@@ -69,36 +53,46 @@ def _nearest(props, centers):
     return distances.argmin(axis=1)
 
 
-def _init_one(X, weights, n_components, method, rng):
-    """One starting point (weights (K,), probs (K, C)) by ``method``."""
-    n_rows, n_features = X.shape
-    props, trials = _row_proportions(X)
-    # A row's proportions are as reliable as its trials are many: weighting
-    # by the rows alone seeds from the extreme 0/1 proportions of rows with
-    # one or two trials, and starts far from the coins.
-    seed_weight = weights * trials
+def _init_one(table, family, n_components, method, rng):
+    """One starting point (weights (K,), params) by ``method``."""
+    weights = table.weights
+    n_rows = len(weights)
+    uniform = np.full(n_components, 1.0 / n_components)
+    features, reliability = family.seeding_features(table)
+    # A row's features are as reliable as its trials are many: weighting by
+    # the rows alone seeds from the extreme 0/1 proportions of rows with one
+    # or two trials, and starts far from the coins.
+    seed_weight = weights * reliability
     if not seed_weight.any():
         seed_weight = weights
     if method == "random":
-        probs = rng.dirichlet(np.ones(n_features), size=n_components)
-        return np.full(n_components, 1.0 / n_components), probs
+        return uniform, family.random_params(n_components, table, rng)
     if method == "random_resp":
         resp = rng.uniform(size=(n_rows, n_components))
         resp /= resp.sum(axis=1, keepdims=True)
-        return _params_from_resp(X, resp * weights[:, None])
-    if method == "random_from_data":
+        resp *= weights[:, None]
+    elif method == "random_from_data":
         candidates = np.flatnonzero(seed_weight > 0)
         p = seed_weight[candidates] / seed_weight[candidates].sum()
         replace = len(candidates) < n_components
-        rows = X[rng.choice(candidates, size=n_components, replace=replace, p=p)]
-        probs = rows + _INIT_SMOOTHING
-        probs /= probs.sum(axis=1, keepdims=True)
-        return np.full(n_components, 1.0 / n_components), probs
-    if method == "k-means++":
-        centers = props[_seed_rows(props, seed_weight, n_components, rng)]
-        return _params_from_labels(X, weights, _nearest(props, centers), n_components)
-    labels = _kmeans_labels(props, seed_weight, n_components, rng)
-    return _params_from_labels(X, weights, labels, n_components)
+        rows = rng.choice(candidates, size=n_components, replace=replace, p=p)
+        # One pseudo-row per chosen row, weighted 1 whatever its weight.
+        resp = np.zeros((n_rows, n_components))
+        resp[rows, np.arange(n_components)] = 1.0
+        return uniform, family.init_params(table, resp)
+    elif method == "k-means++":
+        centers = features[_seed_rows(features, seed_weight, n_components, rng)]
+        resp = _one_hot(_nearest(features, centers), weights, n_components)
+    else:
+        labels = _kmeans_labels(features, seed_weight, n_components, rng)
+        resp = _one_hot(labels, weights, n_components)
+    return _smoothed_weights(resp), family.init_params(table, resp)
+
+
+def _smoothed_weights(weighted_resp):
+    """Mixing weights of weighted responsibilities, smoothed."""
+    nk = weighted_resp.sum(axis=0) + _WEIGHT_SMOOTHING
+    return nk / nk.sum()
 
 
 def _kmeans_labels(props, seed_weight, n_components, rng):
@@ -118,15 +112,15 @@ def _kmeans_labels(props, seed_weight, n_components, rng):
         return kmeans.fit(props, sample_weight=seed_weight).labels_
 
 
-def initial_parameters(X, weights, n_components, n_runs, method, random_state):
+def initial_parameters(table, family, n_components, n_runs, method, random_state):
     """Starting points for ``n_runs`` runs of EM.
 
     Parameters
     ----------
-    X : ndarray of shape (n_rows, n_features)
-        Distinct count rows.
-    weights : ndarray of shape (n_rows,)
-        Positive row weights.
+    table : RowTable
+        Distinct rows and their positive weights.
+    family : ComponentFamily
+        The component densities; it turns responsibilities into parameters.
     n_components : int
         Number of mixture components.
     n_runs : int
@@ -139,11 +133,16 @@ def initial_parameters(X, weights, n_components, n_runs, method, random_state):
     Returns
     -------
     weights : ndarray of shape (n_runs, n_components)
-    probs : ndarray of shape (n_runs, n_components, n_features)
+    params : dict
+        The family's parameters, each with leading axes (n_runs, n_components).
     """
-    with _single_blas_thread(len(X)):
+    with single_blas_thread(table.n_distinct):
         starts = [
-            _init_one(X, weights, n_components, method, random_state)
+            _init_one(table, family, n_components, method, random_state)
             for _ in range(n_runs)
         ]
-    return np.array([w for w, _ in starts]), np.array([p for _, p in starts])
+    weights = np.array([w for w, _ in starts])
+    params = {
+        name: np.array([p[name] for _, p in starts]) for name in family.param_names
+    }
+    return weights, params

@@ -85,6 +85,7 @@ class MultinomialFamily(ComponentFamily):
     """
 
     param_names = ("probs",)
+    param_bounds = {"probs": (0.0, 1.0)}
 
     def __init__(self, pseudo_count=0.0):
         self.pseudo_count = pseudo_count
