@@ -143,7 +143,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             The fitted mixture.
         """
         with _kept_on_error(self):
-            table = self._table(X, sample_weight, reset=True, method="fit")
+            table, n_rows = self._table(X, sample_weight, reset=True, method="fit")
             family = self._make_family()
             user = self._check_weights_init(), self._user_params(self.n_features_in_)
             self._check_identifiable(family, table)
@@ -196,7 +196,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
         """
         stream = self._continued_stream()
         with _kept_on_error(self):
-            table = self._table(
+            table, n_rows = self._table(
                 X,
                 sample_weight,
                 reset=stream is None,
@@ -214,13 +214,14 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             else:
                 family = self._make_family()
                 table = merge_tables(family, [stream, table])
-                check_weighted_totals(table)
+                n_rows += self._stream_rows
+                check_weighted_totals(table, weighted=sample_weight is not None)
                 start = self.weights_[None], _batch(self._fitted_params()), None
                 reorder = False
             self._check_identifiable(family, table)
             result, best = self._run(table, family, *start)
             self._store_result(family, table, result, best, reorder=reorder)
-            self._stream = table
+            self._stream, self._stream_rows = table, n_rows
         return self
 
     def _continued_stream(self):
@@ -348,11 +349,11 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
     # ------------------------------------------------------------ predict
     def _dask_rows(self, X, method):
         """Lazy dask array of ``method`` applied to each chunk of X."""
-        from sklearn_coinem._dask import check_2d, dask_row_map
+        from sklearn_coinem._dask import check_2d, dask_row_map, feature_names_view
 
         check_is_fitted(self)
         check_2d(X)
-        validate_data(self, X, reset=False, skip_check_array=True)
+        validate_data(self, feature_names_view(X), reset=False, skip_check_array=True)
         return dask_row_map(
             X,
             self._family,
@@ -422,9 +423,16 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             sample_weight = _check_sample_weight(
                 sample_weight, log_prob[:, None], ensure_non_negative=True
             )
+            if not sample_weight.any():
+                raise ValueError(
+                    "Sample weights must contain at least one non-zero number."
+                )
+            # A zero-weight row is removed, as in fit: its score may be -inf.
+            keep = sample_weight > 0
+            log_prob = log_prob[keep]
             # The mean is scale-free: relative weights neither overflow (1e308)
             # nor lose digits as subnormal numbers (1e-320).
-            sample_weight = sample_weight / sample_weight.max()
+            sample_weight = sample_weight[keep] / sample_weight.max()
         return float(np.average(log_prob, weights=sample_weight))
 
     def predict_proba(self, X):
@@ -487,7 +495,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
     def _criteria(self, X, sample_weight, method):
         """AIC, BIC, ICL and their ingredients on X at the fitted parameters."""
         check_is_fitted(self)
-        table = self._table(X, sample_weight, reset=False, method=method)
+        table, _ = self._table(X, sample_weight, reset=False, method=method)
         return information_criteria(
             table,
             self._family,
@@ -587,7 +595,9 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
         ):
             raise ValueError(f"confidence must be in (0, 1), got {confidence!r}.")
         check_is_fitted(self)
-        table = self._table(X, sample_weight, reset=False, method="standard_errors")
+        table, n_rows = self._table(
+            X, sample_weight, reset=False, method="standard_errors"
+        )
         return standard_errors(
             table,
             self._family,

@@ -166,10 +166,13 @@ class BinomialMixture(BaseCountMixture):
 
     In float64 the log-likelihood of a row with very many trials loses
     digits to cancellation between the log coefficient and the probability
-    terms, as ``scipy.stats.binom.logpmf`` does: about 1e-6 at 10^9 trials,
-    1e-3 at 10^12 and whole units at 10^15. The responsibilities, and so
-    the fitted parameters, depend only on differences between components
-    and are not affected.
+    terms, as ``scipy.stats.binom.logpmf`` does: about ``eps * log(n!)``
+    for ``n`` trials, 4e-6 at 10^9 trials, 6e-3 at 10^12 and whole units at
+    10^15. Above about 1.4e14 trials per row, where it exceeds one nat,
+    ``fit``, the scores and the criteria warn (UserWarning). Row totals
+    whose log-factorial overflows (above about 2.56e305) are refused with a
+    ValueError. The responsibilities, and so the fitted parameters, depend
+    only on differences between components and are not affected.
 
     References
     ----------

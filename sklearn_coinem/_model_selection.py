@@ -164,7 +164,7 @@ def select_n_components(
         )
     prototype = clone(estimator).set_params(n_components=1, n_init=n_init, **params)
     # The validation path and table of the estimators themselves, built once.
-    table = clone(prototype)._table(X, sample_weight, reset=True, method="fit")
+    table, n_rows = clone(prototype)._table(X, sample_weight, reset=True, method="fit")
     rng = check_random_state(random_state)
     columns = {name: [] for name in _TABLE_COLUMNS}
     estimators = {}

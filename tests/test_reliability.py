@@ -88,6 +88,69 @@ def test_standard_errors_string_confidence_raises(coins):
         bm.standard_errors(coins, confidence="0.9")
 
 
+# ------------------------------------------------------------------ item 5
+def test_score_ignores_zero_weight_impossible_row():
+    """Item 5: a zero-weight row scoring -inf is removed, not NaN."""
+    X = np.array([[10, 0], [9, 0], [8, 0], [10, 0]])
+    bm = BinomialMixture(1, pseudo_count=0).fit(X)
+    X_new = np.array([[7, 0], [0, 5], [6, 0]])
+    assert np.isneginf(bm.score_samples(X_new)[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        score = bm.score(X_new, sample_weight=[2.0, 0.0, 1.0])
+    expected = np.average(
+        _binomial_score(X_new[[0, 2]], [1.0], bm.probs_), weights=[2, 1]
+    )
+    assert_allclose(score, expected)
+
+
+def test_score_all_zero_weights_raises(coins):
+    """Weights that are all zero leave no row to average."""
+    bm = BinomialMixture(2, random_state=0).fit(coins)
+    with pytest.raises(ValueError, match="at least one non-zero"):
+        bm.score(coins, sample_weight=np.zeros(len(coins)))
+
+
+# ------------------------------------------------------------ items 6 and 18
+@pytest.mark.parametrize("total", [2.6e305, 1e306, 1.7e308])
+def test_log_factorial_overflow_names_counts(coins, total):
+    """Item 6: row totals whose log-factorial overflows: a clear error, no warning."""
+    X = np.array([[total, 0.0], [3.0, 2.0], [1.0, 4.0]])
+    bm = BinomialMixture(1).fit(coins)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for call in (
+            lambda: BinomialMixture(1).fit(X),
+            lambda: bm.score_samples(X),
+            lambda: bm.score(X),
+            lambda: bm.predict(X),
+        ):
+            with pytest.raises(ValueError, match="total count") as error:
+                call()
+            assert "sample_weight" not in str(error.value)
+
+
+def test_row_total_overflow_raises_without_warning():
+    """Items 6, 18: a row total beyond float64 raises before numpy warns."""
+    X = np.array([[1e308, 1e308], [1.0, 1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match="total count overflows float64"):
+            BinomialMixture(1).fit(X)
+
+
+def test_unweighted_total_overflow_does_not_blame_sample_weight():
+    """Item 6: the total of unweighted counts overflowing blames the counts."""
+    X = np.tile([2e305, 0.0], (1000, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match="counts are too large") as error:
+            BinomialMixture(1).fit(X)
+    assert "sample_weight" not in str(error.value)
+    with pytest.raises(ValueError, match="rescale sample_weight"):
+        BinomialMixture(1).fit(X[:2], sample_weight=[1e4, 1e4])
+
+
 @pytest.mark.parametrize(
     "start",
     [
@@ -102,6 +165,22 @@ def test_start_with_exact_zero_emits_no_runtime_warning(coins, start):
         warnings.simplefilter("error", RuntimeWarning)
         bm = BinomialMixture(2, random_state=0, **start).fit(coins)
     assert np.all(np.isfinite(bm.probs_)) and np.isfinite(bm.lower_bound_)
+
+
+# ----------------------------------------------------------------- item 12
+def test_huge_trials_warn_that_log_likelihood_loses_digits():
+    """Item 12: beyond about 1.4e14 trials per row the log-likelihood warns."""
+    rng = np.random.default_rng(0)
+    for n, warns in [(1e12, False), (1e15, True), (1e18, True)]:
+        heads = np.floor(n * 0.3 + rng.normal(0, np.sqrt(n * 0.21), 5))
+        X = np.column_stack([heads, n - heads])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            bm = BinomialMixture(1).fit(X)
+            bm.score_samples(X)
+        lost = [w for w in caught if "loses digits" in str(w.message)]
+        assert len(lost) == (2 if warns else 0)
+        assert_allclose(bm.probs_[0, 0], heads.sum() / (5 * n), rtol=1e-9)
 
 
 # ----------------------------------------------------------------- item 17
