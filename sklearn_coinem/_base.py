@@ -33,6 +33,12 @@ from sklearn_coinem._validation import (
 )
 from sklearn_coinem.datasets._generators import _check_n_trials
 
+# Largest pseudo_count: a prior worth 1e100 rows leaves the data no say, and
+# below it the M-step's sums (K or C terms of pseudo_count) and the prior term
+# (pseudo_count times sums of K * C logs, each above -750) stay far inside the
+# float64 range; 1e308 overflowed them into NaN weights.
+MAX_PSEUDO_COUNT = 1e100
+
 
 class IdentifiabilityWarning(UserWarning):
     """Warning raised when the data cannot identify the requested mixture."""
@@ -59,10 +65,14 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
         "init_params": [StrOptions(set(INIT_METHODS))],
         "weights_init": ["array-like", None],
         "update_weights": ["boolean"],
-        "pseudo_count": [Interval(Real, 0.0, None, closed="left")],
+        "pseudo_count": [Interval(Real, 0.0, MAX_PSEUDO_COUNT, closed="both")],
         "algorithm": [StrOptions({"em", "squarem"})],
         "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
+        "n_jobs": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(Integral, None, -1, closed="right"),
+            None,
+        ],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],

@@ -83,7 +83,8 @@ class BinomialMixture(BaseCountMixture):
         finite; at the default, well-posed fits agree with the maximum
         likelihood estimate to about ``pseudo_count / n_samples``. With
         ``pseudo_count=0`` the fit is the exact MLE and a row that is
-        impossible under every component scores ``-inf``.
+        impossible under every component scores ``-inf``. At most 1e100
+        (larger values overflow the M-step).
 
     algorithm : {"squarem", "em"}, default="squarem"
         "em" is the plain EM iteration. "squarem" is the SQUAREM acceleration
@@ -99,7 +100,11 @@ class BinomialMixture(BaseCountMixture):
         result does not depend on it (up to rounding). ``None`` means 1
         unless in a :func:`joblib.parallel_backend` context (for instance
         ``"dask"``, to spread the restarts over a cluster); ``-1`` means all
-        processors.
+        processors; 0 is not allowed. On one machine ``n_jobs > 1`` makes
+        fits slower, not faster: the restarts already advance together as
+        one batched array computation, and joblib's worker processes add
+        their start-up and the copying of the data. It is meant for the
+        ``"dask"`` backend.
 
     warm_start : bool, default=False
         If True, ``fit`` continues from the previous solution (``n_init`` is
@@ -131,12 +136,14 @@ class BinomialMixture(BaseCountMixture):
         Per-sample objective (mean log-likelihood plus the prior term divided
         by the total weight) of the best run, evaluated, as in
         GaussianMixture, at the parameters before its last EM iteration (its
-        last SQUAREM cycle); ``-inf`` when ``max_iter=0``.
+        last SQUAREM cycle); with ``max_iter=0``, ``-inf`` (the previous
+        fit's value when ``warm_start`` continues it).
 
     lower_bounds_ : ndarray of shape (n_recorded,)
         Objective at each iteration of the best run (at each SQUAREM cycle
         start for ``algorithm="squarem"``); it never decreases, and its last
-        entry is ``lower_bound_``.
+        entry is ``lower_bound_``. Empty when no iteration ran
+        (``max_iter=0``), as in GaussianMixture.
 
     n_features_in_ : int
         Number of outcome columns seen during fit.

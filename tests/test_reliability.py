@@ -9,6 +9,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy import stats
 from scipy.special import logsumexp
 from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_coinem import (
     BinomialMixture,
@@ -167,6 +168,25 @@ def test_start_with_exact_zero_emits_no_runtime_warning(coins, start):
     assert np.all(np.isfinite(bm.probs_)) and np.isfinite(bm.lower_bound_)
 
 
+# ------------------------------------------------------------------ item 8
+def test_huge_pseudo_count_is_rejected():
+    """Item 8: pseudo_count is bounded; 1e308 gets sklearn's parameter error."""
+    X = np.array([[5, 5], [9, 1], [8, 2], [4, 6]])
+    with pytest.raises(InvalidParameterError, match="'pseudo_count' parameter"):
+        BinomialMixture(2, pseudo_count=1e308).fit(X)
+
+
+def test_largest_pseudo_count_gives_finite_fit(coins):
+    """Item 8: at the bound the fit is finite: the prior's uniform coins."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        bm = BinomialMixture(2, pseudo_count=1e100, random_state=0).fit(coins)
+        resp = bm.predict_proba(coins)
+    assert_allclose(bm.weights_, [0.5, 0.5])
+    assert_allclose(bm.probs_, 0.5)
+    assert np.all(np.isfinite(resp)) and np.isfinite(bm.lower_bound_)
+
+
 # ----------------------------------------------------------------- item 12
 def test_huge_trials_warn_that_log_likelihood_loses_digits():
     """Item 12: beyond about 1.4e14 trials per row the log-likelihood warns."""
@@ -191,3 +211,22 @@ def test_align_components_unfitted_mixture_raises(coins):
         align_components(BinomialMixture(2), fitted)
     with pytest.raises(NotFittedError, match="not fitted yet"):
         align_components(fitted, BinomialMixture(2))
+
+
+def test_n_jobs_zero_names_the_parameter(coins):
+    """Item 17: n_jobs=0 gets sklearn's parameter error naming n_jobs."""
+    with pytest.raises(InvalidParameterError, match="'n_jobs' parameter"):
+        BinomialMixture(2, n_jobs=0).fit(coins)
+    assert BinomialMixture(2, n_jobs=-1, random_state=0).fit(coins).converged_
+
+
+# ----------------------------------------------------------------- item 20
+def test_lower_bounds_last_entry_is_lower_bound(coins):
+    """Item 20: lower_bounds_ ends at lower_bound_, and is empty without iterations."""
+    bm = BinomialMixture(2, random_state=0).fit(coins)
+    assert bm.lower_bounds_[-1] == bm.lower_bound_
+    previous = bm.lower_bound_
+    bm.set_params(warm_start=True, max_iter=0).fit(coins)
+    assert bm.lower_bound_ == previous and bm.lower_bounds_.size == 0
+    cold = BinomialMixture(2, max_iter=0, random_state=0).fit(coins)
+    assert cold.lower_bound_ == -np.inf and cold.lower_bounds_.size == 0
