@@ -616,6 +616,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             update_weights=self._fitted_update_weights,
             confidence=confidence,
             feature_names=getattr(self, "feature_names_in_", None),
+            row_weight=table.total_weight / n_rows,
         )
 
     def _sample(self, n_samples, n_trials, random_state):

@@ -288,8 +288,11 @@ class BinomialMixture(BaseCountMixture):
               same for ``probs_``;
             - weights_status, probs_status : str arrays, "estimated",
               "fixed", "near boundary" (a finite standard error, but the
-              interval crosses 0 or 1 and is clipped), "boundary",
-              "empty component" or "singular information";
+              interval crosses 0 or 1 and is clipped), "boundary" (fewer
+              than 1e-3 expected rows or outcomes, counted in rows of the
+              mean sample weight, so that the test does not depend on the
+              scale of ``sample_weight``), "empty component" or "singular
+              information";
             - table : one row per parameter with columns ``parameter``,
               ``component``, ``outcome``, ``estimate``, ``std_error``,
               ``ci_low``, ``ci_high``, ``status``; a pandas DataFrame when

@@ -1,17 +1,24 @@
 """Information criteria, observed information (Louis 1982) and standard errors."""
 
+import threading
 import warnings
+from contextlib import nullcontext
 
 import numpy as np
+from scipy.linalg import lapack
+from scipy.sparse import csr_array
+from scipy.sparse.linalg import eigsh
 from scipy.stats import norm
 from sklearn.utils import Bunch
+from threadpoolctl import threadpool_limits
 
 from sklearn_coinem._estep import estimate_log_resp, sufficient_statistics
 from sklearn_coinem._numerics import safe_log
 
 # Expected rows below which a weight is treated as lying on the boundary of
 # the parameter space: far below one observation, far above what the default
-# pseudo-count leaves behind.
+# pseudo-count leaves behind. Counted in rows of the mean weight, so that
+# the test does not depend on the scale of sample_weight.
 _BOUNDARY_COUNT = 1e-3
 
 # Relative eigenvalue below which the observed information counts as singular.
@@ -121,15 +128,19 @@ def information_criteria(table, family, weights, params, update_weights=True):
     )
 
 
-def _free_basis(family, weights, params, nk, stats, update_weights):
+def _free_basis(family, weights, params, nk, stats, update_weights, row_weight):
     """Choose a free basis and flag the estimates on the boundary.
 
     The weights drop their largest entry (the reference, one minus the
     others); weights with fewer than ``_BOUNDARY_COUNT`` expected rows are
     boundary values, held fixed. The family chooses the basis of its own
-    parameters; its coordinates follow the weights'.
+    parameters; its coordinates follow the weights'. Both tests see the
+    expected statistics in units of ``row_weight``, the mean weight of a
+    row, so that rescaling ``sample_weight`` changes no decision.
     """
     n_components = len(weights)
+    nk = nk / row_weight
+    stats = {name: value / row_weight for name, value in stats.items()}
     weight_boundary = nk < _BOUNDARY_COUNT
     ref_weight = int(np.argmax(weights))
     free_weights = np.flatnonzero(
@@ -188,7 +199,9 @@ def _expected_statistics(table, family, weights, params):
     return nk[0], {name: value[0] for name, value in stats.items()}
 
 
-def observed_information(table, family, weights, params, update_weights=True):
+def observed_information(
+    table, family, weights, params, update_weights=True, row_weight=1.0
+):
     """Observed information of the free parameters by Louis' (1982) formula.
 
     ``I(theta) = E[B_c | x] - Cov[S_c | x]``: the expected complete-data
@@ -209,6 +222,9 @@ def observed_information(table, family, weights, params, update_weights=True):
         Component parameters (no run axis).
     update_weights : bool, default=True
         Whether the weights are parameters.
+    row_weight : float, default=1.0
+        Mean weight of a row (total weight over the rows of positive weight):
+        the unit of the boundary tests.
 
     Returns
     -------
@@ -222,7 +238,7 @@ def observed_information(table, family, weights, params, update_weights=True):
         (``free.component``), the reference entries, and the boundary flags.
     """
     nk, stats = table.map_reduce(_expected_statistics, family, weights, params)
-    free = _free_basis(family, weights, params, nk, stats, update_weights)
+    free = _free_basis(family, weights, params, nk, stats, update_weights, row_weight)
     info = _complete_information(family, weights, params, nk, stats, free)
     score_covariance, score = table.map_reduce(
         _score_moments, family, weights, params, free
@@ -236,21 +252,44 @@ def _score_moments(table, family, weights, params, free):
 
     ``sum_i w_i (sum_k r_ik g_ik g_ik' - s_i s_i')`` and ``sum_i w_i s_i``
     with ``s_i = sum_k r_ik g_ik``, computed in blocks of rows to bound the
-    memory of the (rows, K, P) scores.
+    memory of the (rows, K, P) scores. A component's scores are zero outside
+    its own coordinates (and the weights'): the first sum is taken over each
+    component's support only, ``K`` times fewer operations than over all
+    ``P`` coordinates.
     """
-    covariance, score = np.zeros((free.n_free, free.n_free)), np.zeros(free.n_free)
-    rows = max(1, (1 << 21) // max(1, len(weights) * free.n_free))
-    for block in table.blocks(rows):
-        resp = np.exp(_log_resp(block, family, weights, params)[1])
-        weighted_resp = resp * block.weights[:, None]
-        scores = _complete_scores(block, family, weights, params, free)
-        root = np.sqrt(weighted_resp)[..., None] * scores
-        root = root.reshape(scores.shape[0] * scores.shape[1], scores.shape[2])
-        mean_scores = np.einsum("nk,nkp->np", resp, scores)
-        mean_scores *= np.sqrt(block.weights)[:, None]
-        covariance += root.T @ root - mean_scores.T @ mean_scores
-        score += np.einsum("nk,nkp->p", weighted_resp, scores)
+    n_free = free.n_free
+    covariance, score = np.zeros((n_free, n_free)), np.zeros(n_free)
+    rows = max(1, (1 << 21) // max(1, len(weights) * n_free))
+    with _one_blas_thread():
+        for block in table.blocks(rows):
+            resp = np.exp(_log_resp(block, family, weights, params)[1])
+            scores = _complete_scores(block, family, weights, params, free)
+            root_weight = np.sqrt(resp * block.weights[:, None])
+            mean_scores = np.zeros((scores.shape[0], n_free))
+            for k in range(scores.shape[1]):
+                support = np.flatnonzero(np.any(scores[:, k] != 0, axis=0))
+                component = scores[:, k, support]
+                root = root_weight[:, k, None] * component
+                covariance[np.ix_(support, support)] += root.T @ root
+                mean_scores[:, support] += resp[:, k, None] * component
+            score += block.weights @ mean_scores
+            mean_scores *= np.sqrt(block.weights)[:, None]
+            covariance -= mean_scores.T @ mean_scores
     return covariance, score
+
+
+def _one_blas_thread():
+    """Run BLAS and LAPACK on one thread (from the main thread only).
+
+    The products here are tall and skinny, and the factorisations are run on
+    cores that other processes share: threaded OpenBLAS then spins, and an
+    eigen-decomposition of 1600 parameters took 19 s on two shared cores
+    against 1.3 s on one thread. The limit is process wide, so only the main
+    thread sets it (see ``sklearn_coinem._solver.single_blas_thread``).
+    """
+    if threading.current_thread() is threading.main_thread():
+        return threadpool_limits(limits=1, user_api="blas")
+    return nullcontext()
 
 
 def _delta_jacobians(family, weights, params, free):
@@ -309,7 +348,11 @@ def _covariance(info):
 
     The test runs on the information rescaled to unit diagonal, so that
     parameters on very different scales (a weight and a rare outcome's
-    probability) do not pass for a singular matrix.
+    probability) do not pass for a singular matrix: the rescaled matrix must
+    have a Cholesky factor and a smallest eigenvalue above
+    ``_SINGULAR_RCOND``, that is its inverse a largest eigenvalue below
+    ``1 / _SINGULAR_RCOND``. The inverse comes from the Cholesky factor, a
+    third of the work of an eigen-decomposition.
     """
     if info.size == 0:
         return info
@@ -318,9 +361,34 @@ def _covariance(info):
         return None
     scale = 1.0 / np.sqrt(diag)
     scaled = info * np.outer(scale, scale)
-    if np.linalg.eigvalsh(scaled)[0] <= _SINGULAR_RCOND:
-        return None
-    return np.linalg.inv(scaled) * np.outer(scale, scale)
+    with _one_blas_thread():
+        factor, failed = lapack.dpotrf(scaled, lower=1)
+        if failed:
+            return None
+        inverse, failed = lapack.dpotri(factor, lower=1)
+        if failed:
+            return None
+        # dpotri fills the lower triangle; dpotrf zeroed the upper one.
+        inverse = inverse + inverse.T
+        inverse[np.diag_indices_from(inverse)] /= 2
+        if not _largest_eigenvalue_below(inverse, 1.0 / _SINGULAR_RCOND):
+            return None
+    return inverse * np.outer(scale, scale)
+
+
+def _largest_eigenvalue_below(matrix, bound):
+    """Whether a symmetric positive definite matrix has all eigenvalues below bound.
+
+    Its largest eigenvalue lies between its largest diagonal entry and its
+    trace, which settle most cases; otherwise Lanczos iterations find it, in
+    O(P^2) each.
+    """
+    diag = np.diag(matrix)
+    if diag.sum() < bound:
+        return True
+    if diag.max() >= bound or len(matrix) < 3:
+        return bool(np.linalg.eigvalsh(matrix)[-1] < bound)
+    return bool(eigsh(matrix, k=1, which="LA", return_eigenvectors=False)[0] < bound)
 
 
 def standard_errors(
@@ -332,6 +400,7 @@ def standard_errors(
     update_weights=True,
     confidence=0.95,
     feature_names=None,
+    row_weight=1.0,
 ):
     """Standard errors and Wald intervals of all weights and parameters.
 
@@ -357,6 +426,8 @@ def standard_errors(
         Coverage of the two-sided Wald intervals.
     feature_names : sequence of str, default=None
         Names of the outcome columns for the table.
+    row_weight : float, default=1.0
+        Mean weight of a row, the unit of the boundary tests.
 
     Returns
     -------
@@ -366,7 +437,7 @@ def standard_errors(
         family's parameters.
     """
     info, score, free = observed_information(
-        table, family, weights, params, update_weights
+        table, family, weights, params, update_weights, row_weight
     )
     covariance = _covariance(info)
     status = _parameter_status(weights, params, free, update_weights)
@@ -379,8 +450,10 @@ def standard_errors(
     bounds = {"weights": (0.0, 1.0), **family.param_bounds}
     result = Bunch(confidence=confidence, information=info, covariance=covariance)
     for name, jac in _delta_jacobians(family, weights, params, free).items():
-        flat = jac.reshape(int(np.prod(jac.shape[:-1])), free.n_free)
-        variance = np.einsum("ip,ip->i", flat @ covariance, flat)
+        # Each natural parameter depends on few free ones: a sparse product
+        # is O(P^2), where the dense one was O(K * C * P^2).
+        flat = csr_array(jac.reshape(int(np.prod(jac.shape[:-1])), free.n_free))
+        variance = np.asarray((flat @ covariance * flat).sum(axis=1)).ravel()
         std_error = np.sqrt(np.maximum(variance, 0.0)).reshape(jac.shape[:-1])
         std_error = np.where(status[name] == "estimated", std_error, np.nan)
         std_error[status[name] == "fixed"] = 0.0

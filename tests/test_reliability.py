@@ -16,6 +16,9 @@ from sklearn_coinem import (
     align_components,
     select_n_components,
 )
+from sklearn_coinem._inference import (
+    _largest_eigenvalue_below,
+)
 from sklearn_coinem.datasets import make_binomial_mixture
 
 
@@ -187,6 +190,31 @@ def test_largest_pseudo_count_gives_finite_fit(coins):
     assert np.all(np.isfinite(resp)) and np.isfinite(bm.lower_bound_)
 
 
+# ----------------------------------------------------------------- item 11
+def test_standard_errors_boundary_test_is_scale_free(coins):
+    """Item 11: sample_weight * 1e-6 flags nothing; errors scale by 1e3."""
+    params = {"n_components": 2, "pseudo_count": 0, "random_state": 0}
+    unit = np.ones(len(coins))
+    se = BinomialMixture(**params).fit(coins).standard_errors(coins)
+    scaled = BinomialMixture(**params).fit(coins, sample_weight=unit * 1e-6)
+    se_scaled = scaled.standard_errors(coins, sample_weight=unit * 1e-6)
+    assert not np.isin("boundary", se_scaled.probs_status)
+    assert not np.isin("boundary", se_scaled.weights_status)
+    assert_allclose(se_scaled.probs, se.probs * 1e3, rtol=1e-5)
+    assert_allclose(se_scaled.weights, se.weights * 1e3, rtol=1e-5)
+
+
+def test_standard_errors_boundary_still_detected_with_scaled_weights():
+    """Item 11: a probability at 0 stays 'boundary' whatever the weights' scale."""
+    X = np.array([[10, 0], [9, 0], [10, 0], [2, 8], [3, 7], [1, 9]] * 5)
+    for scale in (1.0, 1e-6, 1e6):
+        sample_weight = np.full(len(X), scale)
+        bm = BinomialMixture(2, random_state=0).fit(X, sample_weight=sample_weight)
+        with pytest.warns(UserWarning, match="boundary"):
+            se = bm.standard_errors(X, sample_weight=sample_weight)
+        assert np.isin("boundary", se.probs_status)
+
+
 # ----------------------------------------------------------------- item 12
 def test_huge_trials_warn_that_log_likelihood_loses_digits():
     """Item 12: beyond about 1.4e14 trials per row the log-likelihood warns."""
@@ -218,6 +246,19 @@ def test_n_jobs_zero_names_the_parameter(coins):
     with pytest.raises(InvalidParameterError, match="'n_jobs' parameter"):
         BinomialMixture(2, n_jobs=0).fit(coins)
     assert BinomialMixture(2, n_jobs=-1, random_state=0).fit(coins).converged_
+
+
+# ----------------------------------------------------------------- item 19
+def test_largest_eigenvalue_test_matches_eigvalsh():
+    """Item 19: the cheap singularity test agrees with a full decomposition."""
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        basis = np.linalg.qr(rng.normal(size=(30, 30)))[0]
+        eigenvalues = 10.0 ** rng.uniform(-2, 0.5, 30)
+        eigenvalues[rng.integers(30)] = 10.0 ** rng.uniform(9, 11)
+        matrix = (basis * eigenvalues) @ basis.T
+        expected = np.linalg.eigvalsh(matrix)[-1] < 1e10
+        assert _largest_eigenvalue_below(matrix, 1e10) == expected
 
 
 # ----------------------------------------------------------------- item 20
