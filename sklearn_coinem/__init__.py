@@ -1,7 +1,7 @@
 """Scikit-learn compatible EM for finite mixtures of binomials and multinomials."""
 
 from sklearn_coinem._alignment import align_components
-from sklearn_coinem._base import IdentifiabilityWarning
+from sklearn_coinem._base import CollapsedComponentsWarning, IdentifiabilityWarning
 from sklearn_coinem._binomial_mixture import BinomialMixture
 from sklearn_coinem._model_selection import select_n_components
 
@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BinomialMixture",
+    "CollapsedComponentsWarning",
     "IdentifiabilityWarning",
     "__version__",
     "align_components",

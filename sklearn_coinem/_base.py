@@ -19,7 +19,11 @@ from sklearn.utils.validation import (
 from sklearn_coinem._dask import _is_dask_collection
 from sklearn_coinem._estep import estimate_log_resp
 from sklearn_coinem._families._base import take_runs
-from sklearn_coinem._inference import information_criteria, standard_errors
+from sklearn_coinem._inference import (
+    collapsed_components,
+    information_criteria,
+    standard_errors,
+)
 from sklearn_coinem._initialization import INIT_METHODS, initial_parameters
 from sklearn_coinem._monitor import active_monitor
 from sklearn_coinem._numerics import safe_log
@@ -130,8 +134,12 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
 
         Runs ``n_init`` initialisations and keeps the one with the largest
         objective. Warns with :class:`~sklearn.exceptions.ConvergenceWarning`
-        when the best run stopped at ``max_iter`` before converging. A fit
-        that raises leaves the previous fitted state as it was.
+        when the best run stopped at ``max_iter`` before converging, and
+        with :class:`CollapsedComponentsWarning` when fitted components
+        coincide (parameters equal to 1e-2 relative) or one has a weight
+        below 1e-6 or less than one expected row: the data support fewer
+        components. A fit that raises leaves the previous fitted state as
+        it was.
 
         Parameters
         ----------
@@ -162,6 +170,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             self._store_result(family, table, result, best, reorder=user[1] is None)
             # A new fit starts a new stream for partial_fit.
             self._stream = None
+        self._warn_collapsed(n_rows)
         if not self.converged_ and self.max_iter > 0:
             warnings.warn(
                 "Best performing initialization did not converge. Try different "
@@ -232,7 +241,19 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             result, best = self._run(table, family, *start)
             self._store_result(family, table, result, best, reorder=reorder)
             self._stream, self._stream_rows = table, n_rows
+        self._warn_collapsed(n_rows)
         return self
+
+    def _warn_collapsed(self, n_rows):
+        """Warn when fitted components coincide or have (almost) no weight."""
+        note = collapsed_components(self.weights_, self._fitted_params(), n_rows)
+        if note:
+            warnings.warn(
+                f"{type(self).__name__}: {note}. The data support fewer "
+                "components than n_components; consider a smaller n_components.",
+                CollapsedComponentsWarning,
+                stacklevel=4,
+            )
 
     def _continued_stream(self):
         """The table of the stream to continue, or None to start a new one."""

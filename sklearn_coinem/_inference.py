@@ -30,6 +30,65 @@ _SINGULAR_RCOND = 1e-10
 _MAX_NEWTON_DECREMENT = 0.2
 
 
+# A component with a mixing weight below this, or less than one expected row
+# (weight times the number of rows), describes (almost) no data.
+_COLLAPSED_WEIGHT = 1e-6
+
+# Relative tolerance under which two components' parameters coincide. EM
+# merges duplicated components only as fast as it converges along the flat
+# ridge between them: at the default tol they stay up to about 1e-3
+# relative apart (simulated overdispersed data whose likelihood has two
+# support points, fitted with 4 and 5 components). Telling apart two
+# binomial components 1e-2 relative apart takes of the order of
+# 1e5 * (1 - p) / p trials per component, far more than such data have.
+_COINCIDE_RTOL = 1e-2
+
+
+def collapsed_components(weights, params, n_rows):
+    """Say which fitted components coincide or have (almost) no weight.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_components,)
+        Mixing weights.
+    params : dict
+        Component parameters (no run axis), each with a leading component axis.
+    n_rows : int
+        Number of rows with positive weight the mixture was fitted on.
+
+    Returns
+    -------
+    note : str
+        "" when every component is distinct and has data; otherwise the
+        pairs of coinciding components (0-based) and the empty components.
+    """
+    n_components = len(weights)
+    # Coinciding is taken transitively: each group is listed once.
+    group = np.arange(n_components)
+    for k in range(n_components):
+        for j in range(k + 1, n_components):
+            if all(_coincide(value[k], value[j]) for value in params.values()):
+                group[group == group[j]] = group[k]
+    parts = []
+    for label in np.unique(group):
+        members = np.flatnonzero(group == label).tolist()
+        if len(members) > 1:
+            listed = ", ".join(map(str, members[:-1])) + f" and {members[-1]}"
+            parts.append(f"components {listed} coincide")
+    for k in np.flatnonzero((weights < _COLLAPSED_WEIGHT) | (weights * n_rows < 1)):
+        parts.append(
+            f"component {k} has almost no weight ({weights[k]:.2g}, "
+            f"{weights[k] * n_rows:.2g} expected rows)"
+        )
+    return "; ".join(parts)
+
+
+def _coincide(first, second):
+    """Whether two parameter arrays agree to ``_COINCIDE_RTOL`` relative."""
+    scale = np.maximum(np.abs(first), np.abs(second))
+    return bool(np.all(np.abs(first - second) <= _COINCIDE_RTOL * scale))
+
+
 def n_parameters(family, n_components, n_features, update_weights=True):
     """Number of free parameters of a mixture of ``family`` components.
 

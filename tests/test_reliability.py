@@ -13,11 +13,13 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_coinem import (
     BinomialMixture,
+    CollapsedComponentsWarning,
     align_components,
     select_n_components,
 )
 from sklearn_coinem._inference import (
     _largest_eigenvalue_below,
+    collapsed_components,
 )
 from sklearn_coinem.datasets import make_binomial_mixture
 
@@ -26,6 +28,20 @@ from sklearn_coinem.datasets import make_binomial_mixture
 def coins():
     """Two well-separated coins, 300 rows of 20 flips."""
     return make_binomial_mixture(300, probs=[0.8, 0.3], random_state=0)[0]
+
+
+@pytest.fixture(scope="module")
+def two_support_points():
+    """Overdispersed rat-tumour-like data whose mixture MLE has two support points.
+
+    71 experiments of 14 to 52 trials with beta-distributed probabilities,
+    like the rats data of Tarone (1982): with 4 components EM finds two of
+    them at the same probability.
+    """
+    rng = np.random.default_rng(1)
+    n = rng.integers(14, 53, 71)
+    heads = rng.binomial(n, rng.beta(2.4, 14.3, 71))
+    return np.column_stack([heads, n - heads])
 
 
 def _binomial_score(X, weights, probs):
@@ -183,6 +199,7 @@ def test_largest_pseudo_count_gives_finite_fit(coins):
     """Item 8: at the bound the fit is finite: the prior's uniform coins."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", CollapsedComponentsWarning)
         bm = BinomialMixture(2, pseudo_count=1e100, random_state=0).fit(coins)
         resp = bm.predict_proba(coins)
     assert_allclose(bm.weights_, [0.5, 0.5])
@@ -271,3 +288,48 @@ def test_lower_bounds_last_entry_is_lower_bound(coins):
     assert bm.lower_bound_ == previous and bm.lower_bounds_.size == 0
     cold = BinomialMixture(2, max_iter=0, random_state=0).fit(coins)
     assert cold.lower_bound_ == -np.inf and cold.lower_bounds_.size == 0
+
+
+# ------------------------------------------------ collapsed components (#12)
+def test_fit_warns_when_components_coincide(two_support_points):
+    """Two components at the same probability are named after fit."""
+    with pytest.warns(
+        CollapsedComponentsWarning, match=r"components \d and \d coincide"
+    ):
+        bm = BinomialMixture(4, n_init=5, random_state=0).fit(two_support_points)
+    probs = np.sort(bm.probs_[:, 0])
+    assert np.min(np.diff(probs) / probs[1:]) < 1e-2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CollapsedComponentsWarning)
+        BinomialMixture(2, n_init=5, random_state=0).fit(two_support_points)
+
+
+def test_collapsed_components_names_empty_and_coinciding():
+    """The note names a component of weight 6e-8 and two at 0.2276 (rats data)."""
+    weights = np.array([0.5, 0.5 - 6e-8, 6e-8])
+    probs = np.array([[0.2276, 0.7724], [0.22761, 0.77239], [0.05, 0.95]])
+    note = collapsed_components(weights, {"probs": probs}, n_rows=71)
+    assert "components 0 and 1 coincide" in note
+    assert "component 2 has almost no weight (6e-08" in note
+    assert collapsed_components(weights[[0, 2]], {"probs": probs[[0, 2]]}, 71) == (
+        "component 1 has almost no weight (6e-08, 4.3e-06 expected rows)"
+    )
+    distinct = collapsed_components(np.array([0.4, 0.6]), {"probs": probs[1:]}, 71)
+    assert distinct == ""
+
+
+def test_collapsed_components_fewer_than_one_expected_row():
+    """A weight above 1e-6 that amounts to less than one row is also collapsed."""
+    probs = np.array([[0.2, 0.8], [0.7, 0.3]])
+    note = collapsed_components(np.array([0.999, 0.001]), {"probs": probs}, 500)
+    assert note == "component 1 has almost no weight (0.001, 0.5 expected rows)"
+
+
+def test_select_n_components_note_column(two_support_points):
+    """The scan's table says which K have collapsed components, warning once."""
+    with pytest.warns(CollapsedComponentsWarning, match="note column") as record:
+        result = select_n_components(two_support_points, 4, random_state=0)
+    assert sum(w.category is CollapsedComponentsWarning for w in record) == 1
+    notes = dict(zip(result.table["n_components"], result.table["note"]))
+    assert notes[1] == notes[2] == ""
+    assert "coincide" in notes[4]
