@@ -4,13 +4,16 @@ from sklearn_coinem._alignment import align_components
 from sklearn_coinem._base import IdentifiabilityWarning
 from sklearn_coinem._binomial_mixture import BinomialMixture
 from sklearn_coinem._model_selection import select_n_components
+from sklearn_coinem._monitor import FitMonitor, monitor_fits
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BinomialMixture",
+    "FitMonitor",
     "IdentifiabilityWarning",
     "__version__",
     "align_components",
+    "monitor_fits",
     "select_n_components",
 ]

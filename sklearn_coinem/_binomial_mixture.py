@@ -162,7 +162,7 @@ class BinomialMixture(BaseCountMixture):
     workers of a dask cluster (see :ref:`scaling`).
 
     A mixture of K binomials is identifiable only if rows have at least
-    2K - 1 trials (Teicher 1961, 1963); ``fit`` warns otherwise.
+    2K - 1 trials (Teicher 1963); ``fit`` warns otherwise.
 
     In float64 the log-likelihood of a row with very many trials loses
     digits to cancellation between the log coefficient and the probability
