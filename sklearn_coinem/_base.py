@@ -19,10 +19,14 @@ from sklearn.utils.validation import (
 from sklearn_coinem._dask import _is_dask_collection
 from sklearn_coinem._estep import estimate_log_resp
 from sklearn_coinem._families._base import take_runs
-from sklearn_coinem._inference import information_criteria, standard_errors
+from sklearn_coinem._inference import (
+    information_criteria,
+    n_parameters,
+    standard_errors,
+)
 from sklearn_coinem._initialization import INIT_METHODS, initial_parameters
 from sklearn_coinem._monitor import active_monitor
-from sklearn_coinem._numerics import safe_log
+from sklearn_coinem._numerics import row_sums, safe_log
 from sklearn_coinem._solver import EMResult, run_em
 from sklearn_coinem._table import RowBlock, RowTable, merge_tables
 from sklearn_coinem._validation import (
@@ -32,6 +36,10 @@ from sklearn_coinem._validation import (
     count_table,
 )
 from sklearn_coinem.datasets._generators import _check_n_trials
+
+# Free parameters beyond which the observed information (P x P, inverted in
+# O(P^3)) is refused: 5000 parameters are 190 MiB and tens of seconds.
+_MAX_FREE_PARAMETERS = 5000
 
 
 class IdentifiabilityWarning(UserWarning):
@@ -71,6 +79,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = True
+        tags.input_tags.sparse = self._make_family().supports_sparse
         return tags
 
     # ------------------------------------------------------- subclass hooks
@@ -125,7 +134,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Non-negative outcome counts, one row per experiment.
 
         y : Ignored
@@ -365,8 +374,8 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
     def _log_resp(self, X, method):
         """Per-row log-likelihood and log responsibilities of validated X."""
         check_is_fitted(self)
-        X = check_rows(self, X, self._whom(method))
-        block = RowBlock(X, np.ones(len(X)))
+        X = check_rows(self, self._family, X, self._whom(method))
+        block = RowBlock(X, np.ones(X.shape[0]))
         log_norm, log_resp = estimate_log_resp(
             block,
             self._family,
@@ -380,7 +389,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Non-negative outcome counts.
 
         Returns
@@ -399,7 +408,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Non-negative outcome counts.
 
         y : Ignored
@@ -432,7 +441,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Non-negative outcome counts.
 
         Returns
@@ -450,7 +459,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Non-negative outcome counts.
 
         Returns
@@ -467,7 +476,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Non-negative outcome counts.
 
         y : Ignored
@@ -508,7 +517,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Non-negative outcome counts, usually the training data.
 
         sample_weight : array-like of shape (n_samples,), default=None
@@ -530,7 +539,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Non-negative outcome counts, usually the training data.
 
         sample_weight : array-like of shape (n_samples,), default=None
@@ -565,7 +574,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Non-negative outcome counts, usually the training data.
 
         sample_weight : array-like of shape (n_samples,), default=None
@@ -587,6 +596,20 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
         ):
             raise ValueError(f"confidence must be in (0, 1), got {confidence!r}.")
         check_is_fitted(self)
+        n_free = n_parameters(
+            self._family,
+            len(self.weights_),
+            self.n_features_in_,
+            self._fitted_update_weights,
+        )
+        if n_free > _MAX_FREE_PARAMETERS:
+            raise ValueError(
+                f"standard_errors needs the {n_free} x {n_free} observed "
+                f"information of the {n_free} free parameters "
+                f"({n_free**2 * 8 / 2**30:.1f} GiB, and a cubic-time inverse); "
+                f"it is limited to {_MAX_FREE_PARAMETERS} parameters. Fit fewer "
+                "components or merge rare outcome columns."
+            )
         table = self._table(X, sample_weight, reset=False, method="standard_errors")
         return standard_errors(
             table,
@@ -641,7 +664,7 @@ def _trials_summary(table):
     ``sample`` draws trials from it when none are given. A table kept on
     dask workers gives its local sample's.
     """
-    trials = table.X.sum(axis=1)
+    trials = row_sums(table.X)
     values, inverse = np.unique(trials, return_inverse=True)
     return values, np.bincount(inverse, weights=table.weights)
 

@@ -161,6 +161,12 @@ class BinomialMixture(BaseCountMixture):
     ``fit`` and the prediction methods take dask arrays, computed on the
     workers of a dask cluster (see :ref:`scaling`).
 
+    Wide sparse counts (bag-of-words documents) may be passed as any
+    scipy.sparse matrix or array: they stay sparse (CSR) through the table,
+    the E-step, the initialisation and the log coefficient, and give the
+    same fit as their dense equivalent. :meth:`standard_errors` refuses
+    models with more than 5000 free parameters.
+
     A mixture of K binomials is identifiable only if rows have at least
     2K - 1 trials (Teicher 1963); ``fit`` warns otherwise.
 
@@ -256,7 +262,7 @@ class BinomialMixture(BaseCountMixture):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The data the model was fitted on.
 
         sample_weight : array-like of shape (n_samples,), default=None

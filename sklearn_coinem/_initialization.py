@@ -111,10 +111,10 @@ def _smoothed_weights(weighted_resp):
 
 def _kmeans_labels(props, seed_weight, n_components, rng):
     """Labels of a weighted k-means on the row proportions."""
-    if len(props) < n_components:
+    if props.shape[0] < n_components:
         # KMeans needs n_clusters rows; one row per cluster is then optimal and
         # the remaining components start empty.
-        return np.arange(len(props))
+        return np.arange(props.shape[0])
     kmeans = KMeans(
         n_clusters=n_components, n_init=1, random_state=rng.randint(2**31 - 1)
     )

@@ -1,6 +1,7 @@
 """The single validation path: arrays, dask collections, weights, starts."""
 
 import numpy as np
+from scipy import sparse
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_non_negative,
@@ -8,19 +9,27 @@ from sklearn.utils.validation import (
 )
 
 from sklearn_coinem._dask import _is_dask_collection
+from sklearn_coinem._numerics import row_sums
 from sklearn_coinem._table import RowTable
 
 
-def check_counts(estimator, X, *, reset, whom):
-    """Validate a count matrix; sklearn's wording for the check suite."""
+def check_counts(estimator, X, *, reset, whom, accept_sparse=False):
+    """Validate a count matrix; sklearn's wording for the check suite.
+
+    Sparse input (when the family accepts it) comes back as float64 CSR.
+    """
     X = validate_data(
         estimator,
         X,
         reset=reset,
         dtype="numeric",
+        accept_sparse=["csr", "csc", "coo"] if accept_sparse else False,
         ensure_min_features=2 if reset else 1,
     )
     check_non_negative(X, whom)
+    if sparse.issparse(X):
+        X = sparse.csr_matrix(X, dtype=np.float64)
+        X.sum_duplicates()
     return X
 
 
@@ -41,7 +50,7 @@ def check_positive_weight(total_weight):
 
 def check_row_totals(X):
     """Raise if a row's total count overflows float64: its likelihood is undefined."""
-    if not np.isfinite(X.sum(axis=1)).all():
+    if not np.isfinite(row_sums(X)).all():
         raise ValueError(
             "Input X has a row whose total count overflows float64; the counts "
             "are too large."
@@ -55,7 +64,7 @@ def check_weighted_totals(table):
     smallest normal float64 makes the per-sample objective (the prior term
     divided by the total weight) overflow.
     """
-    weighted_total = table.weights @ table.X.sum(axis=1)
+    weighted_total = table.weights @ row_sums(table.X)
     if not (np.isfinite(weighted_total) and np.isfinite(table.constant_sum)):
         raise ValueError(
             "The weighted total count of X (sample_weight times the row totals) "
@@ -98,7 +107,9 @@ def count_table(estimator, family, X, sample_weight, *, reset, whom, distributed
         return _dask_count_table(
             estimator, family, X, sample_weight, reset, whom, distributed
         )
-    X = check_counts(estimator, X, reset=reset, whom=whom)
+    X = check_counts(
+        estimator, X, reset=reset, whom=whom, accept_sparse=family.supports_sparse
+    )
     if reset:
         check_n_samples(X.shape[0], estimator.n_components)
     if sample_weight is not None:
@@ -149,9 +160,12 @@ def _dask_count_table(estimator, family, X, sample_weight, reset, whom, distribu
     return table
 
 
-def check_rows(estimator, X, whom):
+def check_rows(estimator, family, X, whom):
     """Validate rows to predict on: float64 counts with finite row totals."""
-    X = check_counts(estimator, X, reset=False, whom=whom)
-    X = np.asarray(X, dtype=np.float64)
+    X = check_counts(
+        estimator, X, reset=False, whom=whom, accept_sparse=family.supports_sparse
+    )
+    if not sparse.issparse(X):
+        X = np.asarray(X, dtype=np.float64)
     check_row_totals(X)
     return X
