@@ -20,7 +20,7 @@ from numpy.testing import assert_allclose
 from scipy.special import logsumexp
 from scipy.stats import binom
 
-from sklearn_coinem import _cli
+from sklearn_coinem import BinomialMixture, _cli
 from sklearn_coinem._cli import main, read_counts
 
 COINS = [[5, 5], [9, 1], [8, 2], [4, 6], [7, 3]]
@@ -633,6 +633,19 @@ def test_fit_k_range_is_bounded_by_distinct_rows(tmp_path, capsys):
     assert err == (
         f"error: {path}: --k-range 6:9: K cannot exceed the number of distinct "
         "rows (5)\n"
+    )
+
+
+def test_progress_line_per_restart_with_total_log_likelihood(capsys):
+    """A finished restart is one labelled line: K, i/n, objective times weight."""
+    progress = _cli._Progress(_cli._Stderr())
+    progress.fit_started(BinomialMixture(3), n_runs=5, total_weight=300.0)
+    progress.iteration(2, 10, -4.2, 1e-3)
+    progress.run_finished(2, 17, -4.1152, True)
+    progress.run_finished(4, 1, -5.0, False)
+    assert capsys.readouterr().err == (
+        "K=3 restart 3/5: log-likelihood -1234.56 (converged, 17 iterations)\n"
+        "K=3 restart 5/5: log-likelihood -1500.00 (not converged, 1 iteration)\n"
     )
 
 
