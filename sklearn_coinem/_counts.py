@@ -3,6 +3,7 @@
 import re
 
 import numpy as np
+from scipy import sparse
 
 # Words that name a number of trials (a row total) rather than an outcome.
 _TOTAL_WORDS = frozenset(
@@ -165,6 +166,13 @@ def _name_rule(feature_names):
     return None
 
 
+def _column(X, j):
+    """Column ``j`` of a dense or sparse matrix as a dense 1-D array."""
+    if sparse.issparse(X):
+        return X[:, [j]].toarray().ravel()
+    return X[:, j]
+
+
 def _value_rule(X):
     """The index of a column that holds row totals by its values, or None.
 
@@ -176,16 +184,16 @@ def _value_rule(X):
     if n_samples < _MIN_ROWS or n_features < 2:
         return None
     if n_features == 2:
-        first, second = X[:, 0], X[:, 1]
+        first, second = _column(X, 0), _column(X, 1)
         if (second >= first).all() and (second == first).mean() <= _MAX_EQUAL_SHARE:
             return 1
         return None
-    row_total = X.sum(axis=1)
+    row_total = np.asarray(X.sum(axis=1)).ravel()
     if not (row_total > 0).any():
         return None
     for j in range(n_features):
         # Column j equals the others' sum exactly when it is half the row total.
-        if np.allclose(2 * X[:, j], row_total, rtol=1e-12, atol=0):
+        if np.allclose(2 * _column(X, j), row_total, rtol=1e-12, atol=0):
             return j
     return None
 
@@ -213,8 +221,8 @@ def check_trials_columns(X, feature_names=None):
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
-        The count matrix, as it would be passed to ``fit``.
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        The count matrix, as it would be passed to ``fit`` (in memory).
 
     feature_names : array-like of str of shape (n_features,), default=None
         The column names (a DataFrame's columns); None checks the values only.
@@ -239,7 +247,7 @@ def check_trials_columns(X, feature_names=None):
     >>> print(check_trials_columns([[5, 5], [9, 1]], ["heads", "tails"]))
     None
     """
-    X = np.asarray(X, dtype=np.float64)
+    X = X.tocsc() if sparse.issparse(X) else np.asarray(X, dtype=np.float64)
     names = None if feature_names is None else [str(n) for n in feature_names]
     name = _name_rule(names)
     if name is not None:

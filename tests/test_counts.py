@@ -5,6 +5,7 @@ import doctest
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy import sparse
 
 from sklearn_coinem import BinomialMixture, _counts
 from sklearn_coinem._counts import check_trials_columns, counts_from_trials
@@ -142,6 +143,20 @@ def test_check_trials_columns_flags_a_sum_column():
     message = check_trials_columns(X, ["a", "b", "all", "c"])
     assert message.startswith("Column 'all' looks like a number of trials")
     assert check_trials_columns(np.zeros((10, 3))) is None
+
+
+def test_check_trials_columns_sparse_equals_dense():
+    """A sparse matrix gives the same message as its dense array."""
+    rng = np.random.default_rng(5)
+    trials = rng.integers(1, 30, size=40)
+    pair = np.column_stack([rng.binomial(trials, 0.2), trials])
+    counts = rng.multinomial(20, [0.2, 0.3, 0.5], size=40)
+    triple = np.column_stack([counts[:, :2], counts.sum(axis=1), counts[:, 2:]])
+    for X in (pair, triple, counts):
+        dense = check_trials_columns(X)
+        assert check_trials_columns(sparse.csr_matrix(X)) == dense
+    assert check_trials_columns(pair) is not None
+    assert check_trials_columns(triple) is not None
 
 
 def test_check_trials_columns_fair_coins_are_not_flagged():
