@@ -2,6 +2,7 @@
 
 import argparse
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -318,6 +319,7 @@ def _trials_counts(name, X, rows, columns):
     return np.column_stack([successes, trials - successes])
 
 
+@dataclasses.dataclass
 class CountTable:
     """The counts of a CSV file and what identifies its rows.
 
@@ -335,9 +337,11 @@ class CountTable:
         The identifier cells of each data record.
     """
 
-    def __init__(self, X, names, rows, id_names, ids):
-        self.X, self.names, self.rows = X, names, rows
-        self.id_names, self.ids = id_names, ids
+    X: np.ndarray
+    names: list
+    rows: np.ndarray
+    id_names: list
+    ids: list
 
 
 def read_counts(
