@@ -517,9 +517,6 @@ def _scan_report(result):
     columns += ["converged", "identifiable"]
     values = (np.asarray(result.table[name]).tolist() for name in columns)
     rows = [dict(zip(columns, row)) for row in zip(*values)]
-    for row in rows:
-        if math.isnan(row["log_likelihood"]):  # K > n_samples: not fitted
-            row.update(log_likelihood=None, aic=None, bic=None, icl=None)
     return {
         "criterion": result.criterion,
         "selected": result.best_n_components,
@@ -558,13 +555,9 @@ def _format_scan(scan):
     ]
     for row in scan["rows"]:
         notes = [] if row["identifiable"] else ["not identifiable"]
-        if row["log_likelihood"] is None:
-            notes.append("not fitted: more components than rows")
-        elif not row["converged"]:
-            notes.append("not converged")
+        notes += [] if row["converged"] else ["not converged"]
         values = "".join(
-            f"{row[name]:>14.4f}" if row[name] is not None else f"{'-':>14}"
-            for name in ("log_likelihood", "aic", "bic", "icl")
+            f"{row[name]:>14.4f}" for name in ("log_likelihood", "aic", "bic", "icl")
         )
         mark = "*" if row["n_components"] == scan["selected"] else " "
         line = f"{mark}{row['n_components']:>4}{values}  {', '.join(notes)}"

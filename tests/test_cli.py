@@ -615,6 +615,16 @@ def test_fit_k_range_selects_generating_k(tmp_path, capsys):
     assert int(np.argmin(bics)) + 1 == 3
 
 
+def test_fit_k_range_marks_unidentifiable_k(tmp_path, capsys):
+    """Rows of 2 trials identify one coin: larger K are marked and not selected."""
+    path = _write(tmp_path / "two.csv", "2,0\n1,1\n0,2\n2,0\n1,1\n2,0\n")
+    status, out, _ = _cli_run(capsys, "fit", path, "--k-range", "1:3", "-q")
+    assert status == 0
+    assert re.search(r"^\*   1 +-[\d.]+ .*\d$", out, re.M)
+    assert len(re.findall(r"^    [23] .*  not identifiable$", out, re.M)) == 2
+    assert "warning: n_components in [2, 3] cannot be identified" in out
+
+
 def test_fit_k_range_is_bounded_by_distinct_rows(tmp_path, capsys):
     """A K range beyond the distinct rows is cut to them, with a warning."""
     path = _write(tmp_path / "coins.csv", COINS_CSV + "5,5\n9,1\n")
