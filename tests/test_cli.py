@@ -103,7 +103,7 @@ def test_console_script_runs_fit(tmp_path):
 def test_cli_ctrl_c_during_fit_exits_130(tmp_path):
     """SIGINT during a long fit gives one `error:` line, status 130, no traceback."""
     rng = np.random.default_rng(0)
-    X = rng.multinomial(40, np.full(6, 1 / 6), size=3000)
+    X = rng.multinomial(40, np.full(6, 1 / 6), size=1000)
     path = _write(tmp_path / "dice.csv", "\n".join(",".join(map(str, x)) for x in X))
     # Minutes of work if not interrupted; the signal comes once it has begun.
     proc = _popen(
@@ -112,7 +112,7 @@ def test_cli_ctrl_c_during_fit_exits_130(tmp_path):
         "--k-range",
         "1:60",
         "--n-init",
-        "100",
+        "20",
         "--max-iter",
         "100000",
         stdout=subprocess.PIPE,
@@ -121,6 +121,8 @@ def test_cli_ctrl_c_during_fit_exits_130(tmp_path):
     )
     try:
         assert proc.stderr.readline().startswith("fitting n_components=1 to 60")
+        # The first restart line: the fit has begun (the restarts run batched).
+        assert proc.stderr.readline().startswith("K=1 restart 1/20: ")
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=120)
     finally:
@@ -657,6 +659,30 @@ def test_progress_line_per_restart_with_total_log_likelihood(capsys):
         "K=3 restart 3/5: log-likelihood -1234.56 (converged, 17 iterations)\n"
         "K=3 restart 5/5: log-likelihood -1500.00 (not converged, 1 iteration)\n"
     )
+
+
+def test_fit_progress_one_line_per_k_and_restart(tmp_path, capsys):
+    """Progress is one line per K and restart, the best matching the scan table."""
+    path, _ = _two_coins_csv(tmp_path / "counts.csv")
+    args = ["fit", path, "--k-range", "1:3", "--n-init", "4", "--json"]
+    status, out, err = _cli_run(capsys, *args)
+    assert status == 0
+    lines = err.splitlines()
+    assert lines[0] == "fitting n_components=1 to 3, each with 4 restarts"
+    pattern = (
+        r"K=(\d) restart (\d)/4: log-likelihood (-\d+\.\d\d) "
+        r"\((converged|not converged), (\d+) iterations?\)"
+    )
+    matches = [re.fullmatch(pattern, line) for line in lines[1:]]
+    assert all(matches) and len(matches) == 12
+    runs = sorted((int(m[1]), int(m[2])) for m in matches)
+    assert runs == [(k, run) for k in (1, 2, 3) for run in (1, 2, 3, 4)]
+    for row in json.loads(out)["scan"]["rows"]:
+        best = max(float(m[3]) for m in matches if int(m[1]) == row["n_components"])
+        # Rounded to 2 decimals; the prior term of pseudo_count is far smaller.
+        assert_allclose(best, row["log_likelihood"], atol=0.006)
+    # Lines, not timings: a rerun prints the same progress.
+    assert _cli_run(capsys, *args)[2] == err
 
 
 def test_fit_quiet_prints_nothing_on_stderr(tmp_path, capsys):
