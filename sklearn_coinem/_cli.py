@@ -221,6 +221,31 @@ def _column_indices(name, header, n_columns, tokens, option):
     return indices
 
 
+def _select_columns(name, header, n_columns, columns, successes, trials, ids):
+    """Indices of the count columns and of the identifier columns.
+
+    The counts are ``successes, trials``, else ``columns``, else all columns
+    but ``ids``; the identifiers are ``ids``, else all other columns.
+    """
+    id_indices = _column_indices(name, header, n_columns, ids or [], "--id")
+    if successes is not None:
+        tokens, option = [successes, trials], "--successes/--trials"
+        indices = _column_indices(name, header, n_columns, tokens, option)
+    elif columns is not None:
+        tokens = columns.split(",")
+        indices = _column_indices(name, header, n_columns, tokens, "--columns")
+    else:
+        indices = [j for j in range(n_columns) if j not in id_indices]
+    if len(indices) < 2:
+        raise InputError(
+            name,
+            f"need at least 2 count columns (e.g. heads,tails), got {len(indices)}",
+        )
+    if ids is None:
+        id_indices = [j for j in range(n_columns) if j not in indices]
+    return indices, id_indices
+
+
 def _parse_cell(name, row, column, text, hint):
     """A validated non-negative finite count; ``hint`` follows a non-number."""
     if not text:
@@ -393,24 +418,9 @@ def read_counts(
         raise InputError(name, "the file is empty")
     header_cells, records = _split_header(name, records, header)
     n_columns = len(header_cells or records[0][1])
-    if successes is not None:
-        indices = _column_indices(
-            name, header_cells, n_columns, [successes, trials], "--successes/--trials"
-        )
-    elif columns is not None:
-        indices = _column_indices(
-            name, header_cells, n_columns, columns.split(","), "--columns"
-        )
-    else:
-        indices = None
-    id_indices = _column_indices(name, header_cells, n_columns, ids or [], "--id")
-    if indices is None:
-        indices = [j for j in range(n_columns) if j not in id_indices]
-    if len(indices) < 2:
-        raise InputError(
-            name,
-            f"need at least 2 count columns (e.g. heads,tails), got {len(indices)}",
-        )
+    indices, id_indices = _select_columns(
+        name, header_cells, n_columns, columns, successes, trials, ids
+    )
     X = _convert_all(records, n_columns, indices)
     if X is None:
         hint = header is None and header_cells is None
@@ -422,8 +432,6 @@ def read_counts(
         X = _trials_counts(name, X, rows, [j + 1 for j in indices])
         names = [names[0], f"{names[1]} - {names[0]}"]
     _check_magnitudes(name, X, rows)
-    if ids is None:
-        id_indices = [j for j in range(n_columns) if j not in indices]
     id_cells = [[cells[j] for j in id_indices] for _, cells in records]
     return CountTable(X, names, rows, [labels[j] for j in id_indices], id_cells)
 
@@ -481,14 +489,14 @@ def _bound_k_range(name, X, k_range):
     return range(k_range[0], n_distinct + 1), message
 
 
-def _fit(X, args, stderr):
-    """Fit one K, or scan a range of K; progress goes to standard error.
+def _fit(X, args, k_range, stderr):
+    """Fit one K, or scan ``k_range`` (None: ``-k``); progress goes to stderr.
 
     Returns the fitted model, the scan table (None without ``--k-range``)
     and the messages of the identifiability and convergence warnings.
     """
     progress = FitMonitor() if args.quiet else _Progress(stderr)
-    ks = args.k_range or [args.n_components]
+    ks = k_range or [args.n_components]
     if not args.quiet:
         stderr.write_line(
             f"fitting n_components={_k_text(ks)}, each with {args.n_init} "
@@ -499,12 +507,10 @@ def _fit(X, args, stderr):
     params["random_state"] = args.random_state
     with warnings.catch_warnings(record=True) as caught, monitor_fits(progress):
         warnings.simplefilter("always")
-        if args.k_range is None:
+        if k_range is None:
             model = BinomialMixture(args.n_components, **params).fit(X)
         else:
-            scan = select_n_components(
-                X, args.k_range, criterion=args.criterion, **params
-            )
+            scan = select_n_components(X, k_range, criterion=args.criterion, **params)
             model = scan.best_estimator
     kinds = (IdentifiabilityWarning, ConvergenceWarning)
     messages = [str(w.message) for w in caught if issubclass(w.category, kinds)]
@@ -593,6 +599,14 @@ def _format_report(report):
     return "\n".join(lines) + "\n"
 
 
+def _report_text(report, as_json):
+    """The report as JSON or as text (the scan table first)."""
+    if as_json:
+        return json.dumps(report, indent=2) + "\n"
+    text = _format_scan(report["scan"]) + "\n" if "scan" in report else ""
+    return text + _format_report(report)
+
+
 def _assignments_text(table, model):
     """The assignments CSV: identifiers, posterior probabilities, component.
 
@@ -662,11 +676,12 @@ def _run_fit(args, stderr):
     if sys.stdout is None:
         raise OutputError("standard output is closed")
     table, messages = _read_input(args)
-    if args.k_range is not None:
-        args.k_range, cut = _bound_k_range(name, table.X, args.k_range)
+    k_range = args.k_range
+    if k_range is not None:
+        k_range, cut = _bound_k_range(name, table.X, k_range)
         messages += [cut] if cut else []
     try:
-        model, scan, fit_messages = _fit(table.X, args, stderr)
+        model, scan, fit_messages = _fit(table.X, args, k_range, stderr)
     except ValueError as exc:
         raise InputError(name, str(exc)) from None
     except MemoryError:
@@ -676,11 +691,7 @@ def _run_fit(args, stderr):
     report = _fit_report(name, table, model, args.random_state, messages + fit_messages)
     if scan is not None:
         report["scan"] = _scan_report(scan)
-    if args.json:
-        text = json.dumps(report, indent=2) + "\n"
-    else:
-        text = _format_scan(report["scan"]) + "\n" if scan is not None else ""
-        text += _format_report(report)
+    text = _report_text(report, args.json)
     if args.output == STDIO:
         # The assignments are the standard output; the report moves aside.
         _write_stdout(_assignments_text(table, model))
