@@ -17,12 +17,13 @@ from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_coinem import (
     BinomialMixture,
+    FitMonitor,
     IdentifiabilityWarning,
     __version__,
+    monitor_fits,
     select_n_components,
 )
 from sklearn_coinem._counts import _first_invalid, check_trials_columns
-from sklearn_coinem._monitor import FitMonitor, monitor_fits
 from sklearn_coinem.datasets import load_coins
 
 _DELIMITERS = ",;\t"
