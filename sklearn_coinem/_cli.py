@@ -304,34 +304,39 @@ def _convert_each(name, records, n_columns, indices, header_hint):
 def _check_magnitudes(name, X, rows):
     """Raise, naming the counts, when the likelihood of X overflows float64.
 
-    A row total or its log-factorial (the multinomial coefficient) beyond
-    float64, or their sums over the rows, make every likelihood NaN.
+    A row total or its log-factorial beyond float64 makes the row's
+    multinomial coefficient NaN; so do overflowing sums over the rows of the
+    totals or of the log-coefficients.
     """
     with np.errstate(over="ignore"):
         totals = X.sum(axis=1)
         log_factorials = gammaln(totals + 1)
-        checks = [
+        for values, message in [
             (totals, "the counts are too large to add up"),
             (
                 log_factorials,
                 "the counts are too large: the log-factorial of the row total "
-                "(the multinomial coefficient) overflows float64",
+                "(in the multinomial coefficient) overflows float64",
             ),
-            (
-                totals.sum(keepdims=True),
+        ]:
+            bad = np.flatnonzero(~np.isfinite(values))
+            if bad.size:
+                raise InputError(name, message, rows[bad[0]])
+        if not np.isfinite(totals.sum()):
+            raise InputError(
+                name,
                 "the counts are too large: their sum over all rows overflows float64",
-            ),
-            (
-                log_factorials.sum(keepdims=True),
-                "the counts are too large: the sum of the rows' log-factorials "
-                "(the log-likelihood) overflows float64",
-            ),
-        ]
-    for values, message in checks:
-        bad = np.flatnonzero(~np.isfinite(values))
-        if bad.size:
-            row = rows[bad[0]] if values.size == len(rows) else None
-            raise InputError(name, message, row)
+            )
+        # A coefficient lies between 0 and the log-factorial of the total, so
+        # the exact sum is needed only when the log-factorials overflow.
+        if not np.isfinite(log_factorials.sum()):
+            log_coefs = log_factorials - gammaln(X + 1).sum(axis=1)
+            if not np.isfinite(log_coefs.sum()):
+                raise InputError(
+                    name,
+                    "the counts are too large: the sum of the rows' log "
+                    "multinomial coefficients overflows float64",
+                )
 
 
 def _trials_counts(name, X, rows, columns):
