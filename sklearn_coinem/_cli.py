@@ -131,7 +131,9 @@ def _read_text(path):
             raise InputError(name, "standard input is closed")
         else:
             data = getattr(sys.stdin, "buffer", sys.stdin).read()
-        return data if isinstance(data, str) else data.decode("utf-8-sig")
+        if isinstance(data, str):  # a text-only stream (no bytes buffer)
+            return data.removeprefix("\ufeff")
+        return data.decode("utf-8-sig")
     except FileNotFoundError:
         raise InputError(name, "no such file") from None
     except IsADirectoryError:

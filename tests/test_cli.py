@@ -705,6 +705,14 @@ def test_fit_reads_standard_input(tmp_path, capsys, monkeypatch):
     assert_allclose(report["log_likelihood"], -9.7954, atol=1e-4)
 
 
+def test_fit_reads_text_only_standard_input(capsys, monkeypatch):
+    """A standard input without a bytes buffer (an IDE's) is read as text."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\ufeffheads,tails\n" + COINS_CSV))
+    status, out, _ = _cli_run(capsys, "fit", "-", "-k", "1", "-q", "--json")
+    assert status == 0
+    assert json.loads(out)["columns"] == ["heads", "tails"]
+
+
 def test_fit_bad_standard_input_names_stdin(capsys, monkeypatch):
     """Errors in standard input, or a closed one, name `<stdin>`."""
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"5,5\n9,x\n")))
