@@ -3,6 +3,7 @@
 from sklearn_coinem._alignment import align_components
 from sklearn_coinem._base import IdentifiabilityWarning
 from sklearn_coinem._binomial_mixture import BinomialMixture
+from sklearn_coinem._counts import counts_from_trials
 from sklearn_coinem._model_selection import select_n_components
 from sklearn_coinem._monitor import FitMonitor, monitor_fits
 
@@ -14,6 +15,7 @@ __all__ = [
     "IdentifiabilityWarning",
     "__version__",
     "align_components",
+    "counts_from_trials",
     "monitor_fits",
     "select_n_components",
 ]

@@ -1,5 +1,7 @@
 """The single validation path: arrays, dask collections, weights, starts."""
 
+import warnings
+
 import numpy as np
 from scipy import sparse
 from sklearn.utils.validation import (
@@ -8,6 +10,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from sklearn_coinem._counts import check_trials_columns
 from sklearn_coinem._dask import _is_dask_collection
 from sklearn_coinem._numerics import row_sums
 from sklearn_coinem._table import RowTable
@@ -31,6 +34,18 @@ def check_counts(estimator, X, *, reset, whom, accept_sparse=False):
         X = sparse.csr_matrix(X, dtype=np.float64)
         X.sum_duplicates()
     return X
+
+
+def warn_if_trials(X, feature_names, stacklevel):
+    """Warn when the second column looks like trials (row totals), not failures.
+
+    ``X`` may be None (a dask collection: only the names are checked).
+    """
+    message = check_trials_columns(
+        np.zeros((0, len(feature_names))) if X is None else X, feature_names
+    )
+    if message is not None:
+        warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
 
 
 def check_n_samples(n_samples, n_components):
@@ -112,6 +127,8 @@ def count_table(estimator, family, X, sample_weight, *, reset, whom, distributed
     )
     if reset:
         check_n_samples(X.shape[0], estimator.n_components)
+        # User code -> sklearn's fit wrapper -> fit -> _table -> here.
+        warn_if_trials(X, getattr(estimator, "feature_names_in_", None), 5)
     if sample_weight is not None:
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
@@ -134,6 +151,9 @@ def _dask_count_table(estimator, family, X, sample_weight, reset, whom, distribu
 
     check_2d(X)
     validate_data(estimator, X, reset=reset, skip_check_array=True)
+    names = getattr(estimator, "feature_names_in_", None)
+    if reset and names is not None:
+        warn_if_trials(None, names, 6)
     if reset and estimator.n_features_in_ < 2:
         raise ValueError(
             f"Found array with {estimator.n_features_in_} feature(s) "

@@ -1,6 +1,7 @@
 """Tests of the (successes, trials) helpers."""
 
 import doctest
+import warnings
 
 import numpy as np
 import pytest
@@ -182,3 +183,18 @@ def test_counts_from_trials_fits_betablocker_style_table():
     X = counts_from_trials(deaths, total)
     model = BinomialMixture(1).fit(X)
     assert_allclose(model.probs_[0, 0], deaths.sum() / total.sum(), rtol=1e-6)
+
+
+def test_fit_warns_when_a_column_holds_trials():
+    """Estimators warn at fit when a column is named or valued like trials."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"deaths": [3, 0, 5, 2, 7, 1], "total": [10, 4, 12, 3, 9, 8]})
+    with pytest.warns(UserWarning, match="looks like a number of trials") as record:
+        BinomialMixture(1).fit(frame)
+    assert record[0].filename == __file__
+    with pytest.warns(UserWarning, match="by its values"):
+        BinomialMixture(1).fit(frame.to_numpy())
+    coins = pd.DataFrame({"heads": [5, 9, 8, 4, 7], "tails": [5, 1, 2, 6, 3]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        BinomialMixture(1).fit(coins)
