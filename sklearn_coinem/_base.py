@@ -587,7 +587,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
         """
         return self._criteria(X, sample_weight, "icl").icl
 
-    def _standard_errors(self, X, sample_weight, confidence):
+    def _standard_errors(self, X, sample_weight, confidence, interval):
         """The shared body of ``standard_errors`` (documented per subclass)."""
         if (
             not isinstance(confidence, Real)
@@ -595,6 +595,8 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             or not 0 < confidence < 1
         ):
             raise ValueError(f"confidence must be in (0, 1), got {confidence!r}.")
+        if interval not in ("logit", "wald"):
+            raise ValueError(f"interval must be 'logit' or 'wald', got {interval!r}.")
         check_is_fitted(self)
         n_free = n_parameters(
             self._family,
@@ -618,6 +620,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             self._fitted_params(),
             update_weights=self._fitted_update_weights,
             confidence=confidence,
+            interval=interval,
             feature_names=getattr(self, "feature_names_in_", None),
         )
 
