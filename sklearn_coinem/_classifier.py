@@ -13,12 +13,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
+    check_consistent_length,
     check_is_fitted,
     check_non_negative,
     column_or_1d,
     validate_data,
 )
 
+from sklearn_coinem._base import _kept_on_error
 from sklearn_coinem._estep import estimate_log_resp
 from sklearn_coinem._families import MultinomialFamily
 from sklearn_coinem._families._base import take_runs
@@ -432,31 +434,10 @@ class BinomialMixtureClassifier(ClassifierMixin, BaseEstimator):
         self : object
             The fitted classifier.
         """
-        classes, family, table = self._labelled_table(X, y, sample_weight)
-        n_per_class = self.n_components_per_class
-        component_labels = np.repeat(np.arange(len(classes)), n_per_class)
-        weights, params = class_starts(
-            table,
-            family,
-            len(classes),
-            n_per_class,
-            self.n_init,
-            self.init_params,
-            check_random_state(self.random_state),
-        )
-        result = self._run(table, family, weights, params, component_labels)
-        best = int(np.argmax(result.lower_bound))
-        weights = result.weights[best]
-        params = take_runs(result.params, best)
-        order = order_within_classes(family, weights, params, n_per_class)
-        self.classes_ = classes
-        self.weights_ = weights[order]
-        self.probs_ = params["probs"][order]
-        self.converged_ = bool(result.converged[best])
-        self.n_iter_ = int(result.n_iter[best])
-        self.lower_bound_ = float(result.lower_bound[best])
-        self.lower_bounds_ = result.lower_bounds[best]
-        self._family = family
+        with _kept_on_error(self):
+            classes, family, table = self._labelled_table(X, y, sample_weight)
+            result = self._fit_table(classes, family, table)
+        self._store_result(classes, family, result)
         if not self.converged_ and self.max_iter > 0:
             warnings.warn(
                 "Best performing initialization did not converge. Try different "
@@ -466,6 +447,38 @@ class BinomialMixtureClassifier(ClassifierMixin, BaseEstimator):
                 stacklevel=2,
             )
         return self
+
+    def _fit_table(self, classes, family, table):
+        """Run EM from ``n_init`` labelled starts on the row table."""
+        n_per_class = self.n_components_per_class
+        weights, params = class_starts(
+            table,
+            family,
+            len(classes),
+            n_per_class,
+            self.n_init,
+            self.init_params,
+            check_random_state(self.random_state),
+        )
+        component_labels = np.repeat(np.arange(len(classes)), n_per_class)
+        return self._run(table, family, weights, params, component_labels)
+
+    def _store_result(self, classes, family, result):
+        """Set the fitted attributes from the best run, classes in order."""
+        best = int(np.argmax(result.lower_bound))
+        weights = result.weights[best]
+        params = take_runs(result.params, best)
+        order = order_within_classes(
+            family, weights, params, self.n_components_per_class
+        )
+        self.classes_ = classes
+        self.weights_ = weights[order]
+        self.probs_ = params["probs"][order]
+        self.converged_ = bool(result.converged[best])
+        self.n_iter_ = int(result.n_iter[best])
+        self.lower_bound_ = float(result.lower_bound[best])
+        self.lower_bounds_ = result.lower_bounds[best]
+        self._family = family
 
     def _run(self, table, family, weights, params, component_labels):
         """Run EM from every start, as one batch unless the monitor needs order."""
@@ -596,6 +609,7 @@ class BinomialMixtureClassifier(ClassifierMixin, BaseEstimator):
                 f"unlabeled_label={self.unlabeled_label!r}."
             )
         y_pred = self.predict(X)
+        check_consistent_length(y_pred, y)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, y_pred[:, None])
             sample_weight = sample_weight[labelled]

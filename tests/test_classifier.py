@@ -338,6 +338,18 @@ def test_classifier_rejects_bad_labels(y, error, match):
         BinomialMixtureClassifier().fit(load_coins().data, y)
 
 
+def test_classifier_failed_refit_keeps_the_previous_fit():
+    """A refit that raises (here on labels) leaves the fitted model as it was."""
+    X, y = small_counts(11)
+    clf = BinomialMixtureClassifier().fit(X, y)
+    probs, proba = clf.probs_.copy(), clf.predict_proba(X)
+    with pytest.raises(ValueError, match="no labelled rows"):
+        clf.fit(X[:, :3], np.full(len(y), -1))
+    assert clf.n_features_in_ == X.shape[1]
+    assert_array_equal(clf.probs_, probs)
+    assert_array_equal(clf.predict_proba(X), proba)
+
+
 def test_classifier_rejects_class_without_weight():
     """A class whose labelled rows all have zero weight raises, naming it."""
     y = np.array(["B", "A", "A", "B", "A"])
@@ -378,6 +390,8 @@ def test_classifier_score_ignores_unlabelled_rows():
     )
     with pytest.raises(ValueError, match="needs labelled rows"):
         clf.score(X, np.full(len(y), -1))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        clf.score(X, y[:-1])
 
 
 def test_classifier_grid_search_over_unlabeled_weight():
