@@ -221,7 +221,8 @@ class BinomialMixtureClassifier(ClassifierMixin, BaseEstimator):
 
     n_init : int, default=1
         Number of initialisations; the run with the largest objective is
-        kept. With one component per class every start is the same.
+        kept. With one component per class every start is the same, except
+        for ``init_params="random_from_data"``.
 
     init_params : {"k-means++", "kmeans", "random_resp", "random_from_data"}, \
             default="k-means++"
