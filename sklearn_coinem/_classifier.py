@@ -31,10 +31,11 @@ from sklearn_coinem._numerics import safe_log
 from sklearn_coinem._solver import EMResult, run_em
 from sklearn_coinem._table import RowBlock, RowTable
 from sklearn_coinem._validation import (
+    check_counts,
     check_positive_weight,
     check_row_totals,
-    check_rows,
     check_weighted_totals,
+    warn_if_trials,
 )
 
 # Data-driven ways to split the rows of a class among its components; the
@@ -389,6 +390,8 @@ class BinomialMixtureClassifier(ClassifierMixin, BaseEstimator):
         """Validate the data; the row table with labels and lambda-scaled weights."""
         X, y = validate_data(self, X, y, dtype="numeric", ensure_min_features=2)
         check_non_negative(X, self._whom("fit"))
+        # Levels up to the caller of fit: this, fit, sklearn's wrapper, the caller.
+        warn_if_trials(X, getattr(self, "feature_names_in_", None), 4)
         unlabelled = unlabelled_rows(y, self.unlabeled_label)
         classes, codes = encode_labels(y, unlabelled, self.unlabeled_label)
         sample_weight = _check_sample_weight(
@@ -520,10 +523,17 @@ class BinomialMixtureClassifier(ClassifierMixin, BaseEstimator):
         return EMResult.concatenate(results)
 
     # ------------------------------------------------------------ predict
+    def _check_rows(self, X, method):
+        """Validated dense float64 rows; sparse input is refused as in ``fit``."""
+        X = check_counts(self, X, reset=False, whom=self._whom(method))
+        X = np.asarray(X, dtype=np.float64)
+        check_row_totals(X)
+        return X
+
     def _log_resp(self, X, method):
         """Per-row log-likelihood and log responsibilities of the components."""
         check_is_fitted(self)
-        X = check_rows(self, X, self._whom(method))
+        X = self._check_rows(X, method)
         block = RowBlock(X, np.ones(len(X)))
         log_norm, log_resp = estimate_log_resp(
             block,
@@ -637,7 +647,7 @@ class BinomialMixtureClassifier(ClassifierMixin, BaseEstimator):
     # ---------------------------------------------------------- inference
     def _criteria(self, X, sample_weight, method):
         check_is_fitted(self)
-        X = check_rows(self, X, self._whom(method))
+        X = self._check_rows(X, method)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True

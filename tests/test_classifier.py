@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
-from scipy import stats
+from scipy import sparse, stats
 from scipy.special import logsumexp
 from sklearn.base import clone
 from sklearn.datasets import load_digits
@@ -350,6 +350,25 @@ def test_classifier_failed_refit_keeps_the_previous_fit():
     assert_array_equal(clf.predict_proba(X), proba)
 
 
+def test_classifier_warns_when_a_column_looks_like_trials():
+    """A second column of trials (not failures) warns, at the caller's line."""
+    X = np.array([[3, 10], [5, 10], [9, 10], [1, 10], [6, 10], [2, 10]])
+    with pytest.warns(UserWarning, match="trials") as record:
+        BinomialMixtureClassifier().fit(X, [0, 0, 1, 0, 1, -1])
+    assert record[0].filename == __file__
+
+
+@pytest.mark.parametrize("method", ["predict_proba", "score_samples", "aic"])
+def test_classifier_rejects_sparse_input(method):
+    """Sparse counts are refused by fit and by the methods on fitted models."""
+    X, y = small_counts(12)
+    with pytest.raises(TypeError, match="dense data is required"):
+        BinomialMixtureClassifier().fit(sparse.csr_matrix(X), y)
+    clf = BinomialMixtureClassifier().fit(X, y)
+    with pytest.raises(TypeError, match="dense data is required"):
+        getattr(clf, method)(sparse.csr_matrix(X))
+
+
 def test_classifier_rejects_class_without_weight():
     """A class whose labelled rows all have zero weight raises, naming it."""
     y = np.array(["B", "A", "A", "B", "A"])
@@ -467,8 +486,10 @@ def labelled_counts(draw):
 
 
 def _fit_quietly(X, y, **params):
+    """Fit, ignoring only the warnings random small data legitimately raise."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("ignore", "Column .* looks like a number of trials")
         return BinomialMixtureClassifier(**params).fit(X, y)
 
 
