@@ -22,11 +22,12 @@ from sklearn_coinem._families._base import take_runs
 from sklearn_coinem._inference import (
     collapsed_components,
     information_criteria,
+    n_parameters,
     standard_errors,
 )
 from sklearn_coinem._initialization import INIT_METHODS, initial_parameters
 from sklearn_coinem._monitor import active_monitor
-from sklearn_coinem._numerics import safe_log
+from sklearn_coinem._numerics import row_sums, safe_log
 from sklearn_coinem._solver import EMResult, run_em
 from sklearn_coinem._table import RowBlock, RowTable, merge_tables
 from sklearn_coinem._validation import (
@@ -42,6 +43,10 @@ from sklearn_coinem.datasets._generators import _check_n_trials
 # (pseudo_count times sums of K * C logs, each above -750) stay far inside the
 # float64 range; 1e308 overflowed them into NaN weights.
 MAX_PSEUDO_COUNT = 1e100
+
+# Free parameters beyond which the observed information (P x P, inverted in
+# O(P^3)) is refused: 5000 parameters are 190 MiB and tens of seconds.
+_MAX_FREE_PARAMETERS = 5000
 
 
 class IdentifiabilityWarning(UserWarning):
@@ -85,6 +90,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = True
+        tags.input_tags.sparse = self._make_family().supports_sparse
         return tags
 
     # ------------------------------------------------------- subclass hooks
@@ -143,7 +149,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Non-negative outcome counts, one row per experiment.
 
         y : Ignored
@@ -397,8 +403,8 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
     def _log_resp(self, X, method):
         """Per-row log-likelihood and log responsibilities of validated X."""
         check_is_fitted(self)
-        X = check_rows(self, X, self._whom(method))
-        block = RowBlock(X, np.ones(len(X)))
+        X = check_rows(self, self._family, X, self._whom(method))
+        block = RowBlock(X, np.ones(X.shape[0]))
         log_norm, log_resp = estimate_log_resp(
             block,
             self._family,
@@ -412,7 +418,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Non-negative outcome counts.
 
         Returns
@@ -431,7 +437,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Non-negative outcome counts.
 
         y : Ignored
@@ -471,7 +477,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Non-negative outcome counts.
 
         Returns
@@ -489,7 +495,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Non-negative outcome counts.
 
         Returns
@@ -506,7 +512,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Non-negative outcome counts.
 
         y : Ignored
@@ -547,7 +553,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Non-negative outcome counts, usually the training data.
 
         sample_weight : array-like of shape (n_samples,), default=None
@@ -569,7 +575,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Non-negative outcome counts, usually the training data.
 
         sample_weight : array-like of shape (n_samples,), default=None
@@ -604,7 +610,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Non-negative outcome counts, usually the training data.
 
         sample_weight : array-like of shape (n_samples,), default=None
@@ -617,7 +623,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
         """
         return self._criteria(X, sample_weight, "icl").icl
 
-    def _standard_errors(self, X, sample_weight, confidence):
+    def _standard_errors(self, X, sample_weight, confidence, interval):
         """The shared body of ``standard_errors`` (documented per subclass)."""
         if (
             not isinstance(confidence, Real)
@@ -625,7 +631,23 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             or not 0 < confidence < 1
         ):
             raise ValueError(f"confidence must be in (0, 1), got {confidence!r}.")
+        if interval not in ("logit", "wald"):
+            raise ValueError(f"interval must be 'logit' or 'wald', got {interval!r}.")
         check_is_fitted(self)
+        n_free = n_parameters(
+            self._family,
+            len(self.weights_),
+            self.n_features_in_,
+            self._fitted_update_weights,
+        )
+        if n_free > _MAX_FREE_PARAMETERS:
+            raise ValueError(
+                f"standard_errors needs the {n_free} x {n_free} observed "
+                f"information of the {n_free} free parameters "
+                f"({n_free**2 * 8 / 2**30:.1f} GiB, and a cubic-time inverse); "
+                f"it is limited to {_MAX_FREE_PARAMETERS} parameters. Fit fewer "
+                "components or merge rare outcome columns."
+            )
         table, n_rows = self._table(
             X, sample_weight, reset=False, method="standard_errors"
         )
@@ -636,6 +658,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             self._fitted_params(),
             update_weights=self._fitted_update_weights,
             confidence=confidence,
+            interval=interval,
             feature_names=getattr(self, "feature_names_in_", None),
             row_weight=table.total_weight / n_rows,
         )
@@ -683,7 +706,7 @@ def _trials_summary(table):
     ``sample`` draws trials from it when none are given. A table kept on
     dask workers gives its local sample's.
     """
-    trials = table.X.sum(axis=1)
+    trials = row_sums(table.X)
     values, inverse = np.unique(trials, return_inverse=True)
     return values, np.bincount(inverse, weights=table.weights)
 

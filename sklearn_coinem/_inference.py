@@ -8,6 +8,7 @@ import numpy as np
 from scipy.linalg import lapack
 from scipy.sparse import csr_array
 from scipy.sparse.linalg import eigsh
+from scipy.special import expit
 from scipy.stats import norm
 from sklearn.utils import Bunch
 from threadpoolctl import threadpool_limits
@@ -340,11 +341,11 @@ def _score_moments(table, family, weights, params, free):
 def _one_blas_thread():
     """Run BLAS and LAPACK on one thread (from the main thread only).
 
-    The products here are tall and skinny, and the factorisations are run on
-    cores that other processes share: threaded OpenBLAS then spins, and an
-    eigen-decomposition of 1600 parameters took 19 s on two shared cores
-    against 1.3 s on one thread. The limit is process wide, so only the main
-    thread sets it (see ``sklearn_coinem._solver.single_blas_thread``).
+    The products here are tall and skinny, and on cores that other processes
+    share threaded OpenBLAS spins in its factorisations, many times slower
+    than one thread (docs/performance.rst). The limit is process wide, so
+    only the main thread sets it (see
+    ``sklearn_coinem._solver.single_blas_thread``).
     """
     if threading.current_thread() is threading.main_thread():
         return threadpool_limits(limits=1, user_api="blas")
@@ -393,8 +394,10 @@ _STATUS_MESSAGES = {
     "probabilities are not identified; their standard errors are NaN",
     "near boundary": "the Wald intervals of some estimates cross 0 or 1 (a "
     "weight or probability close to the edge, e.g. a component of a few rows): "
-    "their standard errors are reported, marked 'near boundary', but the "
-    "intervals are clipped to [0, 1] and do not have the nominal coverage",
+    "their standard errors are reported, marked 'near boundary', but so close "
+    "to the edge the likelihood is far from quadratic and no interval from "
+    "the information (the default logit ones included) has the nominal "
+    "coverage",
     "singular information": "the observed information matrix is singular or "
     "not positive definite (the data do not identify the parameters, e.g. too "
     "many components, duplicated components or a fit that has not converged); "
@@ -458,10 +461,11 @@ def standard_errors(
     *,
     update_weights=True,
     confidence=0.95,
+    interval="logit",
     feature_names=None,
     row_weight=1.0,
 ):
-    """Standard errors and Wald intervals of all weights and parameters.
+    """Standard errors and confidence intervals of all weights and parameters.
 
     The covariance of the free parameters is the inverse observed information
     (:func:`observed_information`); the delta method carries it to every
@@ -482,7 +486,11 @@ def standard_errors(
     update_weights : bool, default=True
         If False the weights are known constants: standard error 0.
     confidence : float, default=0.95
-        Coverage of the two-sided Wald intervals.
+        Coverage of the two-sided intervals.
+    interval : {"logit", "wald"}, default="logit"
+        Scale of the intervals: the family's choice per parameter
+        (``family.interval_scales``; the weights always on the logit scale),
+        or plain Wald intervals clipped to the parameter's range for all.
     feature_names : sequence of str, default=None
         Names of the outcome columns for the table.
     row_weight : float, default=1.0
@@ -507,7 +515,15 @@ def standard_errors(
     half = norm.ppf(0.5 + confidence / 2)
     estimates = {"weights": weights, **params}
     bounds = {"weights": (0.0, 1.0), **family.param_bounds}
-    result = Bunch(confidence=confidence, information=info, covariance=covariance)
+    scales = {"weights": "logit", **family.interval_scales(params)}
+    if interval == "wald":
+        scales = dict.fromkeys(scales, "wald")
+    result = Bunch(
+        confidence=confidence,
+        interval=interval,
+        information=info,
+        covariance=covariance,
+    )
     for name, jac in _delta_jacobians(family, weights, params, free).items():
         # Each natural parameter depends on few free ones: a sparse product
         # is O(P^2), where the dense one was O(K * C * P^2).
@@ -520,8 +536,8 @@ def standard_errors(
             status[name], estimates[name], std_error, half, bounds[name]
         )
         result[name] = std_error
-        result[f"{name}_ci"] = _wald_interval(
-            estimates[name], std_error, half, bounds[name]
+        result[f"{name}_ci"] = _interval(
+            estimates[name], std_error, half, bounds[name], scales[name]
         )
         result[f"{name}_status"] = status[name].astype(str)
     result.newton_decrement = float(np.sqrt(max(score @ covariance @ score, 0.0)))
@@ -555,11 +571,45 @@ def _explain(status, newton_decrement):
     return message
 
 
-def _wald_interval(estimate, std_error, half_width, bounds):
-    """Wald interval clipped to ``bounds``; shape ``estimate.shape + (2,)``."""
-    low = np.clip(estimate - half_width * std_error, *bounds)
-    high = np.clip(estimate + half_width * std_error, *bounds)
-    return np.stack([low, high], axis=-1)
+def _interval(estimate, std_error, half_width, bounds, scale):
+    """Confidence interval of each estimate; shape ``estimate.shape + (2,)``.
+
+    ``scale="wald"``: ``estimate -/+ z * std_error`` clipped to ``bounds``.
+    ``scale="logit"``: the Wald interval of a transform that maps the
+    parameter's range onto the real line, carried back: the logit for
+    parameters in (0, 1) (weights, probabilities), the log for (0, inf)
+    (precisions), the identity otherwise. The transform's standard error
+    comes from the natural one by the delta method; the interval is never
+    clipped, and it is asymmetric where the likelihood is (near 0 or 1).
+    """
+    low, high = bounds
+    if scale == "wald" or (np.isinf(low) and np.isinf(high)):
+        lower = np.clip(estimate - half_width * std_error, low, high)
+        upper = np.clip(estimate + half_width * std_error, low, high)
+        return np.stack([lower, upper], axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centre, slope = _to_line(estimate, bounds)
+        spread = half_width * std_error * slope
+        lower = _from_line(centre - spread, bounds)
+        upper = _from_line(centre + spread, bounds)
+    return np.stack([lower, upper], axis=-1)
+
+
+def _to_line(value, bounds):
+    """The log or logit of a bounded parameter, and its derivative."""
+    low, high = bounds
+    if np.isinf(high):
+        return np.log(value - low), 1.0 / (value - low)
+    u = (value - low) / (high - low)
+    return np.log(u) - np.log1p(-u), 1.0 / ((high - low) * u * (1 - u))
+
+
+def _from_line(t, bounds):
+    """Inverse of ``_to_line``."""
+    low, high = bounds
+    if np.isinf(high):
+        return low + np.exp(t)
+    return low + (high - low) * expit(t)
 
 
 def _tidy_table(estimates, result, feature_names):

@@ -3,6 +3,7 @@
 import warnings
 
 import numpy as np
+from scipy import sparse
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
@@ -22,49 +23,61 @@ def _one_hot(labels, weights, n_components):
     return one_hot
 
 
-def _squared_distances(props, center):
-    """Squared Euclidean distance of each row to ``center``.
+class _Points:
+    """Seeding features with the squared norms that distances to them reuse.
 
-    ``einsum`` rather than ``(d ** 2).sum(axis=1)``: a reduction over a short
-    last axis is twice as slow, and this dominates the k-means++ start.
+    ``|x - c|^2 = |x|^2 - 2 x.c + |c|^2``: one matrix-vector product per
+    center, with no (n, C) temporary, so wide (and sparse) rows cost what
+    their entries cost.
     """
-    diff = props - center
-    return np.einsum("ij,ij->i", diff, diff)
+
+    def __init__(self, features):
+        self.features = features
+        if sparse.issparse(features):
+            self.sq_norms = np.asarray(features.multiply(features).sum(axis=1))
+            self.sq_norms = self.sq_norms.ravel()
+        else:
+            self.sq_norms = np.einsum("ij,ij->i", features, features)
+
+    def __len__(self):
+        return len(self.sq_norms)
+
+    def row(self, index):
+        """Feature vector of one row, dense."""
+        row = self.features[index]
+        return row.toarray().ravel() if sparse.issparse(row) else row
+
+    def squared_distances(self, center):
+        """Squared Euclidean distance of each row to ``center`` (never < 0)."""
+        distances = self.sq_norms - 2.0 * (self.features @ center) + center @ center
+        return np.maximum(distances, 0.0, out=distances)
 
 
-def _seed_rows(props, seed_weight, n_components, rng):
+def _seed_rows(points, seed_weight, n_components, rng):
     """k-means++ style spread seeding: indices of K rows, weighted by D^2."""
-    chosen = [rng.choice(len(props), p=seed_weight / seed_weight.sum())]
-    closest = _squared_distances(props, props[chosen[0]])
+    chosen = [rng.choice(len(points), p=seed_weight / seed_weight.sum())]
+    closest = points.squared_distances(points.row(chosen[0]))
     for _ in range(1, n_components):
         score = seed_weight * closest
         p = score / score.sum() if score.sum() > 0 else seed_weight / seed_weight.sum()
-        chosen.append(rng.choice(len(props), p=p))
-        closest = np.minimum(closest, _squared_distances(props, props[chosen[-1]]))
+        chosen.append(rng.choice(len(points), p=p))
+        closest = np.minimum(closest, points.squared_distances(points.row(chosen[-1])))
     return np.asarray(chosen)
 
 
-def _nearest(props, centers):
+def _nearest(points, centers):
     """Index of the nearest center (squared Euclidean) of each row."""
-    # One center at a time: temporaries of n x C, not n x K x C.
-    distances = np.empty((len(props), len(centers)))
+    distances = np.empty((len(points), len(centers)))
     for k, center in enumerate(centers):
-        distances[:, k] = _squared_distances(props, center)
+        distances[:, k] = points.squared_distances(center)
     return distances.argmin(axis=1)
 
 
-def _init_one(table, family, n_components, method, rng):
+def _init_one(table, family, n_components, method, points, seed_weight, rng):
     """One starting point (weights (K,), params) by ``method``."""
     weights = table.weights
     n_rows = len(weights)
     uniform = np.full(n_components, 1.0 / n_components)
-    features, reliability = family.seeding_features(table)
-    # A row's features are as reliable as its trials are many: weighting by
-    # the rows alone seeds from the extreme 0/1 proportions of rows with one
-    # or two trials, and starts far from the coins.
-    seed_weight = weights * reliability
-    if not seed_weight.any():
-        seed_weight = weights
     if method == "random":
         return uniform, family.random_params(n_components, table, rng)
     if method == "random_resp":
@@ -81,10 +94,11 @@ def _init_one(table, family, n_components, method, rng):
         resp[rows, np.arange(n_components)] = 1.0
         return uniform, family.init_params(table, resp)
     elif method == "k-means++":
-        centers = features[_seed_rows(features, seed_weight, n_components, rng)]
-        resp = _one_hot(_nearest(features, centers), weights, n_components)
+        seeds = _seed_rows(points, seed_weight, n_components, rng)
+        centers = [points.row(seed) for seed in seeds]
+        resp = _one_hot(_nearest(points, centers), weights, n_components)
     else:
-        labels = _kmeans_labels(features, seed_weight, n_components, rng)
+        labels = _kmeans_labels(points.features, seed_weight, n_components, rng)
         resp = _one_hot(labels, weights, n_components)
     return _smoothed_weights(resp), family.init_params(table, resp)
 
@@ -97,10 +111,10 @@ def _smoothed_weights(weighted_resp):
 
 def _kmeans_labels(props, seed_weight, n_components, rng):
     """Labels of a weighted k-means on the row proportions."""
-    if len(props) < n_components:
+    if props.shape[0] < n_components:
         # KMeans needs n_clusters rows; one row per cluster is then optimal and
         # the remaining components start empty.
-        return np.arange(len(props))
+        return np.arange(props.shape[0])
     kmeans = KMeans(
         n_clusters=n_components, n_init=1, random_state=rng.randint(2**31 - 1)
     )
@@ -136,9 +150,19 @@ def initial_parameters(table, family, n_components, n_runs, method, random_state
     params : dict
         The family's parameters, each with leading axes (n_runs, n_components).
     """
+    features, reliability = family.seeding_features(table)
+    points = _Points(features)
+    # A row's features are as reliable as its trials are many: weighting by
+    # the rows alone seeds from the extreme 0/1 proportions of rows with one
+    # or two trials, and starts far from the coins.
+    seed_weight = table.weights * reliability
+    if not seed_weight.any():
+        seed_weight = table.weights
     with single_blas_thread(table.n_distinct):
         starts = [
-            _init_one(table, family, n_components, method, random_state)
+            _init_one(
+                table, family, n_components, method, points, seed_weight, random_state
+            )
             for _ in range(n_runs)
         ]
     weights = np.array([w for w, _ in starts])

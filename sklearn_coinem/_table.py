@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from sklearn_coinem._count_table import _compress_counts, _merge_tables
 
@@ -76,11 +77,28 @@ class RowTable(RowBlock):
         """Table of the distinct rows of (X, design, labels) with total weights.
 
         Compression keys on every row array, so rows merge only when their
-        counts, covariates and labels are all equal.
+        counts, covariates and labels are all equal. Sparse counts stay
+        sparse and are compressed on their non-zero entries, into the same
+        rows in the same order as their dense equivalent.
         """
+        if sparse.issparse(X):
+            if design is not None or labels is not None:
+                return cls._uncompressed(family, X, sample_weight, design, labels)
+            rows, weights = compress_sparse(X, sample_weight)
+            return cls.from_rows(family, rows, weights)
         rows, weights = _compress_counts(_stack(X, design, labels), sample_weight)
         X, design, labels = _split(rows, X.shape[1], design, labels)
         return cls.from_rows(family, X, weights, design, labels)
+
+    @classmethod
+    def _uncompressed(cls, family, X, sample_weight, design, labels):
+        weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+        keep = np.flatnonzero(weights > 0)
+        if len(keep) < X.shape[0]:
+            X, weights = X[keep], weights[keep]
+            design = None if design is None else design[keep]
+            labels = None if labels is None else labels[keep]
+        return cls.from_rows(family, X, np.asarray(weights, float), design, labels)
 
     def map_reduce(self, func, *args):
         """``func(self, *args)``: a table kept on dask workers sums it over chunks."""
@@ -117,9 +135,72 @@ def _split(rows, n_features, design, labels):
 def merge_tables(family, tables):
     """One table of several, summing the weights of rows they share."""
     first = tables[0]
+    if any(sparse.issparse(t.X) for t in tables):
+        return _stacked(family, tables)
     n_features = first.X.shape[1]
     rows, weights = _merge_tables(
         [(_stack(t.X, t.design, t.labels), t.weights) for t in tables]
     )
     X, design, labels = _split(rows, n_features, first.design, first.labels)
     return RowTable.from_rows(family, X, weights, design, labels)
+
+
+def _stacked(family, tables):
+    """The union of sparse tables: compressed again, or stacked with covariates."""
+
+    def joined(name):
+        parts = [getattr(t, name) for t in tables]
+        return None if parts[0] is None else np.concatenate(parts)
+
+    X = sparse.vstack([sparse.csr_matrix(t.X) for t in tables], format="csr")
+    weights = np.concatenate([t.weights for t in tables])
+    if tables[0].design is None and tables[0].labels is None:
+        return RowTable.from_rows(family, *compress_sparse(X, weights))
+    return RowTable.from_rows(family, X, weights, joined("design"), joined("labels"))
+
+
+def _sparse_sort_keys(X):
+    """Keys whose lexicographic order is the dense rows' lexicographic order.
+
+    With sorted column indices, row ``a`` precedes row ``b`` in dense order
+    exactly when its sequence of ``(-column, value)`` pairs precedes ``b``'s,
+    a sequence that stops early (zeros after) preceding its extensions. Rows
+    are padded to the longest with a pair smaller than any real one.
+    """
+    n_rows, n_features = X.shape
+    lengths = np.diff(X.indptr)
+    width = int(lengths.max(initial=0))
+    rows = np.repeat(np.arange(n_rows), lengths)
+    slots = np.arange(X.nnz) - np.repeat(X.indptr[:-1], lengths)
+    columns = np.full((n_rows, width), -float(n_features))
+    values = np.full((n_rows, width), -1.0)
+    columns[rows, slots] = -X.indices.astype(float)
+    values[rows, slots] = X.data
+    keys = np.empty((n_rows, 2 * width))
+    keys[:, 0::2], keys[:, 1::2] = columns, values
+    return keys
+
+
+def compress_sparse(X, sample_weight=None):
+    """Distinct rows of sparse counts and their total weights (sparse CSR).
+
+    The rows and their order are those of the dense path
+    (``_compress_counts``): sorted lexicographically as dense rows. The
+    weights of equal rows are summed in ascending order, so the table does
+    not depend on the order of the rows.
+    """
+    X = sparse.csr_matrix(X, dtype=np.float64, copy=True)
+    X.eliminate_zeros()
+    X.sort_indices()
+    weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+    if X.shape[0] == 0:
+        return X, weights[:0]
+    keys = _sparse_sort_keys(X)
+    order = np.lexsort([weights, *keys.T[::-1]])
+    keys = keys[order]
+    starts = np.flatnonzero(
+        np.concatenate([[True], (keys[1:] != keys[:-1]).any(axis=1)])
+    )
+    totals = np.add.reduceat(weights[order], starts)
+    keep = totals > 0
+    return X[order[starts[keep]]], totals[keep]

@@ -3,6 +3,7 @@
 import warnings
 
 import numpy as np
+from scipy import sparse
 from scipy.special import gammaln
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -10,21 +11,42 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from sklearn_coinem._counts import check_trials_columns
 from sklearn_coinem._dask import _is_dask_collection
+from sklearn_coinem._numerics import row_sums
 from sklearn_coinem._table import RowTable
 
 
-def check_counts(estimator, X, *, reset, whom):
-    """Validate a count matrix; sklearn's wording for the check suite."""
+def check_counts(estimator, X, *, reset, whom, accept_sparse=False):
+    """Validate a count matrix; sklearn's wording for the check suite.
+
+    Sparse input (when the family accepts it) comes back as float64 CSR.
+    """
     X = validate_data(
         estimator,
         X,
         reset=reset,
         dtype="numeric",
+        accept_sparse=["csr", "csc", "coo"] if accept_sparse else False,
         ensure_min_features=2 if reset else 1,
     )
     check_non_negative(X, whom)
+    if sparse.issparse(X):
+        X = sparse.csr_matrix(X, dtype=np.float64)
+        X.sum_duplicates()
     return X
+
+
+def warn_if_trials(X, feature_names, stacklevel):
+    """Warn when the second column looks like trials (row totals), not failures.
+
+    ``X`` may be None (a dask collection: only the names are checked).
+    """
+    message = check_trials_columns(
+        np.zeros((0, len(feature_names))) if X is None else X, feature_names
+    )
+    if message is not None:
+        warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
 
 
 def check_n_samples(n_samples, n_components):
@@ -60,7 +82,7 @@ def check_row_totals(X):
     Returns the largest row total (for :func:`warn_lost_digits`).
     """
     with np.errstate(over="ignore"):
-        totals = X.sum(axis=1, dtype=np.float64)
+        totals = np.asarray(X.sum(axis=1, dtype=np.float64)).ravel()
     max_total = float(totals.max(initial=0.0))
     check_max_total(max_total)
     return max_total
@@ -99,20 +121,21 @@ def warn_lost_digits(max_total):
         )
 
 
-def check_weighted_totals(table, *, weighted):
+def check_weighted_totals(table, *, weighted=True):
     """Raise unless the weighted sums that EM accumulates are representable.
 
     ``weighted`` says whether the user passed sample weights, so that an
-    overflow of unweighted counts is not blamed on them.
+    overflow of unweighted counts is not blamed on them (callers that do not
+    say get the message about sample_weight).
     """
     with np.errstate(over="ignore"):
-        weighted_total = float(table.weights @ table.X.sum(axis=1))
+        weighted_total = float(table.weights @ row_sums(table.X))
     check_weighted_sums(
         weighted_total, table.constant_sum, table.total_weight, weighted=weighted
     )
 
 
-def check_weighted_sums(weighted_total, constant_sum, total_weight, *, weighted):
+def check_weighted_sums(weighted_total, constant_sum, total_weight, *, weighted=True):
     """The checks of :func:`check_weighted_totals` on the table's sums.
 
     An overflowing total makes the statistics NaN; a total weight below the
@@ -169,9 +192,13 @@ def count_table(estimator, family, X, sample_weight, *, reset, whom, distributed
         return _dask_count_table(
             estimator, family, X, sample_weight, reset, whom, distributed
         )
-    X = check_counts(estimator, X, reset=reset, whom=whom)
+    X = check_counts(
+        estimator, X, reset=reset, whom=whom, accept_sparse=family.supports_sparse
+    )
     if reset:
         check_n_samples(X.shape[0], estimator.n_components)
+        # User code -> sklearn's fit wrapper -> fit -> _table -> here.
+        warn_if_trials(X, getattr(estimator, "feature_names_in_", None), 5)
     n_rows = X.shape[0]
     if sample_weight is not None:
         sample_weight = _check_sample_weight(
@@ -205,6 +232,9 @@ def _dask_count_table(estimator, family, X, sample_weight, reset, whom, distribu
 
     check_2d(X)
     validate_data(estimator, feature_names_view(X), reset=reset, skip_check_array=True)
+    names = getattr(estimator, "feature_names_in_", None)
+    if reset and names is not None:
+        warn_if_trials(None, names, 6)
     if reset and estimator.n_features_in_ < 2:
         raise ValueError(
             f"Found array with {estimator.n_features_in_} feature(s) "
@@ -234,9 +264,12 @@ def _dask_count_table(estimator, family, X, sample_weight, reset, whom, distribu
     return table, sums.n_rows
 
 
-def check_rows(estimator, X, whom):
+def check_rows(estimator, family, X, whom):
     """Validate rows to predict on: float64 counts with finite row totals."""
-    X = check_counts(estimator, X, reset=False, whom=whom)
-    X = np.asarray(X, dtype=np.float64)
+    X = check_counts(
+        estimator, X, reset=False, whom=whom, accept_sparse=family.supports_sparse
+    )
+    if not sparse.issparse(X):
+        X = np.asarray(X, dtype=np.float64)
     warn_lost_digits(check_row_totals(X))
     return X

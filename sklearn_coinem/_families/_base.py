@@ -191,6 +191,16 @@ class ComponentFamily:
         """
         raise NotImplementedError
 
+    def interval_scales(self, params):
+        """Scale of each parameter's default confidence interval.
+
+        ``"logit"`` means a Wald interval on the scale that maps the
+        parameter's ``param_bounds`` onto the real line (logit for (0, 1),
+        log for (0, inf)), carried back; ``"wald"`` a natural-scale one. The
+        default is the transformed scale for every parameter.
+        """
+        return dict.fromkeys(self.param_names, "logit")
+
     # ------------------------------------------ Louis' observed information
     def free_basis(self, params, nk, stats):
         """The free component parameters and the estimates on the boundary.
