@@ -14,8 +14,9 @@ from sklearn_coinem._families._base import take_runs, where_runs
 _STEP_GROWTH = 4.0
 _MAX_BACKTRACKS = 30
 
-# Below this many rows BLAS does not use threads anyway (see single_blas_thread).
-_SINGLE_THREAD_ROWS = 1 << 12
+# Below this many multiply-adds per product BLAS does not use threads, and
+# setting the limit (about a millisecond) would cost more than it saves.
+_SINGLE_THREAD_WORK = 1 << 16
 
 
 @dataclass
@@ -105,17 +106,18 @@ def _squarem_extrapolate(theta0, theta1, theta2, step_max, feasible=_nonnegative
     return np.where(bad[:, None], theta2, theta), alpha
 
 
-def single_blas_thread(n_rows):
-    """Context that runs BLAS on one thread for products over ``n_rows`` rows.
+def single_blas_thread(work):
+    """Context that runs BLAS on one thread for products of ``work`` size.
 
-    The products of EM and of its initialisation are tall and skinny: one
-    BLAS thread is as fast, and threaded BLAS collapses (several times
-    slower) when the cores are shared. The limit is process wide, so only
-    the main thread sets it: runs in concurrent threads could otherwise
-    restore each other's limits in the wrong order. Small inputs skip it,
-    as BLAS does not thread them and setting the limit costs milliseconds.
+    ``work`` is rows x columns x components of the products. The products of
+    EM and of its initialisation are tall and skinny: one BLAS thread is as
+    fast, and threaded BLAS collapses (several times slower, up to 40x on
+    30 x 64 by 64 x 1257 products) when the cores are shared. The limit is
+    process wide, so only the main thread sets it: runs in concurrent
+    threads could otherwise restore each other's limits in the wrong order.
+    Tiny products skip it, as setting the limit costs about a millisecond.
     """
-    if n_rows >= _SINGLE_THREAD_ROWS and (
+    if work >= _SINGLE_THREAD_WORK and (
         threading.current_thread() is threading.main_thread()
     ):
         return threadpool_limits(limits=1, user_api="blas")
@@ -228,7 +230,7 @@ def run_em(
         runs.n_iter[idx] += 1
         return new_w, new_p, objective
 
-    with single_blas_thread(table.n_distinct):
+    with single_blas_thread(table.n_distinct * table.X.shape[1] * weights.size):
         while True:
             active = np.flatnonzero(~runs.converged & (runs.n_iter < max_iter))
             if active.size == 0:
