@@ -1,8 +1,6 @@
 """Information criteria, observed information (Louis 1982) and standard errors."""
 
-import threading
 import warnings
-from contextlib import nullcontext
 
 import numpy as np
 from scipy.linalg import lapack
@@ -11,10 +9,10 @@ from scipy.sparse.linalg import eigsh
 from scipy.special import expit
 from scipy.stats import norm
 from sklearn.utils import Bunch
-from threadpoolctl import threadpool_limits
 
 from sklearn_coinem._estep import estimate_log_resp, sufficient_statistics
 from sklearn_coinem._numerics import safe_log
+from sklearn_coinem._solver import single_blas_thread
 
 # Expected rows below which a weight is treated as lying on the boundary of
 # the parameter space: far below one observation, far above what the default
@@ -320,7 +318,8 @@ def _score_moments(table, family, weights, params, free):
     n_free = free.n_free
     covariance, score = np.zeros((n_free, n_free)), np.zeros(n_free)
     rows = max(1, (1 << 21) // max(1, len(weights) * n_free))
-    with _one_blas_thread():
+    # Tall and skinny products: on shared cores threaded OpenBLAS spins.
+    with single_blas_thread(n_free * n_free):
         for block in table.blocks(rows):
             resp = np.exp(_log_resp(block, family, weights, params)[1])
             scores = _complete_scores(block, family, weights, params, free)
@@ -336,20 +335,6 @@ def _score_moments(table, family, weights, params, free):
             mean_scores *= np.sqrt(block.weights)[:, None]
             covariance -= mean_scores.T @ mean_scores
     return covariance, score
-
-
-def _one_blas_thread():
-    """Run BLAS and LAPACK on one thread (from the main thread only).
-
-    The products here are tall and skinny, and on cores that other processes
-    share threaded OpenBLAS spins in its factorisations, many times slower
-    than one thread (docs/performance.rst). The limit is process wide, so
-    only the main thread sets it (see
-    ``sklearn_coinem._solver.single_blas_thread``).
-    """
-    if threading.current_thread() is threading.main_thread():
-        return threadpool_limits(limits=1, user_api="blas")
-    return nullcontext()
 
 
 def _delta_jacobians(family, weights, params, free):
@@ -423,7 +408,9 @@ def _covariance(info):
         return None
     scale = 1.0 / np.sqrt(diag)
     scaled = info * np.outer(scale, scale)
-    with _one_blas_thread():
+    # On shared cores threaded OpenBLAS spins in the factorisations too (a
+    # 1600 x 1600 one many times slower than on one thread).
+    with single_blas_thread(info.size):
         factor, failed = lapack.dpotrf(scaled, lower=1)
         if failed:
             return None
