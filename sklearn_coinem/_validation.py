@@ -153,6 +153,8 @@ def check_weighted_sums(weighted_total, constant_sum, total_weight, *, weighted=
             "The weighted total count of X (sample_weight times the row totals) "
             "overflows float64; rescale sample_weight."
         )
+    if not np.isfinite(total_weight):
+        raise ValueError("The total sample_weight overflows float64; rescale it.")
     tiny = np.finfo(np.float64).tiny
     if total_weight < tiny:
         raise ValueError(
@@ -204,11 +206,14 @@ def count_table(estimator, family, X, sample_weight, *, reset, whom, distributed
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
-        check_positive_weight(sample_weight.sum())
         n_rows = np.count_nonzero(sample_weight)
     # Before compressing: the table's constants would overflow with warnings.
     max_total = check_row_totals(X)
-    table = RowTable.compress(family, X, sample_weight)
+    # Weighted sums that overflow are refused just below, with a message.
+    with np.errstate(over="ignore"):
+        if sample_weight is not None:
+            check_positive_weight(sample_weight.sum())
+        table = RowTable.compress(family, X, sample_weight)
     check_weighted_totals(table, weighted=sample_weight is not None)
     warn_lost_digits(max_total)
     return table, int(n_rows)

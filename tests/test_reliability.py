@@ -171,6 +171,20 @@ def test_unweighted_total_overflow_does_not_blame_sample_weight():
         BinomialMixture(1).fit(X[:2], sample_weight=[1e4, 1e4])
 
 
+def test_overflowing_sample_weight_raises_without_warning():
+    """Item 18: weights whose sum overflows raise before numpy warns."""
+    X = np.array([[3, 2], [1, 4], [5, 0]])
+    bm = BinomialMixture(1).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match="rescale sample_weight"):
+            BinomialMixture(1).fit(X, sample_weight=np.full(3, 1e308))
+        with pytest.raises(ValueError, match="rescale sample_weight"):
+            bm.standard_errors(X, sample_weight=np.full(3, 1e308))
+        score = bm.score(X, sample_weight=np.full(3, 1e308))
+    assert_allclose(score, bm.score(X))
+
+
 @pytest.mark.parametrize(
     "start",
     [
