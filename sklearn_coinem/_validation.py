@@ -104,8 +104,11 @@ def check_max_total(max_total):
         )
 
 
-def warn_lost_digits(max_total):
-    """Warn when the rows' log-likelihood has an error above ``MAX_LOGLIK_ERROR``."""
+def warn_lost_digits(max_total, stacklevel):
+    """Warn when the rows' log-likelihood has an error above ``MAX_LOGLIK_ERROR``.
+
+    ``stacklevel`` counts from this function to the user's call.
+    """
     error = np.finfo(np.float64).eps * float(gammaln(max_total + 1.0))
     if error > MAX_LOGLIK_ERROR:
         warnings.warn(
@@ -117,7 +120,7 @@ def warn_lost_digits(max_total):
             "are unreliable; the fitted parameters and the predictions are not "
             "affected.",
             UserWarning,
-            stacklevel=5,
+            stacklevel=stacklevel,
         )
 
 
@@ -215,7 +218,8 @@ def count_table(estimator, family, X, sample_weight, *, reset, whom, distributed
             check_positive_weight(sample_weight.sum())
         table = RowTable.compress(family, X, sample_weight)
     check_weighted_totals(table, weighted=sample_weight is not None)
-    warn_lost_digits(max_total)
+    # User code -> fit (or aic, ...) and its wrapper -> _table -> here.
+    warn_lost_digits(max_total, stacklevel=6)
     return table, int(n_rows)
 
 
@@ -265,7 +269,7 @@ def _dask_count_table(estimator, family, X, sample_weight, reset, whom, distribu
         table.total_weight,
         weighted=sample_weight is not None,
     )
-    warn_lost_digits(sums.max_total)
+    warn_lost_digits(sums.max_total, stacklevel=7)
     return table, sums.n_rows
 
 
@@ -276,5 +280,6 @@ def check_rows(estimator, family, X, whom):
     )
     if not sparse.issparse(X):
         X = np.asarray(X, dtype=np.float64)
-    warn_lost_digits(check_row_totals(X))
+    # User code -> score_samples (or predict, ...) -> _log_resp -> here.
+    warn_lost_digits(check_row_totals(X), stacklevel=5)
     return X
