@@ -121,6 +121,7 @@ def _check_block(block, whom):
     A chunk may be empty (a boolean filter emptied it): sklearn's
     non-negativity check cannot reduce it, and it has nothing to check.
     """
+    # Imported here: _validation imports this module.
     from sklearn_coinem._validation import check_row_totals
 
     block = check_array(
