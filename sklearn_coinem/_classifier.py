@@ -4,6 +4,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from scipy import sparse
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
@@ -376,6 +377,7 @@ class BinomialMixtureClassifier(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = True
+        tags.input_tags.sparse = True
         # As for MultinomialNB: a row enters only through its proportions, so
         # two-column data are one number per row and the check suite's
         # training-accuracy bound on Gaussian blobs does not apply.
@@ -388,8 +390,17 @@ class BinomialMixtureClassifier(ClassifierMixin, BaseEstimator):
     # --------------------------------------------------------------- fit
     def _labelled_table(self, X, y, sample_weight):
         """Validate the data; the row table with labels and lambda-scaled weights."""
-        X, y = validate_data(self, X, y, dtype="numeric", ensure_min_features=2)
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            dtype="numeric",
+            accept_sparse=["csr", "csc", "coo"],
+            ensure_min_features=2,
+        )
         check_non_negative(X, self._whom("fit"))
+        if sparse.issparse(X):
+            X = sparse.csr_matrix(X, dtype=np.float64)
         # Levels up to the caller of fit: this, fit, sklearn's wrapper, the caller.
         warn_if_trials(X, getattr(self, "feature_names_in_", None), 4)
         unlabelled = unlabelled_rows(y, self.unlabeled_label)
@@ -524,9 +535,12 @@ class BinomialMixtureClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------ predict
     def _check_rows(self, X, method):
-        """Validated dense float64 rows; sparse input is refused as in ``fit``."""
-        X = check_counts(self, X, reset=False, whom=self._whom(method))
-        X = np.asarray(X, dtype=np.float64)
+        """Validated float64 rows, dense or sparse CSR."""
+        X = check_counts(
+            self, X, reset=False, whom=self._whom(method), accept_sparse=True
+        )
+        if not sparse.issparse(X):
+            X = np.asarray(X, dtype=np.float64)
         check_row_totals(X)
         return X
 
@@ -534,7 +548,7 @@ class BinomialMixtureClassifier(ClassifierMixin, BaseEstimator):
         """Per-row log-likelihood and log responsibilities of the components."""
         check_is_fitted(self)
         X = self._check_rows(X, method)
-        block = RowBlock(X, np.ones(len(X)))
+        block = RowBlock(X, np.ones(X.shape[0]))
         log_norm, log_resp = estimate_log_resp(
             block,
             self._family,

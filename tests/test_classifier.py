@@ -358,15 +358,22 @@ def test_classifier_warns_when_a_column_looks_like_trials():
     assert record[0].filename == __file__
 
 
-@pytest.mark.parametrize("method", ["predict_proba", "score_samples", "aic"])
-def test_classifier_rejects_sparse_input(method):
-    """Sparse counts are refused by fit and by the methods on fitted models."""
-    X, y = small_counts(12)
-    with pytest.raises(TypeError, match="dense data is required"):
-        BinomialMixtureClassifier().fit(sparse.csr_matrix(X), y)
-    clf = BinomialMixtureClassifier().fit(X, y)
-    with pytest.raises(TypeError, match="dense data is required"):
-        getattr(clf, method)(sparse.csr_matrix(X))
+@pytest.mark.parametrize("n_components_per_class", [1, 2])
+@pytest.mark.parametrize("container", [sparse.csr_matrix, sparse.csc_array])
+def test_classifier_sparse_equals_dense(n_components_per_class, container):
+    """Sparse counts give the fit, posteriors and criteria of the dense ones."""
+    X, y = small_counts(60)
+    y[::4] = -1
+    params = {"n_components_per_class": n_components_per_class, "random_state": 0}
+    dense = BinomialMixtureClassifier(**params).fit(X, y)
+    fitted = BinomialMixtureClassifier(**params).fit(container(X), y)
+    assert_allclose(fitted.weights_, dense.weights_, rtol=1e-8)
+    assert_allclose(fitted.probs_, dense.probs_, rtol=1e-8, atol=1e-12)
+    X_sparse = container(X)
+    assert_allclose(fitted.predict_proba(X_sparse), dense.predict_proba(X), atol=1e-8)
+    assert_array_equal(fitted.predict(X_sparse), dense.predict(X))
+    assert_allclose(fitted.score_samples(X_sparse), dense.score_samples(X))
+    assert_allclose(fitted.aic(X_sparse), dense.aic(X), rtol=1e-10)
 
 
 def test_classifier_rejects_class_without_weight():
