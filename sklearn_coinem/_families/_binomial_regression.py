@@ -242,7 +242,7 @@ class BinomialRegressionFamily(ComponentFamily):
         return n_components * n_features - (n_components - 1) * n_shared
 
     def canonical_order(self, weights, params):
-        """Ascending ``coef[:, 0]`` (the intercept), then the other columns, then weight."""
+        """Ascending ``coef[:, 0]`` (the intercept), the other columns, weight."""
         coef = params["coef"]
         keys = [-weights] + [coef[:, c] for c in range(coef.shape[1] - 1, -1, -1)]
         return np.lexsort(keys)
