@@ -3,7 +3,7 @@
 from types import SimpleNamespace
 
 import numpy as np
-from scipy.special import expit, log_expit
+from scipy.special import expit
 
 from sklearn_coinem._families._base import ComponentFamily
 from sklearn_coinem._families._multinomial import row_proportions
@@ -34,30 +34,55 @@ def linear_predictor(design, coef):
 
 
 def binomial_logit_log_prob(X, eta):
-    """``s log expit(eta) + f log expit(-eta)`` with ``X = (s, f)``, stably."""
-    return X[:, 0] * log_expit(eta) + X[:, 1] * log_expit(-eta)
+    """``s log expit(eta) + f log expit(-eta)`` with ``X = (s, f)``, stably.
+
+    With ``a = log(1 + exp(-|eta|))``, ``-log expit(eta) = max(-eta, 0) + a``
+    and ``-log expit(-eta) = max(eta, 0) + a``: no cancellation at any eta.
+    """
+    successes, failures = X[:, 0], X[:, 1]
+    softplus_tail = np.log1p(np.exp(-np.abs(eta)))
+    return -(
+        (successes + failures) * softplus_tail
+        + successes * np.maximum(-eta, 0.0)
+        + failures * np.maximum(eta, 0.0)
+    )
 
 
-def jaakkola_jordan_weight(eta):
+def jaakkola_jordan_weight(eta, decay=None):
     """``tanh(eta / 2) / (2 eta)``, the minorising curvature of ``log expit``.
 
     It lies in (0, 1/4] and equals 1/4 at ``eta = 0``: the quadratic that
     touches ``log expit`` at ``eta`` with this curvature lies below it
-    everywhere (Jaakkola & Jordan 2000).
+    everywhere (Jaakkola & Jordan 2000). ``decay`` is ``exp(-|eta|)`` if
+    already known.
     """
     eta = np.abs(eta)
+    decay = np.exp(-eta) if decay is None else decay
     small = eta < SMALL_ETA
     safe = np.where(small, 1.0, eta)
-    return np.where(small, 0.25 - eta**2 / 48.0, np.tanh(safe / 2.0) / (2.0 * safe))
+    # tanh(x / 2) = (1 - exp(-x)) / (1 + exp(-x)), with expm1 for small x.
+    weight = -np.expm1(-safe) / ((1.0 + decay) * 2.0 * safe)
+    return np.where(small, 0.25 - eta**2 / 48.0, weight)
 
 
-def curvature_weights(eta, trials, curvature):
-    """Per-row curvature of the quadratic the M-step maximises, shape of ``eta``."""
+def binomial_logit_pieces(X, eta, curvature):
+    """Score residual ``s - n expit(eta)`` and curvature weights of each row."""
+    successes, failures = X[:, 0], X[:, 1]
+    trials = successes + failures
+    decay = np.exp(-np.abs(eta))
+    # expit(eta) and expit(-eta) from one exponential, each without cancellation.
+    small = decay / (1.0 + decay)
+    positive = eta >= 0
+    prob = np.where(positive, 1.0 - small, small)
+    complement = np.where(positive, small, 1.0 - small)
+    residual = successes * complement - failures * prob
     if curvature == "bohning":
-        return np.broadcast_to(trials / 4.0, eta.shape)
-    if curvature == "jaakkola-jordan":
-        return trials * jaakkola_jordan_weight(eta)
-    return trials * expit(eta) * expit(-eta)
+        weights = np.broadcast_to(trials / 4.0, eta.shape)
+    elif curvature == "jaakkola-jordan":
+        weights = trials * jaakkola_jordan_weight(eta, decay)
+    else:
+        weights = trials * prob * complement
+    return residual, weights
 
 
 def weighted_outer_sums(weights, design):
@@ -189,13 +214,11 @@ class BinomialRegressionFamily(ComponentFamily):
 
     def accumulate(self, block, resp, params):
         """Bound (R, K, p, p) and gradient (R, K, p) of the expected log-likelihood."""
-        design, X = block.design, block.X
+        design = block.design
         eta = linear_predictor(design, params["coef"])
-        trials = X.sum(axis=1)
-        residual = X[:, 0] * expit(-eta) - X[:, 1] * expit(eta)
+        residual, weights = binomial_logit_pieces(block.X, eta, self.curvature)
         grad = (resp * residual) @ design
-        weights = resp * curvature_weights(eta, trials, self.curvature)
-        return {"grad": grad, "hess": weighted_outer_sums(weights, design)}
+        return {"grad": grad, "hess": weighted_outer_sums(resp * weights, design)}
 
     def m_step(self, stats, nk, params):
         coef = params["coef"]
