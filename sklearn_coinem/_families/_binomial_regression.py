@@ -17,7 +17,9 @@ CURVATURES = ("jaakkola-jordan", "bohning", "newton")
 INIT_SMOOTHING = 0.5
 
 # Bound steps from coef = 0 that a start takes; the first is a Newton step.
-INIT_STEPS = 5
+# More barely changes the EM iterations that follow (measured on 10^5 rows,
+# K = 3: 16-22 SQUAREM iterations after 1, 2, 3 or 5 steps) but costs passes.
+INIT_STEPS = 2
 
 # Relative ridge added to each curvature matrix: a larger curvature keeps the
 # quadratic a minoriser, and a component without data (curvature 0, gradient
