@@ -524,3 +524,63 @@ def test_sample_moments():
             assert abs(X[rows, 0].mean() / 50 - expected) < 5 * stderr
     with pytest.raises(ValueError, match="needs the design"):
         family.sample({"coef": coef}, components, trials, rng)
+
+
+def test_standard_errors_one_component_equal_statsmodels():
+    """K=1: the observed-information standard errors are statsmodels' bse."""
+    sm = pytest.importorskip("statsmodels.api")
+    from sklearn_coinem._inference import standard_errors
+
+    rng = np.random.default_rng(11)
+    block = _simulate(rng, 150, np.array([[-0.3, 0.8, -0.5]]))
+    block.weights = rng.integers(1, 4, size=150).astype(float)
+    glm = sm.GLM(
+        block.X, block.design, family=sm.families.Binomial(), freq_weights=block.weights
+    ).fit(tol=1e-14)
+    family = BinomialRegressionFamily()
+    table = RowTable.compress(family, block.X, block.weights, design=block.design)
+    result = standard_errors(
+        table, family, np.ones(1), {"coef": glm.params[None]}, update_weights=False
+    )
+    assert_allclose(result["coef"][0], glm.bse, rtol=1e-6)
+    assert_array_equal(result["coef_status"][0], "estimated")
+
+
+def _numerical_hessian(func, theta, step=1e-4):
+    """Central second differences of ``func`` at ``theta``."""
+    n_params = len(theta)
+    hess = np.zeros((n_params, n_params))
+    basis = np.eye(n_params) * step
+    for a in range(n_params):
+        for b in range(a, n_params):
+            value = (
+                func(theta + basis[a] + basis[b])
+                - func(theta + basis[a] - basis[b])
+                - func(theta - basis[a] + basis[b])
+                + func(theta - basis[a] - basis[b])
+            ) / (4 * step**2)
+            hess[a, b] = hess[b, a] = value
+    return hess
+
+
+def test_standard_errors_shared_mixture_equal_numerical_hessian():
+    """K=2 with a shared slope: SEs of the coefficients from a numerical Hessian."""
+    from sklearn_coinem._inference import standard_errors
+
+    rng = np.random.default_rng(12)
+    shared = np.array([False, False, True])
+    block = _simulate(rng, 400, np.array([[-2.0, 1.0, 0.8], [1.5, -1.0, 0.8]]), 20)
+    family = BinomialRegressionFamily(shared=shared)
+    coef = _random_start(family, block, 6, 2, rng)
+    trace, coef, weights = _em(family, block, coef, np.full((6, 2), 0.5), 1500)
+    run = trace[-1].argmax()
+    coef, weights = coef[run], weights[run]
+    table = RowTable.compress(family, block.X, None, design=block.design)
+    result = standard_errors(table, family, weights, {"coef": coef})
+    theta = np.r_[coef[:, :2].ravel(), coef[0, 2], np.log(weights[1] / weights[0])]
+    hess = _numerical_hessian(
+        lambda t: _direct_negative_log_lik(t, block, 2, shared), theta
+    )
+    std_errors = np.sqrt(np.diag(np.linalg.inv(hess)))
+    assert_allclose(result["coef"][:, :2].ravel(), std_errors[:4], rtol=1e-3)
+    assert_allclose(result["coef"][:, 2], std_errors[4], rtol=1e-3)

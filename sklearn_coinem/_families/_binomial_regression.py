@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import numpy as np
 from scipy.special import expit
+from sklearn.utils import Bunch
 
 from sklearn_coinem._families._base import ComponentFamily
 from sklearn_coinem._families._multinomial import row_proportions
@@ -26,6 +27,10 @@ INIT_STEPS = 4
 # quadratic a minoriser, and a component without data (curvature 0, gradient
 # 0) then stays where it is instead of producing nan.
 RIDGE = 1e-10
+
+# Expected size below which a component counts as empty for standard errors
+# (the multinomial family's threshold).
+BOUNDARY_COUNT = 1e-3
 
 # Below this |eta| the curvature tanh(eta / 2) / (2 eta) is its Taylor series.
 SMALL_ETA = 1e-4
@@ -69,7 +74,7 @@ def jaakkola_jordan_weight(eta, decay=None):
 
 
 def binomial_logit_pieces(X, eta, curvature):
-    """Score residual ``s - n expit(eta)`` and curvature weights of each row."""
+    """Score residual ``s - n p``, bound curvature and Fisher weight ``n p (1 - p)``."""
     successes, failures = X[:, 0], X[:, 1]
     trials = successes + failures
     decay = np.exp(-np.abs(eta))
@@ -79,13 +84,14 @@ def binomial_logit_pieces(X, eta, curvature):
     prob = np.where(positive, 1.0 - small, small)
     complement = np.where(positive, small, 1.0 - small)
     residual = successes * complement - failures * prob
+    fisher = trials * prob * complement
     if curvature == "bohning":
         weights = np.broadcast_to(trials / 4.0, eta.shape)
     elif curvature == "jaakkola-jordan":
         weights = trials * jaakkola_jordan_weight(eta, decay)
     else:
-        weights = trials * prob * complement
-    return residual, weights
+        weights = fisher
+    return residual, weights, fisher
 
 
 def weighted_outer_sums(weights, design):
@@ -198,6 +204,7 @@ class BinomialRegressionFamily(ComponentFamily):
     """
 
     param_names = ("coef",)
+    param_bounds = {"coef": (-np.inf, np.inf)}
 
     def __init__(self, shared=None, curvature="jaakkola-jordan"):
         self.shared = shared
@@ -216,12 +223,24 @@ class BinomialRegressionFamily(ComponentFamily):
         return binomial_logit_log_prob(block.X, eta)
 
     def accumulate(self, block, resp, params):
-        """Bound (R, K, p, p) and gradient (R, K, p) of the expected log-likelihood."""
+        """Gradient (R, K, p), bound and information (R, K, p, p) of the rows.
+
+        ``information`` is ``sum_i r_ik n_i p_ik (1 - p_ik) x_i x_i^T``, the
+        complete-data information that standard errors need.
+        """
         design = block.design
         eta = linear_predictor(design, params["coef"])
-        residual, weights = binomial_logit_pieces(block.X, eta, self.curvature)
-        grad = (resp * residual) @ design
-        return {"grad": grad, "hess": weighted_outer_sums(resp * weights, design)}
+        residual, weights, fisher = binomial_logit_pieces(block.X, eta, self.curvature)
+        # One product for both curvature sums: the bound and the information.
+        sums = weighted_outer_sums(
+            np.concatenate([resp * weights, resp * fisher]), design
+        )
+        n_runs = resp.shape[0]
+        return {
+            "grad": (resp * residual) @ design,
+            "hess": sums[:n_runs],
+            "information": sums[n_runs:],
+        }
 
     def m_step(self, stats, nk, params):
         coef = params["coef"]
@@ -315,3 +334,58 @@ class BinomialRegressionFamily(ComponentFamily):
         eta = np.einsum("ij,ij->i", design, params["coef"][components])
         successes = rng.binomial(n_trials, expit(eta))
         return np.column_stack([successes, n_trials - successes])
+
+    def interval_scales(self, params):
+        """Wald intervals: coefficients are unbounded (log-odds)."""
+        return {"coef": "wald"}
+
+    # ------------------------------------------------------------ Louis
+    def free_basis(self, params, nk, stats):
+        """Every coefficient of a component with data; shared ones once.
+
+        Coordinates: the free coefficients of each non-empty component in
+        order, then the shared coefficients. A component with expected size
+        below ``BOUNDARY_COUNT`` is empty: its free coefficients are held
+        fixed (boundary), never in the basis.
+        """
+        coef = params["coef"]
+        n_components, n_cols = coef.shape
+        shared = self._shared_mask(n_cols)
+        empty = nk < BOUNDARY_COUNT
+        index = np.full((n_components, n_cols), -1)
+        free = ~empty[:, None] & ~shared[None, :]
+        index[free] = np.arange(free.sum())
+        n_free = int(free.sum())
+        if not empty.all():
+            index[:, shared] = n_free + np.arange(shared.sum())
+            n_free += int(shared.sum())
+        boundary = np.broadcast_to(empty[:, None] & ~shared, coef.shape).copy()
+        if empty.all():
+            boundary[:] = True
+        return Bunch(
+            n_free=n_free, index=index, boundary={"coef": boundary}, empty=empty
+        )
+
+    def complete_scores(self, block, params, basis):
+        """``x_ij (s_i - n_i p_ik)`` for coefficient j of component k."""
+        coef = params["coef"]
+        eta = block.design @ coef.T
+        residual, _, _ = binomial_logit_pieces(block.X, eta.T, "newton")
+        comp, col = np.nonzero(basis.index >= 0)
+        scores = np.zeros((block.X.shape[0], coef.shape[0], basis.n_free))
+        scores[:, comp, basis.index[comp, col]] = (
+            block.design[:, col] * residual[comp].T
+        )
+        return scores
+
+    def complete_information(self, params, nk, stats, basis):
+        """``sum_k J_k^T I_k J_k`` with ``I_k`` the statistic ``information``."""
+        jac = self.delta_jacobians(params, basis)["coef"]
+        return np.einsum("kpa,kpq,kqb->ab", jac, stats["information"], jac)
+
+    def delta_jacobians(self, params, basis):
+        coef = params["coef"]
+        jac = np.zeros(coef.shape + (basis.n_free,))
+        comp, col = np.nonzero(basis.index >= 0)
+        jac[comp, col, basis.index[comp, col]] = 1.0
+        return {"coef": jac}
