@@ -416,10 +416,11 @@ def test_n_parameters_matches_flexmix_df():
         n_free = shared_family.n_parameters(n_components, 2) + n_components - 1
         assert n_free == expected["df"]
     for n_components, expected in flexmix.UNGROUPED_VARYING.items():
-        n_free = (
-            BinomialRegressionFamily().n_parameters(n_components, 2) + n_components - 1
-        )
+        family = BinomialRegressionFamily(shared=[False, False])
+        n_free = family.n_parameters(n_components, 2) + n_components - 1
         assert n_free == expected["df"]
+    with pytest.raises(ValueError, match="needs the design width"):
+        BinomialRegressionFamily().n_parameters(2, 2)
 
 
 def test_varying_treatment_matches_flexmix_and_mixtools():

@@ -283,9 +283,20 @@ class BinomialRegressionFamily(ComponentFamily):
         return np.isfinite(theta).all(axis=1)
 
     def n_parameters(self, n_components, n_features):
-        """``K p - (K - 1) p_shared`` with ``n_features = p`` design columns."""
-        n_shared = int(self._shared_mask(n_features).sum())
-        return n_components * n_features - (n_components - 1) * n_shared
+        """``K p - (K - 1) p_shared``, with ``p = len(shared)`` design columns.
+
+        The engine passes ``n_features``, the number of count columns (2); the
+        design width comes from ``shared``, which must then be given in full
+        (the estimator always passes it).
+        """
+        if self.shared is None:
+            raise ValueError(
+                "n_parameters needs the design width: pass shared as a boolean "
+                "mask over every design column."
+            )
+        shared = np.asarray(self.shared, dtype=bool)
+        n_cols, n_shared = len(shared), int(shared.sum())
+        return n_components * n_cols - (n_components - 1) * n_shared
 
     def canonical_order(self, weights, params):
         """Ascending ``coef[:, 0]`` (the intercept), the other columns, weight."""
