@@ -129,3 +129,15 @@ def test_bad_input():
         BinomialRegressionMixture().fit(X, -np.ones((4, 2)))
     with pytest.raises(NotImplementedError, match="groups"):
         BinomialRegressionMixture().fit(X, np.ones((4, 2)), groups=[0, 0, 1, 1])
+
+
+def test_binary_rows_warn_not_identifiable():
+    """One trial per row cannot identify two components: a warning says so."""
+    from sklearn_coinem._base import IdentifiabilityWarning
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(50, 1))
+    successes = rng.integers(0, 2, size=50)
+    y = np.column_stack([successes, 1 - successes])
+    with pytest.warns(IdentifiabilityWarning, match="Follmann & Lambert"):
+        BinomialRegressionMixture(2, random_state=0).fit(X, y)

@@ -585,3 +585,28 @@ def test_standard_errors_shared_mixture_equal_numerical_hessian():
     std_errors = np.sqrt(np.diag(np.linalg.inv(hess)))
     assert_allclose(result["coef"][:, :2].ravel(), std_errors[:4], rtol=1e-3)
     assert_allclose(result["coef"][:, 2], std_errors[4], rtol=1e-3)
+
+
+def test_compressed_table_gives_raw_statistics():
+    """Duplicate (counts, covariates) rows merged by RowTable: same statistics."""
+    rng = np.random.default_rng(13)
+    base = _simulate(rng, 30, rng.normal(size=(2, 3)), max_trials=5)
+    repeats = rng.integers(1, 4, size=30)
+    X = np.repeat(base.X, repeats, axis=0)
+    design = np.repeat(base.design, repeats, axis=0)
+    family = BinomialRegressionFamily()
+    table = RowTable.compress(family, X, None, design=design)
+    assert table.n_distinct <= 30
+    params = {"coef": rng.normal(size=(2, 2, 3))}
+    log_prob = family.log_prob(table, params)
+    resp = np.exp(log_prob - logsumexp(log_prob, axis=1, keepdims=True))
+    compressed = family.accumulate(table, resp * table.weights, params)
+    raw_block = _block(X, design)
+    raw_prob = family.log_prob(raw_block, params)
+    raw_resp = np.exp(raw_prob - logsumexp(raw_prob, axis=1, keepdims=True))
+    raw = family.accumulate(raw_block, raw_resp, params)
+    for name in raw:
+        assert_allclose(compressed[name], raw[name], rtol=1e-12)
+    assert_allclose(
+        table.constant_sum, family.row_constants(raw_block).sum(), rtol=1e-12
+    )
