@@ -19,6 +19,8 @@ functions below are what an engine needs for that:
 import numpy as np
 from scipy.special import logsumexp
 
+from sklearn_coinem._families._base import ComponentFamily
+
 
 def group_layout(groups):
     """Stable order that sorts rows by group, the group starts and the codes.
@@ -208,3 +210,188 @@ def group_blocks(starts, n_rows, max_rows):
         blocks.append((slice(bounds[first], bounds[last]), slice(first, last)))
         first = last
     return blocks
+
+
+class GroupedTable:
+    """A row table whose units are groups of rows: what the engine iterates.
+
+    To the engine (E-step, SQUAREM, initialisation, criteria) every group is
+    one "row" of weight ``weights[g]``, and :class:`GroupedFamily` turns a
+    family of row densities into the family of group densities, so the
+    engine fits grouped rows unchanged. It implements the two methods the
+    engine calls on a table, ``blocks()`` (here never splitting a group) and
+    ``map_reduce(func)``.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_groups, C)
+        Pooled counts of each group (what the seeding features see).
+    weights : ndarray of shape (n_groups,)
+        Group weights.
+    rows : RowBlock
+        The distinct rows of every group, sorted by group.
+    row_counts : ndarray of shape (n_rows,)
+        Multiplicity of each row within its group.
+    starts : ndarray of shape (n_groups,)
+        First row of each group.
+    constant_sum : float
+        Weighted sum of the groups' constants (set by :meth:`from_groups`).
+    total_weight : float
+        Sum of ``weights``.
+    """
+
+    design = None
+    labels = None
+
+    def __init__(self, rows, row_counts, starts, weights):
+        self.rows, self.row_counts, self.starts = rows, row_counts, starts
+        self.weights = weights
+        self.X = group_log_prob(rows.X.T, row_counts, starts).T
+        self.total_weight = float(weights.sum())
+        self.constant_sum = 0.0
+
+    @classmethod
+    def from_groups(cls, family, X, groups, sample_weight=None, design=None):
+        """Compress rows (counts ``X`` and covariates) within and across groups.
+
+        ``family`` is the :class:`GroupedFamily` that gives the constants.
+        Groups of weight 0 are dropped.
+        """
+        from sklearn_coinem._table import RowBlock
+
+        stacked = X if design is None else np.column_stack([X, design])
+        table = compress_grouped(groups, stacked, sample_weight)
+        rows, n_counts = table["rows"], X.shape[1]
+        row_design = None if design is None else rows[:, n_counts:]
+        block = RowBlock(rows[:, :n_counts], np.ones(len(rows)), row_design)
+        grouped = cls(
+            block, table["row_counts"], table["starts"], table["group_weights"]
+        )
+        kept = grouped.take(np.flatnonzero(grouped.weights > 0))
+        kept.constant_sum = float(kept.weights @ family.row_constants(kept))
+        return kept
+
+    def take(self, groups):
+        """The table of the groups ``groups`` (sorted indices), constants unset."""
+        from sklearn_coinem._table import RowBlock
+
+        sizes = group_sizes(self.starts, len(self.row_counts))
+        rows = np.concatenate(
+            [np.arange(self.starts[g], self.starts[g] + sizes[g]) for g in groups]
+            or [np.zeros(0, dtype=np.intp)]
+        )
+        design = None if self.rows.design is None else self.rows.design[rows]
+        block = RowBlock(self.rows.X[rows], self.rows.weights[rows], design)
+        starts = np.concatenate([[0], np.cumsum(sizes[groups])[:-1]]).astype(np.intp)
+        return type(self)(block, self.row_counts[rows], starts, self.weights[groups])
+
+    @property
+    def n_distinct(self):
+        """Number of groups."""
+        return len(self.weights)
+
+    def blocks(self, block_rows=1 << 14):
+        """Tables of whole groups with at most about ``block_rows`` rows each."""
+        pieces = group_blocks(self.starts, len(self.row_counts), block_rows)
+        if len(pieces) == 1:
+            yield self
+            return
+        for _, groups in pieces:
+            yield self.take(np.arange(groups.start, groups.stop))
+
+    def map_reduce(self, func, *args):
+        """``func(self, *args)``, as an in-memory ``RowTable``."""
+        return func(self, *args)
+
+
+class GroupedFamily(ComponentFamily):
+    """The densities of groups of rows that share one component of ``family``.
+
+    A group's log-density under component k is ``sum_i m_i log f_k(x_i)``
+    over its distinct rows (multiplicities ``m_i``); its responsibilities
+    are spread back onto the rows, where ``family`` accumulates its
+    statistics unchanged. Blocks are :class:`GroupedTable` objects.
+    """
+
+    def __init__(self, family):
+        self.family = family
+
+    @property
+    def param_names(self):
+        return self.family.param_names
+
+    @property
+    def param_bounds(self):
+        return self.family.param_bounds
+
+    def _spread(self, block, resp):
+        """Group responsibilities (..., G) onto the rows (..., n) times m_i."""
+        sizes = group_sizes(block.starts, len(block.row_counts))
+        return np.repeat(resp, sizes, axis=-1) * block.row_counts
+
+    def row_constants(self, block):
+        constants = self.family.row_constants(block.rows)
+        return group_log_prob(constants, block.row_counts, block.starts)
+
+    def log_prob(self, block, params):
+        log_prob = self.family.log_prob(block.rows, params)
+        return group_log_prob(log_prob, block.row_counts, block.starts)
+
+    def accumulate(self, block, resp, params):
+        return self.family.accumulate(block.rows, self._spread(block, resp), params)
+
+    def m_step(self, stats, nk, params):
+        return self.family.m_step(stats, nk, params)
+
+    def log_prior(self, params):
+        return self.family.log_prior(params)
+
+    def seeding_features(self, block):
+        """The family's features of the pooled counts of each group."""
+        return self.family.seeding_features(block)
+
+    def init_params(self, block, weighted_resp):
+        row_resp = self._spread(block, weighted_resp.T).T
+        return self.family.init_params(block.rows, row_resp)
+
+    def random_params(self, n_components, block, rng):
+        return self.family.random_params(n_components, block.rows, rng)
+
+    def flatten(self, params):
+        return self.family.flatten(params)
+
+    def unflatten(self, theta, params):
+        return self.family.unflatten(theta, params)
+
+    def feasible(self, theta):
+        return self.family.feasible(theta)
+
+    def n_parameters(self, n_components, n_features):
+        return self.family.n_parameters(n_components, n_features)
+
+    def canonical_order(self, weights, params):
+        return self.family.canonical_order(weights, params)
+
+    def identifiability_problem(self, block, n_components):
+        """The family's verdict on the rows (groups only help identify)."""
+        return self.family.identifiability_problem(block.rows, n_components)
+
+    def interval_scales(self, params):
+        return self.family.interval_scales(params)
+
+    def free_basis(self, params, nk, stats):
+        return self.family.free_basis(params, nk, stats)
+
+    def complete_scores(self, block, params, basis):
+        """A group's complete-data score: the sum of its rows' scores."""
+        scores = self.family.complete_scores(block.rows, params, basis)
+        scores = scores * block.row_counts[:, None, None]
+        if len(block.starts) == 0:
+            return scores[:0]
+        return np.add.reduceat(scores, block.starts, axis=0)
+
+    def complete_information(self, params, nk, stats, basis):
+        return self.family.complete_information(params, nk, stats, basis)
+
+    def delta_jacobians(self, params, basis):
+        return self.family.delta_jacobians(params, basis)
