@@ -7,13 +7,16 @@ from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import (
     _check_sample_weight,
+    check_consistent_length,
     check_is_fitted,
+    column_or_1d,
     validate_data,
 )
 
 from sklearn_coinem._base import BaseCountMixture, _batch, _kept_on_error
 from sklearn_coinem._estep import estimate_log_resp
 from sklearn_coinem._families._binomial_regression import BinomialRegressionFamily
+from sklearn_coinem._groups import GroupedFamily, GroupedTable
 from sklearn_coinem._inference import information_criteria, standard_errors
 from sklearn_coinem._numerics import safe_log
 from sklearn_coinem._table import RowBlock, RowTable
@@ -230,14 +233,22 @@ class BinomialRegressionMixture(BaseCountMixture):
             raise ValueError("y must hold non-negative counts.")
         return X, y
 
-    def _table(self, X, y, sample_weight, *, reset):
+    def _table(self, X, y, sample_weight, groups, *, reset):
+        """The row table, or with ``groups`` the table of groups and its family."""
         X, counts = self._check_data(X, y, reset=reset)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
         family = self._make_family() if reset else self._family
-        return RowTable.compress(family, counts, sample_weight, self._design(X))
+        design = self._design(X)
+        if groups is None:
+            return RowTable.compress(family, counts, sample_weight, design), family
+        groups = column_or_1d(groups)
+        check_consistent_length(X, groups)
+        family = GroupedFamily(family)
+        table = GroupedTable.from_groups(family, counts, groups, sample_weight, design)
+        return table, family
 
     def _fitted_params(self):
         coef = self.coef_
@@ -277,28 +288,26 @@ class BinomialRegressionMixture(BaseCountMixture):
             Non-negative row weights (integer weights repeat rows).
 
         groups : array-like of shape (n_samples,), default=None
-            Rows sharing one latent component. Not supported yet: the
-            engine's E-step has no group slot (see ``sklearn_coinem._groups``).
+            Group label of each row: the rows of a group share one latent
+            component (flexmix's ``y ~ x | group``), and a group's likelihood
+            is the product of its rows'. ``sample_weight`` must then be
+            constant within a group (it weighs the group).
 
         Returns
         -------
         self : object
             The fitted mixture.
         """
-        if groups is not None:
-            raise NotImplementedError(
-                "groups are not wired into the EM engine yet; "
-                "sklearn_coinem._groups holds the group E-step."
-            )
         with _kept_on_error(self):
-            table = self._table(X, y, sample_weight, reset=True)
-            family = self._make_family()
+            table, family = self._table(X, y, sample_weight, groups, reset=True)
             self._check_identifiable(family, table)
             start = self._starting_points(
                 table, family, self._check_weights_init(), None
             )
             result, best = self._run(table, family, *start)
             self._store_result(family, table, result, best, reorder=True)
+            # Row-level methods use the family of rows.
+            self._family = getattr(family, "family", family)
             coef = self.coef_
             self.intercept_ = coef[:, 0] if self.fit_intercept else np.zeros(len(coef))
             self.coef_ = coef[:, 1:] if self.fit_intercept else coef
@@ -362,7 +371,7 @@ class BinomialRegressionMixture(BaseCountMixture):
         """
         return self._log_resp(X, y)[0]
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X, y, sample_weight=None, groups=None):
         """Weighted mean log-likelihood of the rows.
 
         Parameters
@@ -376,11 +385,18 @@ class BinomialRegressionMixture(BaseCountMixture):
         sample_weight : array-like of shape (n_samples,), default=None
             Row weights of the mean.
 
+        groups : array-like of shape (n_samples,), default=None
+            Group labels, as in :meth:`fit`: the log-likelihood of the groups,
+            still divided by the (weighted) number of rows.
+
         Returns
         -------
         log_likelihood : float
         """
-        return float(np.average(self.score_samples(X, y), weights=sample_weight))
+        if groups is None:
+            return float(np.average(self.score_samples(X, y), weights=sample_weight))
+        criteria = self._criteria(X, y, sample_weight, groups)
+        return criteria.log_likelihood / criteria.n_obs
 
     def fit_predict(self, X, y, sample_weight=None):
         """Fit, then return the most probable component of each row.
@@ -403,18 +419,26 @@ class BinomialRegressionMixture(BaseCountMixture):
         return self.fit(X, y, sample_weight).predict_proba(X, y).argmax(axis=1)
 
     # ---------------------------------------------------------- inference
-    def _criteria(self, X, y, sample_weight):
+    def _criteria(self, X, y, sample_weight, groups):
+        """Criteria with ``n`` the number of rows (flexmix's), also for groups."""
         check_is_fitted(self)
-        table = self._table(X, y, sample_weight, reset=False)
-        return information_criteria(
+        table, family = self._table(X, y, sample_weight, groups, reset=False)
+        criteria = information_criteria(
             table,
-            self._family,
+            family,
             self.weights_,
             self._fitted_params(),
             self._fitted_update_weights,
         )
+        if groups is not None:
+            n_rows = len(X) if sample_weight is None else float(np.sum(sample_weight))
+            shift = criteria.n_parameters * (np.log(n_rows) - np.log(criteria.n_obs))
+            criteria.bic += shift
+            criteria.icl += shift
+            criteria.n_obs = n_rows
+        return criteria
 
-    def aic(self, X, y, sample_weight=None):
+    def aic(self, X, y, sample_weight=None, groups=None):
         """Akaike information criterion (flexmix's convention).
 
         Parameters
@@ -428,14 +452,17 @@ class BinomialRegressionMixture(BaseCountMixture):
         sample_weight : array-like of shape (n_samples,), default=None
             Row weights.
 
+        groups : array-like of shape (n_samples,), default=None
+            Group labels, as in :meth:`fit`.
+
         Returns
         -------
         aic : float
             The lower the better.
         """
-        return self._criteria(X, y, sample_weight).aic
+        return self._criteria(X, y, sample_weight, groups).aic
 
-    def bic(self, X, y, sample_weight=None):
+    def bic(self, X, y, sample_weight=None, groups=None):
         """Bayesian information criterion, ``n`` the rows (flexmix's convention).
 
         Parameters
@@ -449,14 +476,17 @@ class BinomialRegressionMixture(BaseCountMixture):
         sample_weight : array-like of shape (n_samples,), default=None
             Row weights; they also set ``n``.
 
+        groups : array-like of shape (n_samples,), default=None
+            Group labels, as in :meth:`fit`; ``n`` stays the number of rows.
+
         Returns
         -------
         bic : float
             The lower the better.
         """
-        return self._criteria(X, y, sample_weight).bic
+        return self._criteria(X, y, sample_weight, groups).bic
 
-    def icl(self, X, y, sample_weight=None):
+    def icl(self, X, y, sample_weight=None, groups=None):
         """Integrated completed likelihood (flexmix's ``ICL``).
 
         Parameters
@@ -470,14 +500,17 @@ class BinomialRegressionMixture(BaseCountMixture):
         sample_weight : array-like of shape (n_samples,), default=None
             Row weights.
 
+        groups : array-like of shape (n_samples,), default=None
+            Group labels, as in :meth:`fit` (the entropy is then the groups').
+
         Returns
         -------
         icl : float
             The lower the better.
         """
-        return self._criteria(X, y, sample_weight).icl
+        return self._criteria(X, y, sample_weight, groups).icl
 
-    def standard_errors(self, X, y, sample_weight=None, confidence=0.95):
+    def standard_errors(self, X, y, sample_weight=None, groups=None, confidence=0.95):
         """Standard errors from the observed information (Louis 1982).
 
         Parameters
@@ -491,6 +524,9 @@ class BinomialRegressionMixture(BaseCountMixture):
         sample_weight : array-like of shape (n_samples,), default=None
             Row weights.
 
+        groups : array-like of shape (n_samples,), default=None
+            Group labels, as in :meth:`fit`.
+
         confidence : float, default=0.95
             Coverage of the Wald intervals.
 
@@ -503,11 +539,11 @@ class BinomialRegressionMixture(BaseCountMixture):
             0), as flexmix's ``summary(refit(...))``.
         """
         check_is_fitted(self)
-        table = self._table(X, y, sample_weight, reset=False)
+        table, family = self._table(X, y, sample_weight, groups, reset=False)
         params = self._fitted_params()
         result = standard_errors(
             table,
-            self._family,
+            family,
             self.weights_,
             params,
             update_weights=self._fitted_update_weights,

@@ -211,3 +211,21 @@ UNGROUPED_PLAIN_K2_MAXIMUM = {
     "weights": [0.719069, 0.280931],
     "intercept": [-2.503836, -1.663493],
 }
+
+#: ``summary(refit(m))`` of the grouped K = 3 fit (flexmix's standard errors
+#: from the Hessian of the full likelihood, by ``optim``):
+#:
+#: .. code-block:: R
+#:
+#:     set.seed(20261202)
+#:     m <- stepFlexmix(y ~ 1 | Center, data = bb, k = 3, nrep = 20,
+#:       model = FLXMRglmfix(family = "binomial", fixed = ~ Treatment),
+#:       control = ctrl)
+#:     r <- refit(m); sqrt(diag(r@vcov))
+#:
+#: Intercept standard errors by ascending intercept, as ``GROUPED_TREATMENT``.
+GROUPED_TREATMENT_K3_REFIT = {
+    "intercept_se": [0.07507902901, 0.04052856532, 0.05573413981],
+    "treatment_se": 0.04990105198,
+    "treatment_z": -5.1738,
+}

@@ -121,14 +121,16 @@ def test_sample_draws_at_the_covariates():
 
 
 def test_bad_input():
-    """A y without two non-negative columns, and groups, are refused."""
+    """A y without two non-negative columns, or weights varying in a group."""
     X = np.zeros((4, 1))
     with pytest.raises(ValueError, match="two columns"):
         BinomialRegressionMixture().fit(X, np.ones((4, 3)))
     with pytest.raises(ValueError, match="non-negative"):
         BinomialRegressionMixture().fit(X, -np.ones((4, 2)))
-    with pytest.raises(NotImplementedError, match="groups"):
-        BinomialRegressionMixture().fit(X, np.ones((4, 2)), groups=[0, 0, 1, 1])
+    with pytest.raises(ValueError, match="constant within each group"):
+        BinomialRegressionMixture().fit(
+            X, np.ones((4, 2)), sample_weight=[1, 2, 1, 1], groups=[0, 0, 1, 1]
+        )
 
 
 def test_binary_rows_warn_not_identifiable():
@@ -141,3 +143,48 @@ def test_binary_rows_warn_not_identifiable():
     y = np.column_stack([successes, 1 - successes])
     with pytest.warns(IdentifiabilityWarning, match="Follmann & Lambert"):
         BinomialRegressionMixture(2, random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("n_components", [1, 2, 3, 4])
+def test_betablocker_grouped_by_centre_matches_flexmix(n_components):
+    """``y ~ 1 | Center`` with a shared Treatment: flexmix's fit and BIC (n = 44)."""
+    data = load_betablocker()
+    model = BinomialRegressionMixture(
+        n_components, shared=[True], n_init=30, tol=1e-12, random_state=0
+    ).fit(data.data, data.target, groups=data.groups)
+    expected = flexmix.GROUPED_TREATMENT[n_components]
+    log_lik = model.score(data.data, data.target, groups=data.groups) * 44
+    assert log_lik >= expected["loglik"] - 1e-7
+    assert_allclose(log_lik, expected["loglik"], atol=1e-6)
+    bic = model.bic(data.data, data.target, groups=data.groups)
+    assert_allclose(bic, expected["bic"], atol=2e-6)
+    assert_allclose(model.intercept_, expected["intercept"], atol=1e-4)
+    assert_allclose(model.coef_[:, 0], expected["treatment"], atol=1e-4)
+    assert_allclose(model.weights_, expected["weights"], atol=1e-4)
+
+
+def test_betablocker_grouped_standard_errors_match_flexmix_refit():
+    """K=3 grouped: Louis standard errors equal flexmix's refit (optim Hessian)."""
+    data = load_betablocker()
+    model = BinomialRegressionMixture(
+        3, shared=[True], n_init=30, tol=1e-12, random_state=0
+    ).fit(data.data, data.target, groups=data.groups)
+    result = model.standard_errors(data.data, data.target, groups=data.groups)
+    assert_array_equal(result["coef_status"], "estimated")
+    expected = flexmix.GROUPED_TREATMENT_K3_REFIT
+    assert_allclose(result["coef"][:, 0], expected["intercept_se"], rtol=1e-3)
+    assert_allclose(result["coef"][:, 1], expected["treatment_se"], rtol=1e-3)
+    assert_allclose(result.z[:, 1], expected["treatment_z"], rtol=1e-3)
+
+
+def test_groups_of_single_rows_equal_no_groups():
+    """One row per group is the ungrouped model."""
+    rng = np.random.default_rng(5)
+    X, y = _simulate(rng, 80, np.array([-1.0, 1.0]), np.array([[0.5], [-0.5]]))
+    kwargs = {"n_components": 2, "n_init": 3, "tol": 1e-12, "random_state": 0}
+    grouped = BinomialRegressionMixture(**kwargs).fit(X, y, groups=np.arange(80)[::-1])
+    plain = BinomialRegressionMixture(**kwargs).fit(X, y)
+    assert_allclose(grouped.coef_, plain.coef_, atol=1e-6)
+    assert_allclose(
+        grouped.score(X, y, groups=np.arange(80)), plain.score(X, y), rtol=1e-10
+    )
