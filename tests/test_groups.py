@@ -184,3 +184,38 @@ def test_group_blocks_never_split_a_group(max_rows):
         )[0]
     whole = grouped_e_step(log_prob, log_weights, np.ones(50), starts, np.ones(12))[0]
     assert_allclose(total, whole, rtol=1e-12)
+
+
+def test_grouped_family_log_prob_matches_scipy_group_sums():
+    """GroupedFamily: group log-density + constants = sum of binom.logpmf rows."""
+    from scipy.special import expit
+
+    from sklearn_coinem._families._binomial_regression import BinomialRegressionFamily
+    from sklearn_coinem._groups import GroupedFamily, GroupedTable
+
+    rng = np.random.default_rng(0)
+    n_rows = 60
+    groups = _random_groups(rng, n_rows, 15)
+    design = np.column_stack([np.ones(n_rows), rng.integers(0, 2, size=n_rows)])
+    trials = rng.integers(1, 20, size=n_rows)
+    successes = rng.binomial(trials, 0.3)
+    X = np.column_stack([successes, trials - successes]).astype(float)
+    X[5], design[5], groups[5] = X[4], design[4], groups[4]  # a repeated row
+    family = GroupedFamily(BinomialRegressionFamily())
+    table = GroupedTable.from_groups(family, X, groups, None, design)
+    coef = rng.normal(size=(2, 3, 2))
+    got = family.log_prob(table, {"coef": coef}) + family.row_constants(table)
+    log_pmf = binom.logpmf(X[:, 0], X.sum(axis=1), expit(coef @ design.T))
+    expected = np.stack(
+        [log_pmf[..., groups == g].sum(axis=-1) for g in np.unique(groups)], axis=-1
+    )
+    # Identical groups are merged: compare through group_index.
+    index = compress_grouped(groups, np.column_stack([X, design]))["group_index"]
+    assert_allclose(got[..., index], expected, rtol=1e-10)
+    assert_allclose(
+        table.X[index].sum(axis=1), [X[groups == g].sum() for g in np.unique(groups)]
+    )
+    assert_allclose(table.constant_sum, family.row_constants(table) @ table.weights)
+    pieces = list(table.blocks(block_rows=7))
+    assert len(pieces) > 1
+    assert sum(p.n_distinct for p in pieces) == table.n_distinct
