@@ -30,7 +30,8 @@ class BinomialRegressionMixture(BaseCountMixture):
     probability ``weights_[k]``, and then its successes are binomial with
     success probability ``expit(intercept_[k] + X[i] @ coef_[k])``. The
     columns ``shared`` have one coefficient common to all components
-    (flexmix's ``FLXMRglmfix(fixed = ...)``).
+    (flexmix's ``FLXMRglmfix(fixed = ...)``). With ``groups`` in :meth:`fit`,
+    all rows of a group come from one component (flexmix's ``y ~ x | g``).
 
     Each EM iteration takes one minorise-maximise step on the coefficients
     (the Jaakkola-Jordan bound of the logistic log-likelihood), so the

@@ -14,6 +14,12 @@ functions below are what an engine needs for that:
 - :func:`group_blocks` cuts the sorted rows into blocks that never split a
   group, so that every block's E-step is complete on its own;
 - :func:`group_log_prob` and :func:`grouped_e_step` are the E-step.
+
+:class:`GroupedTable` and :class:`GroupedFamily` wire them into the engine
+without changing it: the table's units are groups (blocks of whole groups),
+and the family's density of a group is the product of its rows' densities
+under any row family, whose ``accumulate`` receives the group
+responsibilities spread back onto the rows.
 """
 
 import numpy as np
