@@ -25,8 +25,8 @@ import numpy as np
 from scipy.special import expit
 from scipy.stats import binom
 
-from sklearn_coinem._binomial_regression_mixture import BinomialRegressionMixture
-from sklearn_coinem.datasets._betablocker import load_betablocker
+from sklearn_coinem import BinomialRegressionMixture
+from sklearn_coinem.datasets import load_betablocker
 
 data = load_betablocker()
 X, y, centre = data.data, data.target, data.groups

@@ -139,9 +139,8 @@ class BinomialRegressionMixture(BaseCountMixture):
 
     Examples
     --------
-    >>> from sklearn_coinem._binomial_regression_mixture import (
-    ...     BinomialRegressionMixture)
-    >>> from sklearn_coinem.datasets._betablocker import load_betablocker
+    >>> from sklearn_coinem import BinomialRegressionMixture
+    >>> from sklearn_coinem.datasets import load_betablocker
     >>> data = load_betablocker()
     >>> model = BinomialRegressionMixture(3, shared=[True], n_init=30,
     ...                                   random_state=0)
@@ -315,7 +314,24 @@ class BinomialRegressionMixture(BaseCountMixture):
         return self
 
     def partial_fit(self, X, y, sample_weight=None):
-        """Not supported yet for regressions."""
+        """Not supported yet for regressions: raises NotImplementedError.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Covariates.
+
+        y : array-like of shape (n_samples, 2)
+            Successes and failures.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights.
+
+        Returns
+        -------
+        self : object
+            Never returned.
+        """
         raise NotImplementedError("partial_fit is not available for regressions yet.")
 
     # ------------------------------------------------------------ predict
@@ -369,6 +385,7 @@ class BinomialRegressionMixture(BaseCountMixture):
         Returns
         -------
         log_prob : ndarray of shape (n_samples,)
+            ``log sum_k weights_[k] Binomial(y[i] | expit(eta_ik))``.
         """
         return self._log_resp(X, y)[0]
 
@@ -393,6 +410,8 @@ class BinomialRegressionMixture(BaseCountMixture):
         Returns
         -------
         log_likelihood : float
+            Weighted mean of :meth:`score_samples` (or of the groups'
+            log-likelihoods per row).
         """
         if groups is None:
             return float(np.average(self.score_samples(X, y), weights=sample_weight))
@@ -416,6 +435,8 @@ class BinomialRegressionMixture(BaseCountMixture):
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+            Most probable component of each row given its covariates and
+            counts.
         """
         return self.fit(X, y, sample_weight).predict_proba(X, y).argmax(axis=1)
 

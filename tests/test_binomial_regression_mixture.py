@@ -6,8 +6,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import expit, logsumexp
 from scipy.stats import binom
 
-from sklearn_coinem._binomial_regression_mixture import BinomialRegressionMixture
-from sklearn_coinem.datasets._betablocker import load_betablocker
+from sklearn_coinem import BinomialRegressionMixture
+from sklearn_coinem.datasets import load_betablocker
 from tests import _references_flexmix as flexmix
 
 

@@ -20,7 +20,7 @@ from sklearn_coinem._groups import group_layout, grouped_e_step
 from sklearn_coinem._initialization import initial_parameters
 from sklearn_coinem._solver import run_em
 from sklearn_coinem._table import RowTable
-from sklearn_coinem.datasets._betablocker import load_betablocker
+from sklearn_coinem.datasets import load_betablocker
 from tests import _references_flexmix as flexmix
 
 MONOTONE = ["jaakkola-jordan", "bohning"]

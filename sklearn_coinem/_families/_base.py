@@ -182,8 +182,11 @@ class ComponentFamily:
         """Why these rows cannot identify ``n_components`` components, or None."""
         raise NotImplementedError
 
-    def sample(self, params, components, n_trials, rng):
+    def sample(self, params, components, n_trials, rng, design=None):
         """Counts drawn from ``components`` (n,) with ``n_trials`` (n,) trials each.
+
+        ``design`` holds the covariates of the rows to draw, for families
+        whose density depends on them.
 
         Returns
         -------

@@ -182,7 +182,7 @@ class MultinomialFamily(ComponentFamily):
             "well; use fewer components or rows with more trials."
         )
 
-    def sample(self, params, components, n_trials, rng):
+    def sample(self, params, components, n_trials, rng, design=None):
         return sample_multinomial(params["probs"][components], n_trials, rng)
 
     def interval_scales(self, params):

@@ -69,7 +69,7 @@ def load_betablocker(*, return_X_y=False, as_frame=False):
 
     Examples
     --------
-    >>> from sklearn_coinem.datasets._betablocker import load_betablocker
+    >>> from sklearn_coinem.datasets import load_betablocker
     >>> betablocker = load_betablocker()
     >>> betablocker.target.sum(axis=0)
     array([ 1811, 18479])
