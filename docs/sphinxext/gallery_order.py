@@ -10,6 +10,7 @@ ORDER = [
     "plot_dice.py",
     "plot_uncertainty.py",
     "plot_semi_supervised_digits.py",
+    "plot_betablocker.py",
 ]
 
 
