@@ -173,7 +173,7 @@ def _column(X, j):
     return X[:, j]
 
 
-def _value_rule(X):
+def _value_rule(X, sample_weight):
     """The index of a column that holds row totals by its values, or None.
 
     Two columns: column 2 is at least column 1 in every row and equal to it
@@ -185,7 +185,8 @@ def _value_rule(X):
         return None
     if n_features == 2:
         first, second = _column(X, 0), _column(X, 1)
-        if (second >= first).all() and (second == first).mean() <= _MAX_EQUAL_SHARE:
+        share = np.average(second == first, weights=sample_weight)
+        if (second >= first).all() and share <= _MAX_EQUAL_SHARE:
             return 1
         return None
     row_total = np.asarray(X.sum(axis=1)).ravel()
@@ -198,7 +199,7 @@ def _value_rule(X):
     return None
 
 
-def check_trials_columns(X, feature_names=None):
+def check_trials_columns(X, feature_names=None, sample_weight=None):
     """Return a warning message when a count matrix seems to hold trials.
 
     The estimators need the count of each outcome; a column of trials (row
@@ -227,6 +228,10 @@ def check_trials_columns(X, feature_names=None):
     feature_names : array-like of str of shape (n_features,), default=None
         The column names (a DataFrame's columns); None checks the values only.
 
+    sample_weight : array-like of shape (n_samples,), default=None
+        Row weights (multiplicities) of the share of rows where the columns
+        are equal: the estimators pass their table of distinct rows.
+
     Returns
     -------
     message : str or None
@@ -253,7 +258,7 @@ def check_trials_columns(X, feature_names=None):
     if name is not None:
         column, reason = repr(name), "by its name"
     else:
-        index = _value_rule(X)
+        index = _value_rule(X, sample_weight)
         if index is None:
             return None
         column = repr(names[index]) if names is not None else f"{index + 1}"

@@ -37,13 +37,16 @@ def check_counts(estimator, X, *, reset, whom, accept_sparse=False):
     return X
 
 
-def warn_if_trials(X, feature_names, stacklevel):
+def warn_if_trials(X, feature_names, stacklevel, sample_weight=None):
     """Warn when the second column looks like trials (row totals), not failures.
 
-    ``X`` may be None (a dask collection: only the names are checked).
+    ``X`` may be None (a dask collection: only the names are checked), or
+    distinct rows with their multiplicities as ``sample_weight``.
     """
     message = check_trials_columns(
-        np.zeros((0, len(feature_names))) if X is None else X, feature_names
+        np.zeros((0, len(feature_names))) if X is None else X,
+        feature_names,
+        sample_weight,
     )
     if message is not None:
         warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
@@ -76,11 +79,27 @@ _MAX_ROW_TOTAL = 2.556e305
 MAX_LOGLIK_ERROR = 1.0
 
 
+# Row totals below which neither the overflow checks nor the lost-digits
+# warning (about 1.4e14 trials) can fire.
+_EXACT_TOTALS_ABOVE = 1e12
+
+
 def check_row_totals(X):
     """Raise unless every row's total and its log-factorial are finite float64.
 
-    Returns the largest row total (for :func:`warn_lost_digits`).
+    Returns the largest row total (for :func:`warn_lost_digits`), or an
+    upper bound of it below 1e12 trials, where nothing depends on the
+    exact value.
     """
+    if X.shape[0] == 0:
+        return 0.0
+    # n_features times the largest count bounds every row total, for a
+    # fraction of the cost of the row sums on tall data (a short-axis
+    # reduction); they are needed only near the thresholds below.
+    with np.errstate(over="ignore"):
+        bound = float(X.max()) * X.shape[1]
+    if bound < _EXACT_TOTALS_ABOVE:
+        return bound
     with np.errstate(over="ignore"):
         totals = np.asarray(X.sum(axis=1, dtype=np.float64)).ravel()
     max_total = float(totals.max(initial=0.0))
@@ -202,8 +221,6 @@ def count_table(estimator, family, X, sample_weight, *, reset, whom, distributed
     )
     if reset:
         check_n_samples(X.shape[0], estimator.n_components)
-        # User code -> sklearn's fit wrapper -> fit -> _table -> here.
-        warn_if_trials(X, getattr(estimator, "feature_names_in_", None), 5)
     n_rows = X.shape[0]
     if sample_weight is not None:
         sample_weight = _check_sample_weight(
@@ -218,6 +235,10 @@ def count_table(estimator, family, X, sample_weight, *, reset, whom, distributed
             check_positive_weight(sample_weight.sum())
         table = RowTable.compress(family, X, sample_weight)
     check_weighted_totals(table, weighted=sample_weight is not None)
+    if reset:
+        # On the distinct rows: a pass over X would cost more than the fit.
+        names = getattr(estimator, "feature_names_in_", None)
+        warn_if_trials(table.X, names, 5, sample_weight=table.weights)
     # User code -> fit (or aic, ...) and its wrapper -> _table -> here.
     warn_lost_digits(max_total, stacklevel=6)
     return table, int(n_rows)
