@@ -192,7 +192,11 @@ def _value_rule(X, sample_weight):
     row_total = np.asarray(X.sum(axis=1)).ravel()
     if not (row_total > 0).any():
         return None
-    for j in range(n_features):
+    # Only columns that hold the total on the first rows need the full test.
+    head = min(n_samples, 64)
+    doubled = 2 * (X[:head].toarray() if sparse.issparse(X) else X[:head])
+    candidates = np.isclose(doubled, row_total[:head, None], rtol=1e-12, atol=0)
+    for j in np.flatnonzero(candidates.all(axis=0)):
         # Column j equals the others' sum exactly when it is half the row total.
         if np.allclose(2 * _column(X, j), row_total, rtol=1e-12, atol=0):
             return j
