@@ -28,8 +28,9 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from sklearn_coinem import BinomialMixture
-from sklearn_coinem._count_table import _compress_counts
+from sklearn_coinem._families import MultinomialFamily
 from sklearn_coinem._initialization import initial_parameters
+from sklearn_coinem._table import RowTable
 
 TOL = 1e-6
 MAX_ITER = 1000
@@ -83,11 +84,12 @@ def data_start(X, n_components, rng):
 
 def library_start(X, n_components):
     """The library's default (k-means++) starting point, to give to both fitters."""
-    rows, row_weight = _compress_counts(X)
-    weights, probs = initial_parameters(
-        rows, row_weight, n_components, 1, "k-means++", np.random.RandomState(0)
+    family = MultinomialFamily()
+    table = RowTable.compress(family, X)
+    weights, params = initial_parameters(
+        table, family, n_components, 1, "k-means++", np.random.RandomState(0)
     )
-    return weights[0], probs[0]
+    return weights[0], params["probs"][0]
 
 
 # ----------------------------------------------------------------- baseline

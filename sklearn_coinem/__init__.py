@@ -1,15 +1,21 @@
 """Scikit-learn compatible EM for finite mixtures of binomials and multinomials."""
 
 from sklearn_coinem._alignment import align_components
-from sklearn_coinem._binomial_mixture import BinomialMixture, IdentifiabilityWarning
+from sklearn_coinem._base import IdentifiabilityWarning
+from sklearn_coinem._binomial_mixture import BinomialMixture
+from sklearn_coinem._counts import counts_from_trials
 from sklearn_coinem._model_selection import select_n_components
+from sklearn_coinem._monitor import FitMonitor, monitor_fits
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BinomialMixture",
+    "FitMonitor",
     "IdentifiabilityWarning",
     "__version__",
     "align_components",
+    "counts_from_trials",
+    "monitor_fits",
     "select_n_components",
 ]

@@ -1,64 +1,11 @@
 """The BinomialMixture estimator: mixtures of binomials and multinomials by EM."""
 
-import warnings
-from numbers import Integral, Real
-from time import time
-
-import numpy as np
-from joblib import effective_n_jobs
-from sklearn.base import BaseEstimator, DensityMixin, _fit_context
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    check_non_negative,
-    validate_data,
-)
-
-from sklearn_coinem._count_table import _compress_counts, _merge_tables
-from sklearn_coinem._dask import _is_dask_collection
-from sklearn_coinem._em import (
-    CountTable,
-    _estimate_log_resp,
-    _log_coefficients,
-    _safe_log,
-)
-from sklearn_coinem._inference import information_criteria, standard_errors
-from sklearn_coinem._initialization import INIT_METHODS, initial_parameters
-from sklearn_coinem._solver import run_em
-from sklearn_coinem.datasets._generators import _sample_mixture
+from sklearn_coinem._base import BaseCountMixture
+from sklearn_coinem._families import MultinomialFamily
+from sklearn_coinem._validation import check_distribution
 
 
-class IdentifiabilityWarning(UserWarning):
-    """Warning raised when the data cannot identify the requested mixture."""
-
-
-def _check_identifiable(X, n_components):
-    """Warn when no row has the 2K-1 trials that identify K components."""
-    max_trials = float(X.sum(axis=1).max()) if X.shape[0] else 0.0
-    needed = 2 * n_components - 1
-    if max_trials < needed:
-        warnings.warn(
-            f"A mixture of {n_components} binomial/multinomial components is not "
-            f"identifiable from these data: it needs rows with at least "
-            f"2 * n_components - 1 = {needed} trials (Teicher 1961), but the "
-            f"largest row has {max_trials:g}. Several parameter values fit equally "
-            "well; use fewer components or rows with more trials.",
-            IdentifiabilityWarning,
-            stacklevel=4,
-        )
-
-
-def _canonical_order(weights, probs):
-    """Component order by descending probs[:, 0], then the other columns."""
-    keys = [-weights] + [-probs[:, c] for c in range(probs.shape[1] - 1, -1, -1)]
-    return np.lexsort(keys)
-
-
-class BinomialMixture(DensityMixin, BaseEstimator):
+class BinomialMixture(BaseCountMixture):
     """Finite mixture of binomial (or multinomial) distributions fitted by EM.
 
     Each row of ``X`` holds the outcome counts of one experiment: with two
@@ -214,8 +161,14 @@ class BinomialMixture(DensityMixin, BaseEstimator):
     ``fit`` and the prediction methods take dask arrays, computed on the
     workers of a dask cluster (see :ref:`scaling`).
 
+    Wide sparse counts (bag-of-words documents) may be passed as any
+    scipy.sparse matrix or array: they stay sparse (CSR) through the table,
+    the E-step, the initialisation and the log coefficient, and give the
+    same fit as their dense equivalent. :meth:`standard_errors` refuses
+    models with more than 5000 free parameters.
+
     A mixture of K binomials is identifiable only if rows have at least
-    2K - 1 trials (Teicher 1961, 1963); ``fit`` warns otherwise.
+    2K - 1 trials (Teicher 1963); ``fit`` warns otherwise.
 
     In float64 the log-likelihood of a row with very many trials loses
     digits to cancellation between the log coefficient and the probability
@@ -249,21 +202,8 @@ class BinomialMixture(DensityMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0.0, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
-        "init_params": [StrOptions(set(INIT_METHODS))],
-        "weights_init": ["array-like", None],
+        **BaseCountMixture._parameter_constraints,
         "probs_init": ["array-like", None],
-        "update_weights": ["boolean"],
-        "pseudo_count": [Interval(Real, 0.0, None, closed="left")],
-        "algorithm": [StrOptions({"em", "squarem"})],
-        "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
-        "warm_start": ["boolean"],
-        "verbose": ["verbose"],
-        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -301,541 +241,14 @@ class BinomialMixture(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.positive_only = True
-        return tags
-
-    # ------------------------------------------------------------------ checks
-    def _validate_counts(self, X, *, reset, whom):
-        """Validate a count matrix; sklearn's wording for the check suite."""
-        X = validate_data(
-            self,
-            X,
-            reset=reset,
-            dtype="numeric",
-            ensure_min_features=2 if reset else 1,
-        )
-        check_non_negative(X, whom)
-        return X
-
-    def _check_initial_parameters(self, n_features):
-        """Validate ``weights_init`` and ``probs_init``; return float arrays."""
-        weights = probs = None
-        if self.weights_init is not None:
-            weights = np.array(self.weights_init, dtype=float)
-            _check_distribution(weights, (self.n_components,), "weights_init")
-            weights /= weights.sum()
-        if self.probs_init is not None:
-            probs = np.array(self.probs_init, dtype=float)
-            shape = (self.n_components, n_features)
-            _check_distribution(probs, shape, "probs_init")
-            probs /= probs.sum(axis=1, keepdims=True)
-        return weights, probs
-
-    # --------------------------------------------------------------------- fit
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, sample_weight=None):
-        """Estimate the mixture parameters by EM.
-
-        Runs ``n_init`` initialisations and keeps the one with the largest
-        objective. Warns with :class:`~sklearn.exceptions.ConvergenceWarning`
-        when the best run stopped at ``max_iter`` before converging.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Non-negative outcome counts, one row per experiment.
-
-        y : Ignored
-            Not used, present for API consistency by convention.
-
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative row weights. Integer weights are equivalent to
-            repeating rows; zero weight removes a row. They count rows, so
-            their scale sets how strongly the data outweigh the
-            ``pseudo_count`` prior.
-
-        Returns
-        -------
-        self : object
-            The fitted mixture.
-        """
-        table = self._build_count_table(
-            X, sample_weight, reset=True, whom="BinomialMixture.fit"
-        )
-        # A new fit starts a new stream for partial_fit.
-        self._count_table = None
-        weights_init, probs_init = self._check_initial_parameters(self.n_features_in_)
-        _check_identifiable(table.X, self.n_components)
-
-        result, best = self._run(
-            table, *self._starting_points(table, weights_init, probs_init)
-        )
-        self._store_result(result, best, reorder=probs_init is None)
-        if not self.converged_ and self.max_iter > 0:
-            warnings.warn(
-                "Best performing initialization did not converge. Try different "
-                "init parameters, or increase max_iter, tol, or check for "
-                "degenerate data.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        return self
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None, sample_weight=None):
-        """Update the mixture with a chunk of rows (exact streaming EM).
-
-        The rows of all chunks seen so far are kept as their table of distinct
-        rows with total weights, the sufficient statistic of the stream. The
-        first call (or the first after ``fit``) initialises like ``fit`` on
-        the chunk. Every later call merges the chunk into the table and
-        continues EM from the current parameters for at most ``max_iter``
-        iterations, keeping the component order. After any sequence of chunks
-        the model is therefore ``fit`` on their concatenation started from
-        the parameters before the last call. Memory grows with the number of
-        distinct rows, not with the length of the stream.
-
-        Parameters
-        ----------
-        X : array-like or dask array of shape (n_samples, n_features)
-            Non-negative outcome counts, one row per experiment.
-
-        y : Ignored
-            Not used, present for API consistency by convention.
-
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative row weights.
-
-        Returns
-        -------
-        self : object
-            The updated mixture.
-        """
-        stream = getattr(self, "_count_table", None)
-        whom = "BinomialMixture.partial_fit"
-        table = self._build_count_table(
-            X, sample_weight, reset=stream is None, whom=whom, distributed=False
-        )
-        if stream is None:
-            weights_init, probs_init = self._check_initial_parameters(
-                self.n_features_in_
-            )
-            start = self._starting_points(table, weights_init, probs_init)
-            reorder = probs_init is None
-        else:
-            table = CountTable.from_rows(
-                *_merge_tables([(stream.X, stream.weights), (table.X, table.weights)])
-            )
-            _check_weighted_totals(table)
-            start, reorder = (self.weights_[None], self.probs_[None], None), False
-        _check_identifiable(table.X, self.n_components)
-        result, best = self._run(table, *start)
-        self._store_result(result, best, reorder=reorder)
-        self._count_table = table
-        return self
-
-    def _build_count_table(self, X, sample_weight, *, reset, whom, distributed=True):
-        """Validate X and sample_weight; return the count table of the rows."""
-        if _is_dask_collection(X):
-            return self._dask_count_table(
-                X, sample_weight, reset=reset, whom=whom, distributed=distributed
-            )
-        X = self._validate_counts(X, reset=reset, whom=whom)
-        if reset:
-            _check_n_samples(X.shape[0], self.n_components)
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(
-                sample_weight, X, dtype=np.float64, ensure_non_negative=True
-            )
-            _check_positive_weight(sample_weight.sum())
-        table = CountTable.from_rows(*_compress_counts(X, sample_weight))
-        _check_row_totals(table.X)
-        _check_weighted_totals(table)
-        return table
-
-    def _dask_count_table(self, X, sample_weight, *, reset, whom, distributed):
-        """Validate and compress a dask collection chunk by chunk on the workers.
-
-        With ``distributed=False`` the table is always merged on the client;
-        otherwise tables above ``MAX_LOCAL_ROWS`` distinct rows stay on the
-        workers and each EM iteration reduces the E-step statistics there.
-        """
-        from sklearn_coinem._dask import MAX_LOCAL_ROWS, check_2d, dask_count_table
-
-        check_2d(X)
-        validate_data(self, X, reset=reset, skip_check_array=True)
-        if reset and self.n_features_in_ < 2:
-            raise ValueError(
-                f"Found array with {self.n_features_in_} feature(s) "
-                f"(shape={X.shape}) while a minimum of 2 is required by "
-                f"{type(self).__name__}."
-            )
-        table, n_samples = dask_count_table(
-            X,
-            sample_weight,
-            whom=whom,
-            max_local_rows=MAX_LOCAL_ROWS if distributed else np.inf,
-        )
-        if reset:
-            _check_n_samples(n_samples, self.n_components)
-        if sample_weight is not None and not table.total_weight > 0:
-            # The message of sklearn's check of the in-memory weights.
-            raise ValueError(
-                "Sample weights must contain at least one non-zero number."
-            )
-        if isinstance(table, CountTable):
-            # The in-memory checks, on the merged table; a table left on the
-            # workers is checked there only for sign and finiteness.
-            _check_row_totals(table.X)
-            _check_weighted_totals(table)
-        return table
-
-    def _store_result(self, result, best, *, reorder):
-        """Set the fitted attributes from the best run of ``result``."""
-        weights, probs = result.weights[best], result.probs[best]
-        if reorder:
-            order = _canonical_order(weights, probs)
-            weights, probs = weights[order], probs[order]
-        self.weights_, self.probs_ = weights, probs
-        self.converged_ = bool(result.converged[best])
-        self.n_iter_ = int(result.n_iter[best])
-        self.lower_bound_ = float(result.lower_bound[best])
-        self.lower_bounds_ = result.lower_bounds[best]
-
-    def _starting_points(self, table, weights_init, probs_init):
-        """Starting (weights, probs, lower_bound) of every run."""
-        K = self.n_components
-        # A previous solution of another shape (n_components or the number of
-        # columns changed since) cannot be continued: initialise afresh.
-        previous = getattr(self, "probs_", None)
-        if self.warm_start and getattr(previous, "shape", None) == (
-            K,
-            self.n_features_in_,
-        ):
-            return self.weights_[None], self.probs_[None], np.array([self.lower_bound_])
-        if probs_init is not None:
-            n_runs, probs = 1, probs_init[None]
-            weights = np.full((1, K), 1.0 / K)
-        else:
-            n_runs = self.n_init
-            rng = check_random_state(self.random_state)
-            weights, probs = initial_parameters(
-                table.X, table.weights, K, n_runs, self.init_params, rng
-            )
-        if weights_init is not None:
-            weights = np.broadcast_to(weights_init, (n_runs, K))
-        elif not self.update_weights:
-            weights = np.full((n_runs, K), 1.0 / K)
-        return weights, probs, None
-
-    def _run(self, table, weights, probs, lower_bound):
-        """Run EM from every starting point; return the result and the best run.
-
-        With ``verbose`` the runs go one after the other, so that progress
-        prints in order. Otherwise they are split into at most ``n_jobs``
-        joblib tasks, each a batch of runs; runs are independent, so the
-        result does not depend on the split. A table kept on dask workers
-        already spreads every E-step, so its runs stay in one task.
-        """
-        options = {
-            "pseudo_count": self.pseudo_count,
-            "update_weights": self.update_weights,
-            "tol": self.tol,
-            "max_iter": self.max_iter,
-            "algorithm": self.algorithm,
-        }
-        if self.verbose:
-            results = []
-            for run in range(len(probs)):
-                print(f"Initialization {run}")
-                self._init_prev_time = self._iter_prev_time = time()
-                result = run_em(
-                    table,
-                    weights[[run]],
-                    probs[[run]],
-                    lower_bound=None if lower_bound is None else lower_bound[[run]],
-                    callback=self._verbose_callback(),
-                    **options,
-                )
-                self._print_init_end(result)
-                results.append(result)
-        else:
-            n_tasks = min(effective_n_jobs(self.n_jobs), len(probs))
-            if not isinstance(table, CountTable):
-                n_tasks = 1
-            tasks = np.array_split(np.arange(len(probs)), n_tasks)
-            results = Parallel(n_jobs=self.n_jobs if n_tasks > 1 else 1)(
-                delayed(run_em)(
-                    table,
-                    weights[idx],
-                    probs[idx],
-                    lower_bound=None if lower_bound is None else lower_bound[idx],
-                    **options,
-                )
-                for idx in tasks
-            )
-        result = _concatenate_results(results)
-        return result, int(np.argmax(result.lower_bound))
-
-    # ----------------------------------------------------------------- verbose
-    def _verbose_callback(self):
-        """Progress printer of one run: a line per ``verbose_interval`` iterations.
-
-        SQUAREM records the objective only every third iteration, so a line
-        follows the first record at or past each multiple of the interval.
-        """
-        last_printed = [0]
-
-        def callback(run, n_iter, objective, change):
-            interval = self.verbose_interval
-            if n_iter // interval == last_printed[0] // interval:
-                return
-            last_printed[0] = n_iter
-            if self.verbose == 1:
-                print(f"  Iteration {n_iter}")
-            else:
-                now = time()
-                print(
-                    f"  Iteration {n_iter}\t time lapse "
-                    f"{now - self._iter_prev_time:.5f}s\t ll change {change:.3e}\t "
-                    f"lower bound {objective:.5f}"
-                )
-                self._iter_prev_time = now
-
-        return callback
-
-    def _print_init_end(self, result):
-        status = "converged" if result.converged[0] else "did not converge"
-        if self.verbose == 1:
-            print(f"Initialization {status}.")
-        else:
-            elapsed = time() - self._init_prev_time
-            print(
-                f"Initialization {status}. time lapse {elapsed:.5f}s\t "
-                f"lower bound {result.lower_bound[0]:.5f}."
-            )
-
-    # ----------------------------------------------------------------- predict
-    def _dask_rows(self, X, method):
-        """Lazy dask array of ``method`` applied to each chunk of X."""
-        from sklearn_coinem._dask import check_2d, dask_row_map
-
-        check_is_fitted(self)
-        check_2d(X)
-        validate_data(self, X, reset=False, skip_check_array=True)
-        whom = f"BinomialMixture.{method}"
-        return dask_row_map(X, self.weights_, self.probs_, method, whom)
-
-    def _log_resp(self, X, whom):
-        """Validated X, per-row log-likelihood and log responsibilities."""
-        check_is_fitted(self)
-        X = self._validate_counts(X, reset=False, whom=whom)
-        X = np.asarray(X, dtype=np.float64)
-        _check_row_totals(X)
-        log_norm, log_resp = _estimate_log_resp(
-            X, _safe_log(self.weights_)[None], _safe_log(self.probs_)[None]
-        )
-        return log_norm[:, 0] + _log_coefficients(X), log_resp[:, 0]
-
-    def score_samples(self, X):
-        """Log-likelihood of each row under the fitted mixture.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Non-negative outcome counts.
-
-        Returns
-        -------
-        log_prob : ndarray of shape (n_samples,)
-            ``log sum_k weights_[k] * Multinomial(X[i] | probs_[k])``,
-            including the multinomial coefficient. A lazy dask array when
-            X is a dask array.
-        """
-        if _is_dask_collection(X):
-            return self._dask_rows(X, "score_samples")
-        return self._log_resp(X, "BinomialMixture.score_samples")[0]
-
-    def score(self, X, y=None, sample_weight=None):
-        """Weighted mean log-likelihood of the rows of X.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Non-negative outcome counts.
-
-        y : Ignored
-            Not used, present for API consistency by convention.
-
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative row weights of the average.
-
-        Returns
-        -------
-        log_likelihood : float
-            Weighted mean of :meth:`score_samples`.
-        """
-        log_prob = self.score_samples(X)
-        if _is_dask_collection(log_prob):
-            from sklearn_coinem._dask import dask_weighted_mean
-
-            return dask_weighted_mean(log_prob, sample_weight)
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(
-                sample_weight, log_prob[:, None], ensure_non_negative=True
-            )
-            # The mean is scale-free: relative weights neither overflow (1e308)
-            # nor lose digits as subnormal numbers (1e-320).
-            sample_weight = sample_weight / sample_weight.max()
-        return float(np.average(log_prob, weights=sample_weight))
-
-    def predict_proba(self, X):
-        """Posterior probability of each component for each row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Non-negative outcome counts.
-
-        Returns
-        -------
-        resp : ndarray of shape (n_samples, n_components)
-            Responsibilities; each row sums to 1. A row with no trials gets
-            the mixing weights. A lazy dask array when X is a dask array.
-        """
-        if _is_dask_collection(X):
-            return self._dask_rows(X, "predict_proba")
-        return np.exp(self._log_resp(X, "BinomialMixture.predict_proba")[1])
-
-    def predict(self, X):
-        """Most probable component of each row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Non-negative outcome counts.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Component indices. A lazy dask array when X is a dask array.
-        """
-        if _is_dask_collection(X):
-            return self._dask_rows(X, "predict")
-        return self._log_resp(X, "BinomialMixture.predict")[1].argmax(axis=1)
-
-    def fit_predict(self, X, y=None, sample_weight=None):
-        """Fit the mixture on X and return the most probable component of each row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Non-negative outcome counts.
-
-        y : Ignored
-            Not used, present for API consistency by convention.
-
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative row weights.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Component indices, equal to ``fit(X).predict(X)``.
-        """
-        return self.fit(X, sample_weight=sample_weight).predict(X)
-
-    # ---------------------------------------------------------------- inference
-    def _criteria(self, X, sample_weight, whom):
-        """AIC, BIC, ICL and their ingredients on X at the fitted parameters."""
-        check_is_fitted(self)
-        table = self._build_count_table(X, sample_weight, reset=False, whom=whom)
-        return information_criteria(
-            table, self.weights_, self.probs_, self.update_weights
-        )
-
-    def aic(self, X, sample_weight=None):
-        """Akaike information criterion of the fitted mixture on X.
-
-        ``-2 * log_likelihood + 2 * n_parameters`` with the full
-        log-likelihood (including the multinomial coefficient) and
-        ``n_parameters = (n_components - 1) + n_components * (n_features - 1)``
-        (no weight parameters when ``update_weights=False``), the convention
-        of R's flexmix. Smaller is better.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Non-negative outcome counts, usually the training data.
-
-        sample_weight : array-like of shape (n_samples,), default=None
-            Row weights of the log-likelihood.
-
-        Returns
-        -------
-        aic : float
-            The lower the better.
-        """
-        return self._criteria(X, sample_weight, "BinomialMixture.aic").aic
-
-    def bic(self, X, sample_weight=None):
-        """Bayesian information criterion of the fitted mixture on X.
-
-        ``-2 * log_likelihood + log(n) * n_parameters``, with ``n`` the number
-        of rows (the sum of ``sample_weight`` when given) and the parameter
-        count and log-likelihood of :meth:`aic` (flexmix's convention).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Non-negative outcome counts, usually the training data.
-
-        sample_weight : array-like of shape (n_samples,), default=None
-            Row weights; they also set ``n``.
-
-        Returns
-        -------
-        bic : float
-            The lower the better.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from sklearn_coinem import BinomialMixture
-        >>> from sklearn_coinem.datasets import make_binomial_mixture
-        >>> X, _ = make_binomial_mixture(300, probs=[0.9, 0.2], random_state=0)
-        >>> bics = [BinomialMixture(k, random_state=0).fit(X).bic(X) for k in (1, 2, 3)]
-        >>> int(np.argmin(bics)) + 1
-        2
-        """
-        return self._criteria(X, sample_weight, "BinomialMixture.bic").bic
-
-    def icl(self, X, sample_weight=None):
-        """Integrated completed likelihood criterion of the fitted mixture on X.
-
-        ``bic(X) + 2 * sum_i w_i (-log max_k r_ik)``: BIC penalised by the
-        entropy of the maximum a posteriori classification, which favours
-        well-separated components (Biernacki, Celeux & Govaert 2000). It
-        equals ``-2 * complete log-likelihood + log(n) * n_parameters`` as
-        flexmix's ``ICL`` and mclust's ``icl`` compute it (mclust reports it
-        with the opposite sign).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Non-negative outcome counts, usually the training data.
-
-        sample_weight : array-like of shape (n_samples,), default=None
-            Row weights.
-
-        Returns
-        -------
-        icl : float
-            The lower the better.
-        """
-        return self._criteria(X, sample_weight, "BinomialMixture.icl").icl
+    def _make_family(self):
+        return MultinomialFamily(pseudo_count=self.pseudo_count)
+
+    def _user_params(self, n_features):
+        if self.probs_init is None:
+            return None
+        shape = (self.n_components, n_features)
+        return {"probs": check_distribution(self.probs_init, shape, "probs_init")}
 
     def standard_errors(self, X, sample_weight=None, confidence=0.95):
         """Standard errors and Wald confidence intervals of the fitted parameters.
@@ -849,7 +262,7 @@ class BinomialMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The data the model was fitted on.
 
         sample_weight : array-like of shape (n_samples,), default=None
@@ -926,21 +339,9 @@ class BinomialMixture(DensityMixin, BaseEstimator):
         >>> se.probs.shape, bool((se.probs[:, 0] < 0.01).all())
         ((2, 2), True)
         """
-        if not 0 < confidence < 1:
-            raise ValueError(f"confidence must be in (0, 1), got {confidence!r}.")
-        check_is_fitted(self)
-        whom = "BinomialMixture.standard_errors"
-        table = self._build_count_table(X, sample_weight, reset=False, whom=whom)
-        return standard_errors(
-            table,
-            self.weights_,
-            self.probs_,
-            update_weights=self.update_weights,
-            confidence=confidence,
-            feature_names=getattr(self, "feature_names_in_", None),
-        )
+        return self._standard_errors(X, sample_weight, confidence)
 
-    def sample(self, n_samples=1, *, n_trials, random_state=None):
+    def sample(self, n_samples=1, *, n_trials=None, random_state=None):
         """Draw rows of counts from the fitted mixture.
 
         Parameters
@@ -948,9 +349,12 @@ class BinomialMixture(DensityMixin, BaseEstimator):
         n_samples : int, default=1
             Number of rows to draw.
 
-        n_trials : int, tuple (low, high) or array-like of shape (n_samples,)
+        n_trials : int, tuple (low, high), array-like of shape (n_samples,) \
+                or None, default=None
             Trials of every row, drawn uniformly from the integers
-            ``low..high`` (inclusive) for each row, or given per row.
+            ``low..high`` (inclusive) for each row, or given per row (whole
+            numbers, of any numeric type). None draws each row's trials from
+            those of the training rows, in proportion to their weights.
 
         random_state : int, RandomState instance or None, default=None
             Determines the draws; None uses the estimator's
@@ -975,89 +379,4 @@ class BinomialMixture(DensityMixin, BaseEstimator):
         >>> X.sum(axis=1)
         array([10, 10, 10, 10])
         """
-        check_is_fitted(self)
-        if not isinstance(n_samples, Integral) or n_samples < 1:
-            raise ValueError(
-                f"Invalid value for 'n_samples': {n_samples}. The sampling "
-                "requires at least one sample."
-            )
-        rng = check_random_state(
-            self.random_state if random_state is None else random_state
-        )
-        return _sample_mixture(self.weights_, self.probs_, n_samples, n_trials, rng)
-
-
-def _check_n_samples(n_samples, n_components):
-    """Raise if there are fewer rows than components."""
-    if n_samples < n_components:
-        raise ValueError(
-            "Expected n_samples >= n_components but got "
-            f"n_components = {n_components}, n_samples = {n_samples}"
-        )
-
-
-def _check_positive_weight(total_weight):
-    """Raise unless the sample weights have a positive sum."""
-    if not total_weight > 0:
-        raise ValueError("sample_weight must have a positive sum.")
-
-
-def _check_row_totals(X):
-    """Raise if a row's total count overflows float64: its likelihood is undefined."""
-    if not np.isfinite(X.sum(axis=1)).all():
-        raise ValueError(
-            "Input X has a row whose total count overflows float64; the counts "
-            "are too large."
-        )
-
-
-def _check_weighted_totals(table):
-    """Raise unless the weighted sums that EM accumulates are representable.
-
-    An overflowing total makes the statistics NaN; a total weight below the
-    smallest normal float64 makes the per-sample objective (the prior term
-    divided by the total weight) overflow.
-    """
-    weighted_total = table.weights @ table.X.sum(axis=1)
-    if not (np.isfinite(weighted_total) and np.isfinite(table.log_coef_sum)):
-        raise ValueError(
-            "The weighted total count of X (sample_weight times the row totals) "
-            "overflows float64; rescale sample_weight."
-        )
-    tiny = np.finfo(np.float64).tiny
-    if table.total_weight < tiny:
-        raise ValueError(
-            f"The total sample_weight is below {tiny:.3g}, the smallest normal "
-            "float64; rescale sample_weight."
-        )
-
-
-def _check_distribution(values, shape, name):
-    """Check that ``values`` has ``shape`` and its last axis is a distribution."""
-    if values.shape != shape:
-        raise ValueError(
-            f"The parameter '{name}' should have the shape {shape}, "
-            f"but got {values.shape}."
-        )
-    if not np.all(np.isfinite(values)) or np.any(values < 0):
-        raise ValueError(f"The parameter '{name}' must be finite and non-negative.")
-    sums = values.sum(axis=-1)
-    if not np.allclose(sums, 1.0, rtol=0, atol=1e-6):
-        raise ValueError(
-            f"The parameter '{name}' should be normalized along its last axis, "
-            f"but got sums {np.round(sums, 6)}."
-        )
-
-
-def _concatenate_results(results):
-    """Join the EMResult of several sequential runs into one batch."""
-    if len(results) == 1:
-        return results[0]
-    first = results[0]
-    return type(first)(
-        *(
-            np.concatenate([getattr(r, name) for r in results])
-            for name in ("weights", "probs", "lower_bound", "n_iter", "converged")
-        ),
-        [h for r in results for h in r.lower_bounds],
-    )
+        return self._sample(n_samples, n_trials, random_state)

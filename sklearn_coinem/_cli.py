@@ -1,32 +1,40 @@
 """Command line: the two-coins demo and ``fit COUNTS.csv`` for CSV users."""
 
 import argparse
-import contextlib
 import csv
+import dataclasses
 import io
 import json
 import math
 import operator
 import os
 import sys
-import time
 import warnings
 
 import numpy as np
+from scipy.special import gammaln
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_coinem import (
     BinomialMixture,
+    FitMonitor,
     IdentifiabilityWarning,
     __version__,
+    monitor_fits,
     select_n_components,
 )
+from sklearn_coinem._counts import _first_invalid, check_trials_columns
 from sklearn_coinem.datasets import load_coins
 
-# Progress is only worth printing for fits that take a noticeable time.
-_PROGRESS_DELAY = 1.0
-
 _DELIMITERS = ",;\t"
+
+# The file name ``-`` means standard input (``fit -``) or output (``-o -``).
+STDIO = "-"
+_STDIN_NAME = "<stdin>"
+
+# Exit statuses: bad usage or input, and interrupted (128 + SIGINT).
+_STATUS_ERROR = 2
+_STATUS_INTERRUPTED = 130
 
 
 class InputError(Exception):
@@ -37,6 +45,61 @@ class InputError(Exception):
         where += [f"column {column}"] if column is not None else []
         location = f"{', '.join(where)}: " if where else ""
         super().__init__(f"{path}: {location}{message}")
+
+
+class UsageError(Exception):
+    """A bad command line, reported as one line and exit status 2."""
+
+
+class OutputError(Exception):
+    """Standard output cannot be written (closed, full or a broken pipe)."""
+
+
+# ------------------------------------------------------------------- streams
+def _silence(stream):
+    """Point the file descriptor of a failed stream at the null device.
+
+    What it still buffers then goes nowhere at exit, instead of a second
+    error (and exit status 120) when Python flushes it.
+    """
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        pass  # not a real file (a test's capture), or already unusable
+
+
+def _write_stdout(text):
+    """Write and flush ``text`` on standard output, or raise OutputError."""
+    if sys.stdout is None:
+        raise OutputError("standard output is closed")
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as exc:
+        _silence(sys.stdout)
+        reason = "a broken pipe" if isinstance(exc, BrokenPipeError) else exc.strerror
+        raise OutputError(f"cannot write to standard output ({reason})") from None
+
+
+class _Stderr:
+    """Standard error that gives up quietly once it is closed or broken.
+
+    Progress and messages are extras: losing them must not stop the fit or
+    the report on standard output.
+    """
+
+    def __init__(self):
+        self.alive = sys.stderr is not None
+
+    def write_line(self, text):
+        if not self.alive:
+            return
+        try:
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            self.alive = False
+            _silence(sys.stderr)
 
 
 # --------------------------------------------------------------------- reading
@@ -57,19 +120,44 @@ def _guess_delimiter(text):
     return max(_DELIMITERS, key=first.count)
 
 
-def _read_rows(path, delimiter):
-    """Non-blank records of a CSV file as (row number, cells) pairs."""
+def _read_text(path):
+    """The text of a file, or of standard input for ``-``."""
+    name = _STDIN_NAME if path == STDIO else path
     try:
-        with open(path, newline="", encoding="utf-8-sig") as file:
-            text = file.read()
+        if path != STDIO:
+            with open(path, "rb") as file:
+                data = file.read()
+        elif sys.stdin is None:
+            raise InputError(name, "standard input is closed")
+        else:
+            data = getattr(sys.stdin, "buffer", sys.stdin).read()
+        if isinstance(data, str):  # a text-only stream (no bytes buffer)
+            return data.removeprefix("\ufeff")
+        return data.decode("utf-8-sig")
     except FileNotFoundError:
-        raise InputError(path, "no such file") from None
+        raise InputError(name, "no such file") from None
     except IsADirectoryError:
-        raise InputError(path, "is a directory, not a CSV file") from None
+        raise InputError(name, "is a directory, not a CSV file") from None
     except UnicodeDecodeError:
-        raise InputError(path, "not a text (UTF-8) CSV file") from None
+        raise InputError(name, "not a text (UTF-8) CSV file") from None
     except OSError as exc:
-        raise InputError(path, exc.strerror or str(exc)) from None
+        raise InputError(name, exc.strerror or str(exc)) from None
+
+
+def _blank_comments(text):
+    """``text`` with its comment lines (first non-blank character ``#``) blanked.
+
+    Blanking, rather than removing, keeps the row numbers of the file.
+    """
+    return "".join(
+        "\n" if line.lstrip().startswith("#") else line
+        for line in io.StringIO(text, newline="")
+    )
+
+
+def _read_rows(name, text, delimiter):
+    """Non-blank, non-comment records of CSV text as (row number, cells) pairs."""
+    text = _blank_comments(text)
     if delimiter is None:
         delimiter = _guess_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -80,52 +168,100 @@ def _read_rows(path, delimiter):
             if any(cells):
                 records.append((reader.line_num, cells))
     except csv.Error as exc:
-        raise InputError(path, str(exc), row=reader.line_num) from None
+        raise InputError(name, str(exc), row=reader.line_num) from None
     return records
 
 
-def _select_columns(path, header, n_columns, columns):
-    """Indices (0-based) of the requested count columns.
+def _split_header(name, records, header):
+    """(header cells or None, data records), by ``header`` (None: detect).
 
-    Names refer to the header; without a header, columns are numbered from 1.
+    Detection takes the first record as a header when none of its cells is a
+    number; it warns when an all-number first record reads 1, 2, ..., C
+    (C >= 3: dice faces named by number), which it keeps as data.
     """
-    if columns is None:
-        return list(range(n_columns))
-    indices = []
-    for token in (token.strip() for token in columns.split(",")):
-        if header is not None and token in header:
-            indices.append(header.index(token))
-        elif header is None and token.isdigit() and 1 <= int(token) <= n_columns:
-            indices.append(int(token) - 1)
-        else:
-            known = (
-                ", ".join(header)
-                if header is not None
-                else f"numbers 1 to {n_columns} (the file has no header)"
+    first_row, first = records[0]
+    if header is None:
+        header = all(_parse_number(cell) is None for cell in first)
+        values = [_parse_number(cell) for cell in first]
+        if len(first) >= 3 and values == list(range(1, len(first) + 1)):
+            warnings.warn(
+                f"{name}: row {first_row} ({','.join(first)}) is read as data, "
+                "but looks like a header naming the columns by number; pass "
+                "--header if it is one (--no-header reads it as data without "
+                "this warning)",
+                UserWarning,
+                stacklevel=2,
             )
-            raise InputError(path, f"--columns: no column {token!r}; use {known}")
+    if not header:
+        return None, records
+    if len(records) == 1:
+        raise InputError(name, "no data rows after the header")
+    return first, records[1:]
+
+
+def _column_index(name, header, n_columns, token, option):
+    """The 0-based index of the column ``token`` names (a header name or 1..)."""
+    token = token.strip()
+    if header is not None and token in header:
+        return header.index(token)
+    if header is None and token.isdigit() and 1 <= int(token) <= n_columns:
+        return int(token) - 1
+    known = (
+        ", ".join(header)
+        if header is not None
+        else f"numbers 1 to {n_columns} (the file has no header)"
+    )
+    raise InputError(name, f"{option}: no column {token!r}; use {known}")
+
+
+def _column_indices(name, header, n_columns, tokens, option):
+    """Indices of the columns named by ``tokens``, each at most once."""
+    indices = []
+    for token in tokens:
+        indices.append(_column_index(name, header, n_columns, token, option))
         if indices.count(indices[-1]) > 1:
-            raise InputError(path, f"--columns: column {token!r} is given twice")
+            raise InputError(name, f"{option}: column {token.strip()!r} is given twice")
     return indices
 
 
-def _parse_cell(path, row, column, text, first=False):
-    """A validated non-negative finite count (``first``: in the first record)."""
+def _select_columns(name, header, n_columns, columns, successes, trials, ids):
+    """Indices of the count columns and of the identifier columns.
+
+    The counts are ``successes, trials``, else ``columns``, else all columns
+    but ``ids``; the identifiers are ``ids``, else all other columns.
+    """
+    id_indices = _column_indices(name, header, n_columns, ids or [], "--id")
+    if successes is not None:
+        tokens, option = [successes, trials], "--successes/--trials"
+        indices = _column_indices(name, header, n_columns, tokens, option)
+    elif columns is not None:
+        tokens = columns.split(",")
+        indices = _column_indices(name, header, n_columns, tokens, "--columns")
+    else:
+        indices = [j for j in range(n_columns) if j not in id_indices]
+    if len(indices) < 2:
+        raise InputError(
+            name,
+            f"need at least 2 count columns (e.g. heads,tails), got {len(indices)}",
+        )
+    if ids is None:
+        id_indices = [j for j in range(n_columns) if j not in indices]
+    return indices, id_indices
+
+
+def _parse_cell(name, row, column, text, hint):
+    """A validated non-negative finite count; ``hint`` follows a non-number."""
     if not text:
-        raise InputError(path, "empty cell", row, column)
+        raise InputError(name, "empty cell", row, column)
     value = _parse_number(text)
     if value is None:
         if _parse_number(text.replace(",", ".")) is not None:
             hint = " (write decimals with a point)"
-        elif first:
-            hint = " (a header row must have no numeric cell)"
-        else:
-            hint = ""
-        raise InputError(path, f"{text!r} is not a number{hint}", row, column)
+        raise InputError(name, f"{text!r} is not a number{hint}", row, column)
     if not math.isfinite(value):
-        raise InputError(path, f"{text!r} is not a finite number", row, column)
+        raise InputError(name, f"{text!r} is not a finite number", row, column)
     if value < 0:
-        raise InputError(path, f"negative count {text}", row, column)
+        raise InputError(name, f"negative count {text}", row, column)
     return value
 
 
@@ -144,156 +280,246 @@ def _convert_all(records, n_columns, indices):
     return X if np.isfinite(X).all() and (X >= 0).all() else None
 
 
-def _convert_each(path, records, n_columns, indices):
-    """The counts cell by cell, raising at the first bad row or cell."""
+def _convert_each(name, records, n_columns, indices, header_hint):
+    """The counts cell by cell, raising at the first bad row or cell.
+
+    ``header_hint``: whether the first record may be a header that detection
+    read as data (then its bad cell suggests ``--header``).
+    """
     X = np.empty((len(records), len(indices)))
     for i, (row, cells) in enumerate(records):
         if len(cells) != n_columns:
             column = min(len(cells), n_columns) + 1
             raise InputError(
-                path, f"expected {n_columns} columns, got {len(cells)}", row, column
+                name, f"expected {n_columns} columns, got {len(cells)}", row, column
             )
+        hint = (
+            " (a header row must have no numeric cell; or pass --header)"
+            if header_hint and i == 0
+            else ""
+        )
         for j, index in enumerate(indices):
-            X[i, j] = _parse_cell(path, row, index + 1, cells[index], i == 0)
+            X[i, j] = _parse_cell(name, row, index + 1, cells[index], hint)
     return X
 
 
-def read_counts(path, *, columns=None, delimiter=None):
+def _check_magnitudes(name, X, rows):
+    """Raise, naming the counts, when the likelihood of X overflows float64.
+
+    A row total or its log-factorial beyond float64 makes the row's
+    multinomial coefficient NaN; so do overflowing sums over the rows of the
+    totals or of the log-coefficients.
+    """
+    with np.errstate(over="ignore"):
+        totals = X.sum(axis=1)
+        log_factorials = gammaln(totals + 1)
+        for values, message in [
+            (totals, "the counts are too large to add up"),
+            (
+                log_factorials,
+                "the counts are too large: the log-factorial of the row total "
+                "(in the multinomial coefficient) overflows float64",
+            ),
+        ]:
+            bad = np.flatnonzero(~np.isfinite(values))
+            if bad.size:
+                raise InputError(name, message, rows[bad[0]])
+        if not np.isfinite(totals.sum()):
+            raise InputError(
+                name,
+                "the counts are too large: their sum over all rows overflows float64",
+            )
+        # A coefficient lies between 0 and the log-factorial of the total, so
+        # the exact sum is needed only when the log-factorials overflow.
+        if not np.isfinite(log_factorials.sum()):
+            log_coefs = log_factorials - gammaln(X + 1).sum(axis=1)
+            if not np.isfinite(log_coefs.sum()):
+                raise InputError(
+                    name,
+                    "the counts are too large: the sum of the rows' log "
+                    "multinomial coefficients overflows float64",
+                )
+
+
+def _trials_counts(name, X, rows, columns):
+    """[successes, failures] of the (successes, trials) columns of X."""
+    invalid = _first_invalid(X[:, 0], X[:, 1])
+    if invalid is not None:
+        i, message = invalid
+        column = columns[1] if message.startswith("trials") else columns[0]
+        raise InputError(name, message, rows[i], column)
+    successes, trials = np.rint(X[:, 0]), np.rint(X[:, 1])
+    return np.column_stack([successes, trials - successes])
+
+
+@dataclasses.dataclass
+class CountTable:
+    """The counts of a CSV file and what identifies its rows.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The counts.
+    names : list of str
+        The names of the count columns.
+    rows : ndarray of shape (n_samples,)
+        The 1-based row number of each data record in the file.
+    id_names : list of str
+        The names of the identifier columns (the input's other columns).
+    ids : list of list of str
+        The identifier cells of each data record.
+    """
+
+    X: np.ndarray
+    names: list
+    rows: np.ndarray
+    id_names: list
+    ids: list
+
+
+def read_counts(
+    path,
+    *,
+    columns=None,
+    delimiter=None,
+    header=None,
+    successes=None,
+    trials=None,
+    ids=None,
+):
     """Read a count table from a CSV file, with or without a header row.
 
-    The first non-blank record is a header when none of its cells is a
-    number. Blank lines are skipped.
+    Blank lines and comment lines (starting with ``#``) are skipped.
 
     Parameters
     ----------
     path : str
-        The CSV file.
-
+        The CSV file; ``-`` reads standard input.
     columns : str, default=None
         Comma-separated names (or 1-based numbers, without a header) of the
-        count columns; all columns when None.
-
+        count columns; all columns but ``ids`` when None.
     delimiter : str, default=None
         The field separator; None takes the most frequent of comma,
         semicolon and tab in the first non-blank line.
+    header : bool, default=None
+        Whether the first record is a header; None detects it: a header has
+        no numeric cell.
+    successes, trials : str, default=None
+        Columns of successes and of trials, instead of ``columns``: the counts
+        are then successes and failures (trials minus successes).
+    ids : list of str, default=None
+        The identifier columns; all other columns when None.
 
     Returns
     -------
-    X : ndarray of shape (n_samples, n_features)
-        The counts.
-
-    names : list of str
-        The names of the selected columns.
-
-    rows : ndarray of shape (n_samples,)
-        The 1-based row number of each data record in the file.
+    table : CountTable
+        The counts, their names, row numbers and identifiers.
 
     Raises
     ------
     InputError
         With the file, row and column of the first problem.
     """
-    records = _read_rows(path, delimiter)
+    name = _STDIN_NAME if path == STDIO else path
+    records = _read_rows(name, _read_text(path), delimiter)
     if not records:
-        raise InputError(path, "the file is empty")
-    header = None
-    if all(_parse_number(cell) is None for cell in records[0][1]):
-        header, records = records[0][1], records[1:]
-    if not records:
-        raise InputError(path, "no data rows after the header")
-    n_columns = len(header) if header is not None else len(records[0][1])
-    indices = _select_columns(path, header, n_columns, columns)
-    if len(indices) < 2:
-        raise InputError(
-            path,
-            f"need at least 2 count columns (e.g. heads,tails), got {len(indices)}",
-        )
+        raise InputError(name, "the file is empty")
+    header_cells, records = _split_header(name, records, header)
+    n_columns = len(header_cells or records[0][1])
+    indices, id_indices = _select_columns(
+        name, header_cells, n_columns, columns, successes, trials, ids
+    )
     X = _convert_all(records, n_columns, indices)
     if X is None:
-        X = _convert_each(path, records, n_columns, indices)
-    with np.errstate(over="ignore"):
-        overflow = np.flatnonzero(~np.isfinite(X.sum(axis=1)))
-    if overflow.size:
-        row = records[overflow[0]][0]
-        raise InputError(path, "the counts are too large to add up", row)
-    if header is not None:
-        names = [header[index] for index in indices]
-    else:
-        names = [f"column {index + 1}" for index in indices]
-    return X, names, np.array([row for row, _ in records])
+        hint = header is None and header_cells is None
+        X = _convert_each(name, records, n_columns, indices, hint)
+    rows = np.array([row for row, _ in records])
+    labels = header_cells or [f"column {j + 1}" for j in range(n_columns)]
+    names = [labels[j] for j in indices]
+    if successes is not None:
+        X = _trials_counts(name, X, rows, [j + 1 for j in indices])
+        names = [names[0], f"{names[1]} - {names[0]}"]
+    _check_magnitudes(name, X, rows)
+    id_cells = [[cells[j] for j in id_indices] for _, cells in records]
+    return CountTable(X, names, rows, [labels[j] for j in id_indices], id_cells)
 
 
 # -------------------------------------------------------------------- progress
-class _DelayedStream:
-    """Text stream that starts forwarding once ``delay`` seconds have passed.
+class _Progress(FitMonitor):
+    """One line per fitted K and restart on standard error.
 
-    Lines written before then are held back and shown together as soon as the
-    fit turns out to be long, so short fits stay silent.
+    The total log-likelihood is the per-sample objective times the number of
+    rows: comparable between values of K, whatever the machine's speed.
     """
 
-    def __init__(self, stream, delay):
-        self.stream = stream
-        self.deadline = time.monotonic() + delay
-        self.pending = []
+    def __init__(self, stderr):
+        self.stderr = stderr
 
-    def write(self, text):
-        if self.pending is not None and time.monotonic() < self.deadline:
-            self.pending.append(text)
-            return len(text)
-        if self.pending:
-            self.stream.write("".join(self.pending))
-        self.pending = None
-        self.stream.write(text)
-        self.stream.flush()
-        return len(text)
+    def fit_started(self, estimator, n_runs, total_weight):
+        self._n_components = estimator.n_components
+        self._n_runs = n_runs
+        self._total_weight = total_weight
 
-    def flush(self):
-        self.stream.flush()
+    def run_finished(self, run, n_iter, objective, converged):
+        status = "converged" if converged else "not converged"
+        self.stderr.write_line(
+            f"K={self._n_components} restart {run + 1}/{self._n_runs}: "
+            f"log-likelihood {objective * self._total_weight:.2f} "
+            f"({status}, {n_iter} iteration{'s' * (n_iter != 1)})"
+        )
 
 
 # ------------------------------------------------------------------------- fit
-def _fit(X, args):
-    """Fit one K, or scan a range of K; progress goes to stderr.
+def _k_text(ks):
+    """``2`` or ``1 to 6``: the values of K to fit."""
+    return f"{ks[0]}" if len(ks) == 1 else f"{ks[0]} to {ks[-1]}"
+
+
+def _bound_k_range(name, X, k_range):
+    """``k_range`` cut to the number of distinct rows, and why (or None).
+
+    With as many components as distinct rows every row has its own: more
+    cannot raise the likelihood.
+    """
+    n_distinct = len(np.unique(X, axis=0)) if k_range[-1] > 1 else 1
+    if k_range[0] > n_distinct:
+        raise InputError(
+            name,
+            f"--k-range {k_range[0]}:{k_range[-1]}: K cannot exceed the number "
+            f"of distinct rows ({n_distinct})",
+        )
+    if k_range[-1] <= n_distinct:
+        return k_range, None
+    message = (
+        f"--k-range {k_range[0]}:{k_range[-1]} is cut to {k_range[0]}:{n_distinct}: "
+        f"K cannot exceed the number of distinct rows ({n_distinct})"
+    )
+    return range(k_range[0], n_distinct + 1), message
+
+
+def _fit(X, args, k_range, stderr):
+    """Fit one K, or scan ``k_range`` (None: ``-k``); progress goes to stderr.
 
     Returns the fitted model, the scan table (None without ``--k-range``)
     and the messages of the identifiability and convergence warnings.
     """
-    params = {
-        "max_iter": args.max_iter,
-        "verbose": 0 if args.quiet else 2,
-        "verbose_interval": 10,
-    }
-    delay = 0.0 if args.verbose else _PROGRESS_DELAY
+    progress = FitMonitor() if args.quiet else _Progress(stderr)
+    ks = k_range or [args.n_components]
+    if not args.quiet:
+        stderr.write_line(
+            f"fitting n_components={_k_text(ks)}, each with {args.n_init} "
+            f"restart{'s' * (args.n_init != 1)}"
+        )
     scan = None
-    with (
-        warnings.catch_warnings(record=True) as caught,
-        contextlib.redirect_stdout(_DelayedStream(sys.stderr, delay)),
-    ):
+    params = {"max_iter": args.max_iter, "n_init": args.n_init}
+    params["random_state"] = args.random_state
+    with warnings.catch_warnings(record=True) as caught, monitor_fits(progress):
         warnings.simplefilter("always")
-        if not args.quiet:
-            ks = args.k_range or [args.n_components]
-            print(
-                f"fitting n_components={', '.join(map(str, ks))}, each with "
-                f"{args.n_init} initialization{'s' * (args.n_init != 1)} "
-                "(numbered from 0)"
-            )
-        if args.k_range is None:
-            model = BinomialMixture(
-                args.n_components,
-                n_init=args.n_init,
-                random_state=args.random_state,
-                **params,
-            ).fit(X)
+        if k_range is None:
+            model = BinomialMixture(args.n_components, **params).fit(X)
         else:
-            result = select_n_components(
-                X,
-                args.k_range,
-                criterion=args.criterion,
-                n_init=args.n_init,
-                random_state=args.random_state,
-                **params,
-            )
-            model, scan = result.best_estimator, result
+            scan = select_n_components(X, k_range, criterion=args.criterion, **params)
+            model = scan.best_estimator
     kinds = (IdentifiabilityWarning, ConvergenceWarning)
     messages = [str(w.message) for w in caught if issubclass(w.category, kinds)]
     return model, scan, messages
@@ -305,9 +531,6 @@ def _scan_report(result):
     columns += ["converged", "identifiable"]
     values = (np.asarray(result.table[name]).tolist() for name in columns)
     rows = [dict(zip(columns, row)) for row in zip(*values)]
-    for row in rows:
-        if math.isnan(row["log_likelihood"]):  # K > n_samples: not fitted
-            row.update(log_likelihood=None, aic=None, bic=None, icl=None)
     return {
         "criterion": result.criterion,
         "selected": result.best_n_components,
@@ -315,12 +538,13 @@ def _scan_report(result):
     }
 
 
-def _fit_report(path, X, names, model, random_state, messages):
+def _fit_report(name, table, model, random_state, messages):
     """The fitted model as a JSON-serialisable dictionary."""
+    X = table.X
     return {
-        "file": str(path),
+        "file": str(name),
         "n_samples": X.shape[0],
-        "columns": names,
+        "columns": table.names,
         "n_components": model.n_components,
         "n_init": model.n_init,
         "random_state": random_state,
@@ -345,13 +569,9 @@ def _format_scan(scan):
     ]
     for row in scan["rows"]:
         notes = [] if row["identifiable"] else ["not identifiable"]
-        if row["log_likelihood"] is None:
-            notes.append("not fitted: more components than rows")
-        elif not row["converged"]:
-            notes.append("not converged")
+        notes += [] if row["converged"] else ["not converged"]
         values = "".join(
-            f"{row[name]:>14.4f}" if row[name] is not None else f"{'-':>14}"
-            for name in ("log_likelihood", "aic", "bic", "icl")
+            f"{row[name]:>14.4f}" for name in ("log_likelihood", "aic", "bic", "icl")
         )
         mark = "*" if row["n_components"] == scan["selected"] else " "
         line = f"{mark}{row['n_components']:>4}{values}  {', '.join(notes)}"
@@ -384,65 +604,126 @@ def _format_report(report):
         f"converged       {status} ({n_iter} iteration{'s' * (n_iter != 1)})",
     ]
     lines += [f"warning: {message}" for message in report["warnings"]]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
 
 
-def _write_assignments(output, rows, model, X):
-    """Write per-row posterior probabilities and the predicted component."""
-    resp = model.predict_proba(X)
-    header = ["row", *(f"posterior_{k}" for k in range(resp.shape[1])), "component"]
-    table = np.column_stack([rows, resp, resp.argmax(axis=1)])
-    try:
-        with open(output, "w", newline="", encoding="utf-8") as file:
-            np.savetxt(
-                file,
-                table,
-                fmt=["%d", *["%.6g"] * resp.shape[1], "%d"],
-                delimiter=",",
-                header=",".join(header),
-                comments="",
-            )
-    except OSError as exc:
-        raise InputError(output, exc.strerror or str(exc)) from None
+def _report_text(report, as_json):
+    """The report as JSON or as text (the scan table first)."""
+    if as_json:
+        return json.dumps(report, indent=2) + "\n"
+    text = _format_scan(report["scan"]) + "\n" if "scan" in report else ""
+    return text + _format_report(report)
 
 
-def _run_fit(args):
-    """The ``fit`` sub-command."""
-    X, names, rows = read_counts(
-        args.counts, columns=args.columns, delimiter=args.delimiter
+def _assignments_text(table, model):
+    """The assignments CSV: identifiers, posterior probabilities, component.
+
+    The identifiers are the input's other columns, or else the 0-based index
+    of each data row, so that the file joins back to the data.
+    """
+    resp = model.predict_proba(table.X)
+    posteriors = [f"posterior_{k}" for k in range(resp.shape[1])]
+    out = io.StringIO()
+    if not table.id_names:
+        np.savetxt(
+            out,
+            np.column_stack([np.arange(len(resp)), resp, resp.argmax(axis=1)]),
+            fmt=["%d", *["%.6g"] * resp.shape[1], "%d"],
+            delimiter=",",
+            header=",".join(["index", *posteriors, "component"]),
+            comments="",
+        )
+        return out.getvalue()
+    numbers = io.StringIO()
+    np.savetxt(numbers, resp, fmt="%.6g", delimiter=",")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*table.id_names, *posteriors, "component"])
+    writer.writerows(
+        [*ids, *line.split(","), k]
+        for ids, line, k in zip(
+            table.ids, numbers.getvalue().splitlines(), resp.argmax(axis=1)
+        )
     )
+    return out.getvalue()
+
+
+def _write_file(path, text):
+    """Write ``text`` to the file ``path``, or raise InputError."""
     try:
-        model, scan, messages = _fit(X, args)
+        with open(path, "w", newline="", encoding="utf-8") as file:
+            file.write(text)
+    except OSError as exc:
+        raise InputError(path, exc.strerror or str(exc)) from None
+
+
+def _read_input(args):
+    """The count table and the warnings about it, as report lines."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        table = read_counts(
+            args.counts,
+            columns=args.columns,
+            delimiter=args.delimiter,
+            header=args.header,
+            successes=args.successes,
+            trials=args.trials,
+            ids=args.id,
+        )
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    if args.successes is None:
+        # Without a header the names ("column 1") match no rule of their own.
+        trials_message = check_trials_columns(table.X, table.names)
+        if trials_message is not None:
+            messages.append(trials_message)
+    return table, messages
+
+
+def _run_fit(args, stderr):
+    """The ``fit`` sub-command."""
+    name = _STDIN_NAME if args.counts == STDIO else args.counts
+    if sys.stdout is None:
+        raise OutputError("standard output is closed")
+    table, messages = _read_input(args)
+    k_range = args.k_range
+    if k_range is not None:
+        k_range, cut = _bound_k_range(name, table.X, k_range)
+        messages += [cut] if cut else []
+    try:
+        model, scan, fit_messages = _fit(table.X, args, k_range, stderr)
     except ValueError as exc:
-        raise InputError(args.counts, str(exc)) from None
+        raise InputError(name, str(exc)) from None
     except MemoryError:
         raise InputError(
-            args.counts, "not enough memory; try fewer components or --n-init"
+            name, "not enough memory; try fewer components or --n-init"
         ) from None
-    report = _fit_report(args.counts, X, names, model, args.random_state, messages)
+    report = _fit_report(name, table, model, args.random_state, messages + fit_messages)
     if scan is not None:
         report["scan"] = _scan_report(scan)
-    if args.output is not None:
-        _write_assignments(args.output, rows, model, X)
-    if args.json:
-        print(json.dumps(report, indent=2))
+    text = _report_text(report, args.json)
+    if args.output == STDIO:
+        # The assignments are the standard output; the report moves aside.
+        _write_stdout(_assignments_text(table, model))
+        for line in text.splitlines():
+            stderr.write_line(line)
         return 0
-    if scan is not None:
-        print(_format_scan(report["scan"]))
-    print(_format_report(report))
     if args.output is not None:
-        print(f"posterior probabilities written to {args.output}")
+        _write_file(args.output, _assignments_text(table, model))
+        if not args.json:
+            text += f"posterior probabilities written to {args.output}\n"
+    _write_stdout(text)
     return 0
 
 
 # ------------------------------------------------------------------------ demo
 def _demo(n_steps=10):
-    """Print the textbook EM trajectory and the converged two-coins fit."""
+    """The textbook EM trajectory and the converged two-coins fit, as text."""
     X = load_coins().data
-    print("Two coins (Do & Batzoglou 2008): heads/tails of five experiments")
-    print("  " + "  ".join(f"{h}/{t}" for h, t in X))
-    print("\nEM from theta_A=0.6, theta_B=0.5, weights held at 1/2:")
-    print(f"{'iter':>4}  {'theta_A':>8}  {'theta_B':>8}  {'log-lik':>10}")
+    lines = [
+        "Two coins (Do & Batzoglou 2008): heads/tails of five experiments",
+        "  " + "  ".join(f"{h}/{t}" for h, t in X),
+        "\nEM from theta_A=0.6, theta_B=0.5, weights held at 1/2:",
+        f"{'iter':>4}  {'theta_A':>8}  {'theta_B':>8}  {'log-lik':>10}",
+    ]
     # One EM step per call: warm_start continues from the previous fit.
     model = BinomialMixture(
         2,
@@ -458,19 +739,31 @@ def _demo(n_steps=10):
         for n_iter in range(1, n_steps + 1):
             theta = model.fit(X).probs_[:, 0]
             loglik = model.score(X) * len(X)
-            print(f"{n_iter:>4}  {theta[0]:>8.4f}  {theta[1]:>8.4f}  {loglik:>10.4f}")
+            lines.append(
+                f"{n_iter:>4}  {theta[0]:>8.4f}  {theta[1]:>8.4f}  {loglik:>10.4f}"
+            )
     model = BinomialMixture(2, n_init=10, random_state=0).fit(X)
-    print("\nConverged fit with free mixing weights (n_init=10):")
-    print(f"  theta   = {np.round(model.probs_[:, 0], 4)}")
-    print(f"  weights = {np.round(model.weights_, 4)}")
-    print(f"  log-likelihood = {model.score(X) * len(X):.4f}")
-    print(f"  converged = {model.converged_}, iterations = {model.n_iter_}")
-    print(f"  P(coin A | row) = {np.round(model.predict_proba(X)[:, 0], 3)}")
-    print("\nFit your own counts: python -m sklearn_coinem fit COUNTS.csv -k 2")
+    lines += [
+        "\nConverged fit with free mixing weights (n_init=10):",
+        f"  theta   = {np.round(model.probs_[:, 0], 4)}",
+        f"  weights = {np.round(model.weights_, 4)}",
+        f"  log-likelihood = {model.score(X) * len(X):.4f}",
+        f"  converged = {model.converged_}, iterations = {model.n_iter_}",
+        f"  P(coin A | row) = {np.round(model.predict_proba(X)[:, 0], 3)}",
+        "\nFit your own counts: python -m sklearn_coinem fit COUNTS.csv -k 2",
+    ]
+    _write_stdout("\n".join(lines) + "\n")
     return 0
 
 
 # ---------------------------------------------------------------------- parser
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (UsageError), not usage."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
 def _int_in(text, low, high, expected):
     """``int(text)`` if within [low, high], else an argparse error."""
     try:
@@ -512,24 +805,48 @@ def _k_range(text):
     return range(low, high + 1)
 
 
-def _build_parser():
-    parser = argparse.ArgumentParser(
-        prog="sklearn-coinem",
-        description="EM for mixtures of binomials and multinomials. Without "
-        "arguments, runs the two-coins demo.",
+def _add_input_options(fit):
+    """The options that say how to read the CSV file."""
+    fit.add_argument(
+        "counts", metavar="COUNTS.csv", help="the count table; - reads standard input"
     )
-    parser.add_argument("--version", action="version", version=__version__)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("demo", help="the two-coins demo (the default)")
-    fit = commands.add_parser(
-        "fit",
-        help="fit a mixture to the counts of a CSV file",
-        description="Fit a mixture to a CSV of counts, one row per experiment "
-        "and one column per outcome (heads, tails; or the faces of a die). "
-        "A header row is optional. Prints a report and optionally writes the "
-        "posterior probabilities of each row.",
+    fit.add_argument(
+        "--columns",
+        help="comma-separated count columns: header names, or numbers from 1 "
+        "when the file has no header (default: all columns but --id)",
     )
-    fit.add_argument("counts", metavar="COUNTS.csv", help="the count table")
+    fit.add_argument(
+        "--successes",
+        metavar="COLUMN",
+        help="column of successes, with --trials: the counts are the "
+        "successes and the failures (trials - successes)",
+    )
+    fit.add_argument(
+        "--trials", metavar="COLUMN", help="column of trials, with --successes"
+    )
+    fit.add_argument(
+        "--id",
+        action="append",
+        metavar="COLUMN",
+        help="identifier column copied to --output (repeatable; default: the "
+        "columns that are not counts, else the 0-based row index)",
+    )
+    fit.add_argument(
+        "--header",
+        action=argparse.BooleanOptionalAction,
+        help="whether the first row is a header (default: it is when none "
+        "of its cells is a number)",
+    )
+    fit.add_argument(
+        "--delimiter",
+        type=_delimiter,
+        help="field separator (default: comma, semicolon or tab, whichever "
+        "is most frequent in the first line)",
+    )
+
+
+def _add_model_options(fit):
+    """The options of the mixture and its fit."""
     n_components = fit.add_mutually_exclusive_group(required=True)
     n_components.add_argument(
         "-k",
@@ -541,8 +858,8 @@ def _build_parser():
         "--k-range",
         type=_k_range,
         metavar="MIN:MAX",
-        help="fit every number of components from MIN to MAX and keep the "
-        "best by --criterion",
+        help="fit every number of components from MIN to MAX (at most the "
+        "number of distinct rows) and keep the best by --criterion",
     )
     fit.add_argument(
         "--criterion",
@@ -557,36 +874,58 @@ def _build_parser():
         "--max-iter", type=_positive_int, default=1000, help="default 1000"
     )
     fit.add_argument(
-        "--columns",
-        help="comma-separated count columns: header names, or numbers from 1 "
-        "when the file has no header (default: all columns)",
+        "--random-state",
+        type=_seed,
+        default=0,
+        help="seed of the restarts (default 0: reruns print the same report)",
     )
-    fit.add_argument(
-        "--delimiter",
-        type=_delimiter,
-        help="field separator (default: comma, semicolon or tab, whichever "
-        "is most frequent in the first line)",
+
+
+def _build_parser():
+    parser = _Parser(
+        prog="sklearn-coinem",
+        description="EM for mixtures of binomials and multinomials. Without "
+        "arguments, runs the two-coins demo.",
     )
-    fit.add_argument("--random-state", type=_seed, help="seed")
+    parser.add_argument("--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("demo", help="the two-coins demo (the default)")
+    fit = commands.add_parser(
+        "fit",
+        help="fit a mixture to the counts of a CSV file",
+        description="Fit a mixture to a CSV of counts, one row per experiment "
+        "and one column per outcome (heads, tails; or the faces of a die), "
+        "or columns of successes and trials. A header row is optional. Prints "
+        "a report and optionally writes the posterior probabilities of each row.",
+    )
+    _add_input_options(fit)
+    _add_model_options(fit)
     fit.add_argument(
         "-o",
         "--output",
         metavar="ASSIGNMENTS.csv",
-        help="write per-row posterior probabilities and predicted component",
+        help="write per-row identifiers, posterior probabilities and predicted "
+        "component; - writes them to standard output (the report then goes "
+        "to standard error)",
     )
     fit.add_argument("--json", action="store_true", help="print the report as JSON")
-    progress = fit.add_mutually_exclusive_group()
-    progress.add_argument(
-        "-v",
-        "--verbose",
+    fit.add_argument(
+        "-q",
+        "--quiet",
         action="store_true",
-        help="show progress on stderr from the start (default: only for "
-        f"fits longer than {_PROGRESS_DELAY:g} s)",
-    )
-    progress.add_argument(
-        "-q", "--quiet", action="store_true", help="never show progress"
+        help="no progress (default: one line per K and restart on standard error)",
     )
     return parser
+
+
+def _parse_args(argv):
+    """The parsed command line, or UsageError."""
+    args = _build_parser().parse_args(argv)
+    if args.command == "fit" and (args.successes is None) != (args.trials is None):
+        raise UsageError("--successes and --trials go together (see --help)")
+    if args.command == "fit" and args.successes is not None and args.columns:
+        raise UsageError("--columns cannot be combined with --successes/--trials")
+    return args
 
 
 def main(argv=None):
@@ -600,19 +939,19 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success, 2 on bad usage or a bad input file.
+        0 on success; 2 on bad usage, a bad input file or an output that
+        cannot be written (one ``error:`` line on standard error); 130 when
+        interrupted (Ctrl-C).
     """
-    args = _build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    stderr = _Stderr()
     try:
-        status = _demo() if args.command in (None, "demo") else _run_fit(args)
-        # Flushed here so that a closed pipe is caught below, not at exit.
-        sys.stdout.flush()
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
-        # The reader (``| head``) left early: drop the rest of the output, as
-        # the Python documentation advises, instead of a traceback at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-    return status
+        args = _parse_args(sys.argv[1:] if argv is None else argv)
+        if args.command in (None, "demo"):
+            return _demo()
+        return _run_fit(args, stderr)
+    except (InputError, UsageError, OutputError) as exc:
+        stderr.write_line(f"error: {exc}")
+        return _STATUS_ERROR
+    except KeyboardInterrupt:
+        stderr.write_line("error: interrupted")
+        return _STATUS_INTERRUPTED

@@ -1,18 +1,13 @@
-"""Dask integration: distributed count tables, E-steps and lazy prediction."""
+"""Dask integration: distributed row tables, E-steps and lazy prediction."""
 
 import sys
 
 import numpy as np
 from sklearn.utils.validation import check_array, check_non_negative
 
-from sklearn_coinem._count_table import _compress_counts, _merge_tables
-from sklearn_coinem._em import (
-    CountTable,
-    _estimate_log_resp,
-    _log_coefficients,
-    _safe_log,
-    _sufficient_statistics,
-)
+from sklearn_coinem._estep import estimate_log_resp, sum_statistics
+from sklearn_coinem._numerics import safe_log
+from sklearn_coinem._table import RowBlock, RowTable, merge_tables
 
 # Largest number of distinct rows (summed over the chunk tables) that is
 # merged into one table on the client. Beyond it the chunk tables stay on the
@@ -111,7 +106,7 @@ def _check_block(block, whom):
         dtype="numeric",
         ensure_min_samples=0,
         input_name="X",
-        estimator="BinomialMixture",
+        estimator=whom.split(".")[0],
     )
     check_non_negative(block, whom)
     return block
@@ -134,100 +129,101 @@ def _check_chunk_weight(sample_weight, n_rows):
     return sample_weight
 
 
-def _chunk_table(block, sample_weight, whom):
-    """Validate and compress one chunk: (CountTable, n_rows)."""
+def _chunk_table(block, sample_weight, family, whom):
+    """Validate and compress one chunk: (RowTable, n_rows)."""
     block = _check_block(block, whom)
     if sample_weight is not None:
         sample_weight = _check_chunk_weight(sample_weight, block.shape[0])
-    if block.shape[0] == 0:
-        rows, weights = np.zeros((0, block.shape[1])), np.zeros(0)
-    else:
-        rows, weights = _compress_counts(block, sample_weight)
-    return CountTable.from_rows(rows, weights), block.shape[0]
+    return RowTable.compress(family, block, sample_weight), block.shape[0]
 
 
-def _merge_chunk_tables(*parts):
-    """Merge (CountTable, n_rows) results into one."""
-    rows, weights = _merge_tables([(table.X, table.weights) for table, _ in parts])
-    return CountTable.from_rows(rows, weights), sum(n_rows for _, n_rows in parts)
+def _merge_chunk_tables(family, *parts):
+    """Merge (RowTable, n_rows) results into one."""
+    table = merge_tables(family, [table for table, _ in parts])
+    return table, sum(n_rows for _, n_rows in parts)
 
 
 def _summary(part):
-    """(n_distinct, n_rows, log_coef_sum, total_weight) of a chunk table."""
+    """(n_distinct, n_rows, constant_sum, total_weight) of a chunk table."""
     table, n_rows = part
-    return len(table.X), n_rows, table.log_coef_sum, table.total_weight
+    return table.n_distinct, n_rows, table.constant_sum, table.total_weight
 
 
-def _tree_reduce(parts, combine):
-    """Reduce delayed values with ``combine`` in a tree of fan-in _SPLIT_EVERY."""
+def _tree_reduce(parts, combine, *args):
+    """Reduce delayed values with ``combine(*args, *values)`` in a tree.
+
+    Each reduction task combines at most ``_SPLIT_EVERY`` values.
+    """
     dask, _ = _import_dask()
     while len(parts) > 1:
         parts = [
-            dask.delayed(combine, pure=True)(*parts[i : i + _SPLIT_EVERY])
+            dask.delayed(combine, pure=True)(*args, *parts[i : i + _SPLIT_EVERY])
             for i in range(0, len(parts), _SPLIT_EVERY)
         ]
     return parts[0]
 
 
 class DaskCountTable:
-    """Count table whose chunk tables stay on the dask workers.
+    """Row table whose chunk tables stay on the dask workers.
 
-    It quacks like :class:`~sklearn_coinem._em.CountTable` for the EM engine:
-    ``sufficient_statistics`` maps the E-step over the chunk tables and sums
-    the results in a tree, so only arrays of shape (R, K, C) reach the client.
-    ``map_reduce`` does the same for any per-row sum (information criteria,
-    observed information).
+    It quacks like :class:`~sklearn_coinem._table.RowTable` for the EM
+    engine and the inference code: ``map_reduce`` maps a per-row sum (the
+    E-step statistics, information criteria, observed information) over the
+    chunk tables and sums the results in a tree, so only the sums reach the
+    client.
 
     Attributes
     ----------
-    X, weights : ndarray
+    X, weights, design, labels : ndarray or None
         Merged table of the first chunks, at most ``max_local_rows`` distinct
         rows (all of the first chunk if it alone is larger); used only to draw
         starting points.
-    log_coef_sum, total_weight : float
+    constant_sum, total_weight : float
         Exact constants of the whole table.
     """
 
-    def __init__(self, parts, summaries, max_local_rows):
+    def __init__(self, parts, summaries, family, max_local_rows):
         dask, _ = _import_dask()
         self.parts = parts
-        self.log_coef_sum = float(sum(s[2] for s in summaries))
+        self.constant_sum = float(sum(s[2] for s in summaries))
         self.total_weight = float(sum(s[3] for s in summaries))
         sizes = np.cumsum([s[0] for s in summaries])
         n_first = max(1, int(np.searchsorted(sizes, max_local_rows, side="right")))
-        sample = _tree_reduce(list(parts[:n_first]), _merge_chunk_tables)
-        sample_table = dask.compute(sample)[0][0]
-        self.X, self.weights = sample_table.X, sample_table.weights
+        sample = _tree_reduce(list(parts[:n_first]), _merge_chunk_tables, family)
+        self.sample = dask.compute(sample)[0][0]
+        self.X, self.weights = self.sample.X, self.sample.weights
+        self.design, self.labels = self.sample.design, self.sample.labels
 
-    def sufficient_statistics(self, log_weights, log_probs):
-        """E-step statistics of the whole table, reduced on the workers."""
-        return self.map_reduce(_sufficient_statistics, log_weights, log_probs)
+    @property
+    def n_distinct(self):
+        """Distinct rows of the local sample (BLAS threading is decided on it)."""
+        return self.sample.n_distinct
+
+    def blocks(self, *args):
+        """Blocks of the local sample (for starting points only)."""
+        return self.sample.blocks(*args)
 
     def map_reduce(self, func, *args):
         """Sum ``func(chunk_table, *args)`` over the chunk tables, on the workers.
 
-        ``func`` returns a tuple of arrays; the tuples are summed entry by
-        entry in a tree and only the sum reaches the client.
+        ``func`` returns statistics (arrays, or tuples and dicts of them);
+        they are summed entry by entry in a tree and only the sum reaches the
+        client.
         """
         dask, _ = _import_dask()
         results = [
             dask.delayed(_apply_to_part, pure=True)(func, part, *args)
             for part in self.parts
         ]
-        return dask.compute(_tree_reduce(results, _sum_tuples))[0]
+        return dask.compute(_tree_reduce(results, sum_statistics))[0]
 
 
 def _apply_to_part(func, part, *args):
-    """``func`` applied to the CountTable of one (CountTable, n_rows) part."""
+    """``func`` applied to the RowTable of one (RowTable, n_rows) part."""
     return func(part[0], *args)
 
 
-def _sum_tuples(*results):
-    """Sum tuples of arrays entry by entry."""
-    return tuple(sum(values) for values in zip(*results))
-
-
-def dask_count_table(X, sample_weight, *, whom, max_local_rows=MAX_LOCAL_ROWS):
+def dask_count_table(X, sample_weight, *, family, whom, max_local_rows=MAX_LOCAL_ROWS):
     """Validate and compress a dask array chunk by chunk on the workers.
 
     Parameters
@@ -236,6 +232,8 @@ def dask_count_table(X, sample_weight, *, whom, max_local_rows=MAX_LOCAL_ROWS):
         Counts; validated chunk by chunk with the in-memory messages.
     sample_weight : array-like or dask array of shape (n_samples,) or None
         Row weights, aligned with the row chunks of X.
+    family : ComponentFamily
+        The component densities (for the per-row constants).
     whom : str
         Caller named in the error for negative counts.
     max_local_rows : int, default=MAX_LOCAL_ROWS
@@ -244,7 +242,7 @@ def dask_count_table(X, sample_weight, *, whom, max_local_rows=MAX_LOCAL_ROWS):
 
     Returns
     -------
-    table : CountTable or DaskCountTable
+    table : RowTable or DaskCountTable
         The count table of all rows.
     n_samples : int
         Number of rows of X.
@@ -254,7 +252,7 @@ def dask_count_table(X, sample_weight, *, whom, max_local_rows=MAX_LOCAL_ROWS):
     if sample_weight is not None:
         X = _known_row_chunks(X)
     parts = [
-        dask.delayed(_chunk_table, pure=True)(block, weight, whom)
+        dask.delayed(_chunk_table, pure=True)(block, weight, family, whom)
         for block, weight in zip(
             X.to_delayed().ravel(), _weight_blocks(sample_weight, X)
         )
@@ -263,42 +261,46 @@ def dask_count_table(X, sample_weight, *, whom, max_local_rows=MAX_LOCAL_ROWS):
     summaries = dask.compute(*[dask.delayed(_summary)(part) for part in parts])
     n_samples = int(sum(s[1] for s in summaries))
     if sum(s[0] for s in summaries) <= max_local_rows:
-        table = dask.compute(_tree_reduce(list(parts), _merge_chunk_tables))[0][0]
+        merged = _tree_reduce(list(parts), _merge_chunk_tables, family)
+        table = dask.compute(merged)[0][0]
     else:
-        table = DaskCountTable(parts, summaries, max_local_rows)
+        table = DaskCountTable(parts, summaries, family, max_local_rows)
     return table, n_samples
 
 
-def _chunk_log_resp(block, weights, probs, whom):
+def _chunk_log_resp(block, family, weights, params, whom):
     """Per-row log-likelihood and log responsibilities of one validated chunk."""
     block = np.asarray(_check_block(block, whom), dtype=np.float64)
-    log_norm, log_resp = _estimate_log_resp(
-        block, _safe_log(weights)[None], _safe_log(probs)[None]
+    rows = RowBlock(block, np.ones(len(block)))
+    log_norm, log_resp = estimate_log_resp(
+        rows,
+        family,
+        safe_log(weights)[None],
+        {name: value[None] for name, value in params.items()},
     )
-    return log_norm[:, 0] + _log_coefficients(block), log_resp[:, 0]
+    return log_norm[:, 0] + family.row_constants(rows), log_resp[:, 0]
 
 
-def _chunk_score_samples(block, weights, probs, whom):
-    return _chunk_log_resp(block, weights, probs, whom)[0]
+def _chunk_score_samples(block, family, weights, params, whom):
+    return _chunk_log_resp(block, family, weights, params, whom)[0]
 
 
-def _chunk_predict_proba(block, weights, probs, whom):
-    return np.exp(_chunk_log_resp(block, weights, probs, whom)[1])
+def _chunk_predict_proba(block, family, weights, params, whom):
+    return np.exp(_chunk_log_resp(block, family, weights, params, whom)[1])
 
 
-def _chunk_predict(block, weights, probs, whom):
-    return _chunk_log_resp(block, weights, probs, whom)[1].argmax(axis=1)
+def _chunk_predict(block, family, weights, params, whom):
+    return _chunk_log_resp(block, family, weights, params, whom)[1].argmax(axis=1)
 
 
-def dask_row_map(X, weights, probs, method, whom):
+def dask_row_map(X, family, weights, params, method, whom):
     """Lazy per-row ``score_samples``, ``predict_proba`` or ``predict`` of X."""
     X = _as_dask_array(X)
+    args = (family, weights, params, whom)
     if method == "predict_proba":
         return X.map_blocks(
             _chunk_predict_proba,
-            weights,
-            probs,
-            whom,
+            *args,
             chunks=(X.chunks[0], (len(weights),)),
             dtype=np.float64,
         )
@@ -306,7 +308,7 @@ def dask_row_map(X, weights, probs, method, whom):
         "score_samples": (_chunk_score_samples, np.float64),
         "predict": (_chunk_predict, np.intp),
     }[method]
-    return X.map_blocks(func, weights, probs, whom, drop_axis=1, dtype=dtype)
+    return X.map_blocks(func, *args, drop_axis=1, dtype=dtype)
 
 
 def dask_weighted_mean(values, sample_weight):

@@ -6,11 +6,12 @@ import numpy as np
 from scipy.stats import norm
 from sklearn.utils import Bunch
 
-from sklearn_coinem._em import _estimate_log_resp, _safe_log
+from sklearn_coinem._estep import estimate_log_resp, sufficient_statistics
+from sklearn_coinem._numerics import safe_log
 
-# Expected count (rows for a weight, outcomes for a probability) below which an
-# estimate is treated as lying on the boundary of the parameter space: far
-# below one observation, far above what the default pseudo-count leaves behind.
+# Expected rows below which a weight is treated as lying on the boundary of
+# the parameter space: far below one observation, far above what the default
+# pseudo-count leaves behind.
 _BOUNDARY_COUNT = 1e-3
 
 # Relative eigenvalue below which the observed information counts as singular.
@@ -22,42 +23,35 @@ _SINGULAR_RCOND = 1e-10
 _MAX_NEWTON_DECREMENT = 0.2
 
 
-def n_parameters(n_components, n_features, update_weights=True):
-    """Number of free parameters of a mixture of multinomials.
+def n_parameters(family, n_components, n_features, update_weights=True):
+    """Number of free parameters of a mixture of ``family`` components.
 
     ``n_components - 1`` mixing weights (none when they are held fixed) plus
-    ``n_features - 1`` outcome probabilities per component.
+    the family's free parameters (``n_features - 1`` outcome probabilities
+    per multinomial component).
     """
     n_weights = n_components - 1 if update_weights else 0
-    return n_weights + n_components * (n_features - 1)
+    return n_weights + family.n_parameters(n_components, n_features)
 
 
-def _log_resp(table, weights, probs):
-    """Per-row log p(x) (without coefficient) and log responsibilities."""
-    log_norm, log_resp = _estimate_log_resp(
-        table.X, _safe_log(weights)[None], _safe_log(probs)[None]
-    )
+def _batched(weights, params):
+    """Parameters without a run axis, as a batch of one run."""
+    return safe_log(weights)[None], {name: v[None] for name, v in params.items()}
+
+
+def _log_resp(table, family, weights, params):
+    """Per-row log p(x) (without the row constant) and log responsibilities."""
+    log_norm, log_resp = estimate_log_resp(table, family, *_batched(weights, params))
     return log_norm[:, 0], log_resp[:, 0]
 
 
-def _sum_over_rows(table, func, *args):
-    """``func(table, *args)``, a tuple of per-row sums, over the whole table.
-
-    A table kept on dask workers (``DaskCountTable``) holds only a sample of
-    its rows locally; it sums ``func`` over its chunk tables on the workers.
-    """
-    if hasattr(table, "map_reduce"):
-        return table.map_reduce(func, *args)
-    return func(table, *args)
-
-
-def _criteria_sums(table, weights, probs):
-    """Weighted sums of log p(x) (no coefficient) and of log max_k r_ik."""
-    log_norm, log_resp = _log_resp(table, weights, probs)
+def _criteria_sums(table, family, weights, params):
+    """Weighted sums of log p(x) (no row constant) and of log max_k r_ik."""
+    log_norm, log_resp = _log_resp(table, family, weights, params)
     return table.weights @ log_norm, table.weights @ log_resp.max(axis=1)
 
 
-def information_criteria(table, weights, probs, update_weights=True):
+def information_criteria(table, family, weights, params, update_weights=True):
     """AIC, BIC and ICL of a mixture on a weighted count table.
 
     All three follow the "smaller is better" convention of R's flexmix
@@ -66,13 +60,15 @@ def information_criteria(table, weights, probs, update_weights=True):
 
     Parameters
     ----------
-    table : CountTable or DaskCountTable
+    table : RowTable or DaskCountTable
         Distinct rows and their weights (kept on dask workers for a
         ``DaskCountTable``: the row sums are then reduced there).
+    family : ComponentFamily
+        The component densities.
     weights : ndarray of shape (n_components,)
         Mixing weights.
-    probs : ndarray of shape (n_components, n_features)
-        Outcome probabilities.
+    params : dict
+        Component parameters (no run axis).
     update_weights : bool, default=True
         Whether the weights were estimated (they then count as parameters).
 
@@ -106,13 +102,12 @@ def information_criteria(table, weights, probs, update_weights=True):
     so that integer weights give the ICL of the repeated rows, as they do
     for the log-likelihood in both packages.
     """
-    n_components, n_features = probs.shape
-    log_norm_sum, max_log_resp_sum = _sum_over_rows(
-        table, _criteria_sums, weights, probs
+    log_norm_sum, max_log_resp_sum = table.map_reduce(
+        _criteria_sums, family, weights, params
     )
-    log_likelihood = float(log_norm_sum) + table.log_coef_sum
+    log_likelihood = float(log_norm_sum) + table.constant_sum
     entropy = -float(max_log_resp_sum)
-    p = n_parameters(n_components, n_features, update_weights)
+    p = n_parameters(family, len(weights), table.X.shape[1], update_weights)
     n_obs = table.total_weight
     bic = -2.0 * log_likelihood + p * np.log(n_obs)
     return Bunch(
@@ -126,86 +121,74 @@ def information_criteria(table, weights, probs, update_weights=True):
     )
 
 
-def _free_parameters(weights, probs, nk, counts, update_weights):
+def _free_basis(family, weights, params, nk, stats, update_weights):
     """Choose a free basis and flag the estimates on the boundary.
 
-    Each probability row drops its largest entry (the reference, expressed as
-    one minus the others), and so do the weights. Estimates with an expected
-    count below ``_BOUNDARY_COUNT`` are boundary values: they are held fixed,
-    never part of the basis.
+    The weights drop their largest entry (the reference, one minus the
+    others); weights with fewer than ``_BOUNDARY_COUNT`` expected rows are
+    boundary values, held fixed. The family chooses the basis of its own
+    parameters; its coordinates follow the weights'.
     """
-    n_components, n_features = probs.shape
-    empty = (nk < _BOUNDARY_COUNT) | (counts.sum(axis=1) < _BOUNDARY_COUNT)
-    prob_boundary = (counts < _BOUNDARY_COUNT) | empty[:, None]
+    n_components = len(weights)
     weight_boundary = nk < _BOUNDARY_COUNT
     ref_weight = int(np.argmax(weights))
-    ref_prob = probs.argmax(axis=1)
     free_weights = np.flatnonzero(
         ~weight_boundary & (np.arange(n_components) != ref_weight)
     )
     if not update_weights:
         free_weights = free_weights[:0]
-    free_mask = ~prob_boundary
-    free_mask[np.arange(n_components), ref_prob] = False
-    prob_comp, prob_col = np.nonzero(free_mask)
-    # A reference entry is itself on the boundary (at 1) when nothing is free.
-    prob_boundary[np.arange(n_components), ref_prob] |= ~free_mask.any(axis=1)
+    component = family.free_basis(params, nk, stats)
     return Bunch(
         weights=free_weights,
         ref_weight=ref_weight,
-        prob_comp=prob_comp,
-        prob_col=prob_col,
-        ref_prob=ref_prob,
         weight_boundary=weight_boundary,
-        prob_boundary=prob_boundary,
-        empty=empty,
+        component=component,
+        n_free=len(free_weights) + component.n_free,
     )
 
 
-def _complete_scores(X, weights, probs, free):
+def _complete_scores(block, family, weights, params, free):
     """Complete-data score of each row given each component, (n, K, P).
 
-    With ``z = k``, the log-likelihood is ``log w_k + sum_c x_c log p_kc``;
-    its derivatives in the free basis are ``[k = j] / w_j - [k = r] / w_r``
-    for a weight ``j`` (reference ``r``) and ``x_c / p_kc - x_ref / p_k,ref``
-    for a probability of component ``k``, zero for other components.
+    With ``z = k``, the log-likelihood is ``log w_k + log f_k(x)``; its
+    derivative in a free weight ``j`` (reference ``r``) is
+    ``[k = j] / w_j - [k = r] / w_r``; the family gives the rest.
     """
-    n_components = probs.shape[0]
-    n_weights, n_probs = len(free.weights), len(free.prob_comp)
-    scores = np.zeros((X.shape[0], n_components, n_weights + n_probs))
-    comps = np.arange(n_components)[:, None]
+    n_weights = len(free.weights)
+    comps = np.arange(len(weights))[:, None]
     weight_scores = (comps == free.weights) / weights[free.weights]
     weight_scores -= (comps == free.ref_weight) / weights[free.ref_weight]
+    component_scores = family.complete_scores(block, params, free.component)
+    scores = np.empty(component_scores.shape[:2] + (free.n_free,))
     scores[:, :, :n_weights] = weight_scores
-    ref_col = free.ref_prob[free.prob_comp]
-    prob_scores = X[:, free.prob_col] / probs[free.prob_comp, free.prob_col]
-    prob_scores -= X[:, ref_col] / probs[free.prob_comp, ref_col]
-    scores[:, free.prob_comp, n_weights + np.arange(n_probs)] = prob_scores
+    scores[:, :, n_weights:] = component_scores
     return scores
 
 
-def _complete_information(weights, probs, nk, counts, free):
+def _complete_information(family, weights, params, nk, stats, free):
     """Expected complete-data information given the data, in the free basis.
 
-    Closed form from the expected statistics: ``diag(n_j / w_j**2) +
-    n_r / w_r**2`` for the weights and ``diag(s_kc / p_kc**2) + s_k,ref /
-    p_k,ref**2`` within each component's probabilities.
+    ``diag(n_j / w_j**2) + n_r / w_r**2`` for the weights, the family's block
+    for its parameters (the two blocks do not interact).
     """
     n_weights = len(free.weights)
-    info = np.zeros((n_weights + len(free.prob_comp),) * 2)
+    info = np.zeros((free.n_free, free.n_free))
     w_idx = np.arange(n_weights)
     info[w_idx, w_idx] = nk[free.weights] / weights[free.weights] ** 2
     info[:n_weights, :n_weights] += nk[free.ref_weight] / weights[free.ref_weight] ** 2
-    # Boundary entries (p = 0 possible) are never in the basis: skip them.
-    curvature = np.divide(counts, probs**2, out=np.zeros_like(counts), where=probs > 0)
-    for k, ref in enumerate(free.ref_prob):
-        idx = n_weights + np.flatnonzero(free.prob_comp == k)
-        info[idx, idx] = curvature[k, free.prob_col[idx - n_weights]]
-        info[np.ix_(idx, idx)] += curvature[k, ref]
+    info[n_weights:, n_weights:] = family.complete_information(
+        params, nk, stats, free.component
+    )
     return info
 
 
-def observed_information(table, weights, probs, update_weights=True):
+def _expected_statistics(table, family, weights, params):
+    """Expected component sizes ``nk`` (K,) and family statistics at ``params``."""
+    nk, stats, _ = sufficient_statistics(table, family, *_batched(weights, params))
+    return nk[0], {name: value[0] for name, value in stats.items()}
+
+
+def observed_information(table, family, weights, params, update_weights=True):
     """Observed information of the free parameters by Louis' (1982) formula.
 
     ``I(theta) = E[B_c | x] - Cov[S_c | x]``: the expected complete-data
@@ -215,13 +198,15 @@ def observed_information(table, weights, probs, update_weights=True):
 
     Parameters
     ----------
-    table : CountTable or DaskCountTable
+    table : RowTable or DaskCountTable
         Distinct rows and their weights (kept on dask workers for a
         ``DaskCountTable``: the row sums are then reduced there).
+    family : ComponentFamily
+        The component densities, with the Louis hooks.
     weights : ndarray of shape (n_components,)
         Mixing weights.
-    probs : ndarray of shape (n_components, n_features)
-        Outcome probabilities.
+    params : dict
+        Component parameters (no run axis).
     update_weights : bool, default=True
         Whether the weights are parameters.
 
@@ -233,66 +218,58 @@ def observed_information(table, weights, probs, update_weights=True):
         Gradient of the log-likelihood in the free basis, ``sum_i w_i s_i``
         (zero at a maximum).
     free : Bunch
-        The free basis: the free weights and (component, column) pairs of
-        free probabilities, the reference entries, and the boundary flags.
+        The free basis: the free weights, the family's basis
+        (``free.component``), the reference entries, and the boundary flags.
     """
-    nk, counts = _sum_over_rows(table, _expected_counts, weights, probs)
-    free = _free_parameters(weights, probs, nk, counts, update_weights)
-    info = _complete_information(weights, probs, nk, counts, free)
-    score_covariance, score = _sum_over_rows(
-        table, _score_moments, weights, probs, free
+    nk, stats = table.map_reduce(_expected_statistics, family, weights, params)
+    free = _free_basis(family, weights, params, nk, stats, update_weights)
+    info = _complete_information(family, weights, params, nk, stats, free)
+    score_covariance, score = table.map_reduce(
+        _score_moments, family, weights, params, free
     )
     info -= score_covariance
     return (info + info.T) / 2, score, free
 
 
-def _expected_counts(table, weights, probs):
-    """Expected component sizes ``nk`` and outcome counts, (K,) and (K, C)."""
-    _, log_resp = _log_resp(table, weights, probs)
-    weighted_resp = np.exp(log_resp) * table.weights[:, None]
-    return weighted_resp.sum(axis=0), weighted_resp.T @ table.X
-
-
-def _score_moments(table, weights, probs, free):
+def _score_moments(table, family, weights, params, free):
     """Summed conditional covariance of the complete-data scores, and the score.
 
     ``sum_i w_i (sum_k r_ik g_ik g_ik' - s_i s_i')`` and ``sum_i w_i s_i``
     with ``s_i = sum_k r_ik g_ik``, computed in blocks of rows to bound the
     memory of the (rows, K, P) scores.
     """
-    _, log_resp = _log_resp(table, weights, probs)
-    resp = np.exp(log_resp)
-    weighted_resp = resp * table.weights[:, None]
-    n_free = len(free.weights) + len(free.prob_comp)
-    covariance, score = np.zeros((n_free, n_free)), np.zeros(n_free)
-    block = max(1, (1 << 21) // max(1, resp.shape[1] * n_free))
-    for start in range(0, table.X.shape[0], block):
-        rows = slice(start, start + block)
-        scores = _complete_scores(table.X[rows], weights, probs, free)
-        root = np.sqrt(weighted_resp[rows])[..., None] * scores
+    covariance, score = np.zeros((free.n_free, free.n_free)), np.zeros(free.n_free)
+    rows = max(1, (1 << 21) // max(1, len(weights) * free.n_free))
+    for block in table.blocks(rows):
+        resp = np.exp(_log_resp(block, family, weights, params)[1])
+        weighted_resp = resp * block.weights[:, None]
+        scores = _complete_scores(block, family, weights, params, free)
+        root = np.sqrt(weighted_resp)[..., None] * scores
         root = root.reshape(scores.shape[0] * scores.shape[1], scores.shape[2])
-        mean_scores = np.einsum("nk,nkp->np", resp[rows], scores)
-        mean_scores *= np.sqrt(table.weights[rows])[:, None]
+        mean_scores = np.einsum("nk,nkp->np", resp, scores)
+        mean_scores *= np.sqrt(block.weights)[:, None]
         covariance += root.T @ root - mean_scores.T @ mean_scores
-        score += np.einsum("nk,nkp->p", weighted_resp[rows], scores)
+        score += np.einsum("nk,nkp->p", weighted_resp, scores)
     return covariance, score
 
 
-def _delta_jacobians(n_components, n_features, free):
-    """Linear maps from the free basis to all weights and all probabilities."""
-    n_weights, n_probs = len(free.weights), len(free.prob_comp)
-    jac_w = np.zeros((n_components, n_weights + n_probs))
+def _delta_jacobians(family, weights, params, free):
+    """Linear maps from the free basis to all weights and all parameters."""
+    n_weights = len(free.weights)
+    jac_w = np.zeros((len(weights), free.n_free))
     jac_w[free.weights, np.arange(n_weights)] = 1.0
     jac_w[free.ref_weight, :n_weights] = -1.0
-    jac_p = np.zeros((n_components, n_features, n_weights + n_probs))
-    cols = n_weights + np.arange(n_probs)
-    jac_p[free.prob_comp, free.prob_col, cols] = 1.0
-    jac_p[free.prob_comp, free.ref_prob[free.prob_comp], cols] = -1.0
-    return jac_w, jac_p
+    jacobians = {"weights": jac_w}
+    for name, jac in family.delta_jacobians(params, free.component).items():
+        full = np.zeros(jac.shape[:-1] + (free.n_free,))
+        full[..., n_weights:] = jac
+        jacobians[name] = full
+    return jacobians
 
 
-def _parameter_status(n_components, free, update_weights):
-    """Why each estimate has (or lacks) a standard error."""
+def _parameter_status(weights, params, free, update_weights):
+    """Why each estimate has (or lacks) a standard error: name -> str array."""
+    n_components = len(weights)
     weight_status = np.full(n_components, "estimated", dtype=object)
     if not update_weights or n_components == 1:
         weight_status[:] = "fixed"
@@ -300,9 +277,13 @@ def _parameter_status(n_components, free, update_weights):
         weight_status[free.weight_boundary] = "boundary"
         if len(free.weights) == 0:
             weight_status[free.ref_weight] = "boundary"
-    prob_status = np.where(free.prob_boundary, "boundary", "estimated").astype(object)
-    prob_status[free.empty] = "empty component"
-    return weight_status, prob_status
+    status = {"weights": weight_status}
+    for name, value in params.items():
+        boundary = free.component.boundary[name]
+        param_status = np.where(boundary, "boundary", "estimated").astype(object)
+        param_status[free.component.empty] = "empty component"
+        status[name] = param_status
+    return status
 
 
 _STATUS_MESSAGES = {
@@ -344,29 +325,32 @@ def _covariance(info):
 
 def standard_errors(
     table,
+    family,
     weights,
-    probs,
+    params,
     *,
     update_weights=True,
     confidence=0.95,
     feature_names=None,
 ):
-    """Standard errors and Wald intervals of all weights and probabilities.
+    """Standard errors and Wald intervals of all weights and parameters.
 
     The covariance of the free parameters is the inverse observed information
-    (:func:`observed_information`); the delta method, exact here because the
-    dependent entries are linear in the free ones, carries it to every
-    weight and every probability.
+    (:func:`observed_information`); the delta method carries it to every
+    weight and every component parameter (exactly, for parameters that are
+    linear in the free ones, as the multinomial probabilities).
 
     Parameters
     ----------
-    table : CountTable or DaskCountTable
+    table : RowTable or DaskCountTable
         Distinct rows and their weights (kept on dask workers for a
         ``DaskCountTable``: the row sums are then reduced there).
+    family : ComponentFamily
+        The component densities, with the Louis hooks.
     weights : ndarray of shape (n_components,)
         Mixing weights.
-    probs : ndarray of shape (n_components, n_features)
-        Outcome probabilities.
+    params : dict
+        Component parameters (no run axis).
     update_weights : bool, default=True
         If False the weights are known constants: standard error 0.
     confidence : float, default=0.95
@@ -377,55 +361,55 @@ def standard_errors(
     Returns
     -------
     result : :class:`~sklearn.utils.Bunch`
-        See :meth:`BinomialMixture.standard_errors`.
+        See :meth:`BinomialMixture.standard_errors`; one entry ``name``,
+        ``name_ci`` and ``name_status`` for the weights and for each of the
+        family's parameters.
     """
-    n_components, n_features = probs.shape
-    info, score, free = observed_information(table, weights, probs, update_weights)
-    covariance = _covariance(info)
-    weight_status, prob_status = _parameter_status(n_components, free, update_weights)
-    if covariance is None:
-        weight_status[weight_status == "estimated"] = "singular information"
-        prob_status[prob_status == "estimated"] = "singular information"
-        covariance = np.full_like(info, np.nan)
-    jac_w, jac_p = _delta_jacobians(n_components, n_features, free)
-    se_w = np.sqrt(np.einsum("kp,pq,kq->k", jac_w, covariance, jac_w))
-    se_p = np.sqrt(np.einsum("kcp,pq,kcq->kc", jac_p, covariance, jac_p))
-    se_w = np.where(weight_status == "estimated", se_w, np.nan)
-    se_w[weight_status == "fixed"] = 0.0
-    se_p = np.where(prob_status == "estimated", se_p, np.nan)
-    half = norm.ppf(0.5 + confidence / 2)
-    _flag_near_boundary(weight_status, weights, se_w, half)
-    _flag_near_boundary(prob_status, probs, se_p, half)
-    newton_decrement = float(np.sqrt(max(score @ covariance @ score, 0.0)))
-    message = _explain(weight_status, prob_status, newton_decrement)
-    result = Bunch(
-        weights=se_w,
-        probs=se_p,
-        weights_ci=_wald_interval(weights, se_w, half),
-        probs_ci=_wald_interval(probs, se_p, half),
-        weights_status=weight_status.astype(str),
-        probs_status=prob_status.astype(str),
-        confidence=confidence,
-        information=info,
-        covariance=covariance,
-        newton_decrement=newton_decrement,
-        message=message,
+    info, score, free = observed_information(
+        table, family, weights, params, update_weights
     )
-    result.table = _tidy_table(weights, probs, result, feature_names)
+    covariance = _covariance(info)
+    status = _parameter_status(weights, params, free, update_weights)
+    if covariance is None:
+        for value in status.values():
+            value[value == "estimated"] = "singular information"
+        covariance = np.full_like(info, np.nan)
+    half = norm.ppf(0.5 + confidence / 2)
+    estimates = {"weights": weights, **params}
+    bounds = {"weights": (0.0, 1.0), **family.param_bounds}
+    result = Bunch(confidence=confidence, information=info, covariance=covariance)
+    for name, jac in _delta_jacobians(family, weights, params, free).items():
+        flat = jac.reshape(int(np.prod(jac.shape[:-1])), free.n_free)
+        variance = np.einsum("ip,ip->i", flat @ covariance, flat)
+        std_error = np.sqrt(np.maximum(variance, 0.0)).reshape(jac.shape[:-1])
+        std_error = np.where(status[name] == "estimated", std_error, np.nan)
+        std_error[status[name] == "fixed"] = 0.0
+        _flag_near_boundary(
+            status[name], estimates[name], std_error, half, bounds[name]
+        )
+        result[name] = std_error
+        result[f"{name}_ci"] = _wald_interval(
+            estimates[name], std_error, half, bounds[name]
+        )
+        result[f"{name}_status"] = status[name].astype(str)
+    result.newton_decrement = float(np.sqrt(max(score @ covariance @ score, 0.0)))
+    result.message = _explain(status, result.newton_decrement)
+    result.table = _tidy_table(estimates, result, feature_names)
     return result
 
 
-def _flag_near_boundary(status, estimate, std_error, half_width):
-    """Mark, in place, estimates whose Wald interval crosses 0 or 1."""
-    crosses = (estimate - half_width * std_error < 0) | (
-        estimate + half_width * std_error > 1
+def _flag_near_boundary(status, estimate, std_error, half_width, bounds):
+    """Mark, in place, estimates whose Wald interval crosses ``bounds``."""
+    low, high = bounds
+    crosses = (estimate - half_width * std_error < low) | (
+        estimate + half_width * std_error > high
     )
     status[crosses & (status == "estimated")] = "near boundary"
 
 
-def _explain(weight_status, prob_status, newton_decrement):
+def _explain(status, newton_decrement):
     """Say (and warn) why some standard errors are NaN or unreliable."""
-    reasons = set(weight_status) | set(prob_status.ravel())
+    reasons = set().union(*(set(value.ravel()) for value in status.values()))
     parts = [_STATUS_MESSAGES[r] for r in sorted(reasons & {*_STATUS_MESSAGES})]
     if newton_decrement > _MAX_NEWTON_DECREMENT:
         parts.append(
@@ -439,35 +423,47 @@ def _explain(weight_status, prob_status, newton_decrement):
     return message
 
 
-def _wald_interval(estimate, std_error, half_width):
-    """Wald interval clipped to [0, 1]; shape ``estimate.shape + (2,)``."""
-    low = np.clip(estimate - half_width * std_error, 0.0, 1.0)
-    high = np.clip(estimate + half_width * std_error, 0.0, 1.0)
+def _wald_interval(estimate, std_error, half_width, bounds):
+    """Wald interval clipped to ``bounds``; shape ``estimate.shape + (2,)``."""
+    low = np.clip(estimate - half_width * std_error, *bounds)
+    high = np.clip(estimate + half_width * std_error, *bounds)
     return np.stack([low, high], axis=-1)
 
 
-def _tidy_table(weights, probs, result, feature_names):
-    """One row per weight and probability: the report table."""
-    n_components, n_features = probs.shape
-    if feature_names is None:
-        feature_names = [f"x{c}" for c in range(n_features)]
-    outcomes = np.tile(np.asarray(feature_names, dtype=str), n_components)
+def _tidy_table(estimates, result, feature_names):
+    """One row per weight and parameter entry: the report table.
 
-    def stack(for_weights, for_probs):
-        return np.concatenate([for_weights, np.ravel(for_probs)])
+    A parameter of shape (K, C) with one entry per outcome column is
+    labelled by the column names; other trailing axes by their index.
+    """
+    weights = estimates["weights"]
+    n_components = len(weights)
+    columns = {name: [] for name in ("parameter", "component", "outcome")}
+    for name, value in estimates.items():
+        value = np.asarray(value)
+        n_entries = value[0].size if value.ndim > 1 else 1
+        label = {"weights": "weight", "probs": "prob"}.get(name, name)
+        columns["parameter"] += [label] * value.size
+        columns["component"] += list(np.repeat(np.arange(n_components), n_entries))
+        if value.ndim == 1:
+            outcomes = [""] * n_components
+        elif name == "probs" and feature_names is not None:
+            outcomes = list(np.tile(np.asarray(feature_names, dtype=str), n_components))
+        else:
+            outcomes = [f"x{c}" for c in range(n_entries)] * n_components
+        columns["outcome"] += outcomes
+    names = list(estimates)
 
-    columns = {
-        "parameter": stack(["weight"] * n_components, ["prob"] * probs.size),
-        "component": stack(
-            np.arange(n_components), np.repeat(np.arange(n_components), n_features)
-        ),
-        "outcome": stack(np.full(n_components, ""), outcomes),
-        "estimate": stack(weights, probs),
-        "std_error": stack(result.weights, result.probs),
-        "ci_low": stack(result.weights_ci[:, 0], result.probs_ci[..., 0]),
-        "ci_high": stack(result.weights_ci[:, 1], result.probs_ci[..., 1]),
-        "status": stack(result.weights_status, result.probs_status),
-    }
+    def stacked(key):
+        return np.concatenate([np.ravel(result[key.format(n)]) for n in names])
+
+    columns = {name: np.asarray(values) for name, values in columns.items()}
+    columns["estimate"] = np.concatenate([np.ravel(estimates[n]) for n in names])
+    columns["std_error"] = stacked("{}")
+    ci = [np.asarray(result[f"{n}_ci"]).reshape(-1, 2) for n in names]
+    columns["ci_low"] = np.concatenate([c[:, 0] for c in ci])
+    columns["ci_high"] = np.concatenate([c[:, 1] for c in ci])
+    columns["status"] = stacked("{}_status")
     return as_table(columns)
 
 

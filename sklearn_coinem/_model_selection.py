@@ -4,17 +4,13 @@ import warnings
 from numbers import Integral
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import Bunch, check_array, check_random_state
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    _num_samples,
-    check_non_negative,
-)
+from sklearn.utils import Bunch, check_random_state
+from sklearn.utils.validation import _num_samples
 
-from sklearn_coinem._binomial_mixture import BinomialMixture, IdentifiabilityWarning
-from sklearn_coinem._count_table import _compress_counts
-from sklearn_coinem._em import CountTable
+from sklearn_coinem._base import BaseCountMixture, IdentifiabilityWarning
+from sklearn_coinem._binomial_mixture import BinomialMixture
 from sklearn_coinem._inference import as_table, information_criteria, n_parameters
 
 _CRITERIA = ("aic", "bic", "icl")
@@ -32,8 +28,13 @@ _TABLE_COLUMNS = (
 
 
 def _check_range(n_components_range):
-    """Sorted distinct positive ints of the requested range."""
-    values = np.unique(np.asarray(list(n_components_range)))
+    """Sorted distinct positive ints of the requested range (an int K is 1..K)."""
+    if isinstance(n_components_range, Integral) and n_components_range >= 1:
+        n_components_range = range(1, int(n_components_range) + 1)
+    try:
+        values = np.unique(np.asarray(list(n_components_range)))
+    except TypeError:
+        values = np.array([])
     if values.size == 0 or not all(
         isinstance(k, Integral) and k >= 1 for k in values.tolist()
     ):
@@ -44,10 +45,10 @@ def _check_range(n_components_range):
     return [int(k) for k in values]
 
 
-def _fit_one(X, sample_weight, n_components, seed, n_init, params):
+def _fit_one(prototype, X, sample_weight, n_components, seed):
     """Fit one K; return the estimator and the warnings it raised."""
-    estimator = BinomialMixture(
-        n_components, n_init=n_init, random_state=seed, **params
+    estimator = clone(prototype).set_params(
+        n_components=n_components, random_state=seed
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -66,14 +67,16 @@ def select_n_components(
     sample_weight=None,
     n_init=5,
     random_state=None,
+    estimator=None,
     **params,
 ):
     """Fit a mixture for each number of components and pick one by a criterion.
 
     The counterpart of flexmix's ``stepFlexmix``: for every ``K`` in
-    ``n_components_range``, fit :class:`BinomialMixture` with ``n_init``
-    restarts, and report the log-likelihood, AIC, BIC, ICL, convergence and
-    iteration count in one table. The selected model minimises ``criterion``
+    ``n_components_range``, fit a clone of ``estimator`` (a
+    :class:`BinomialMixture` by default) with ``n_init`` restarts, and
+    report the log-likelihood, AIC, BIC, ICL, convergence and iteration
+    count in one table. The selected model minimises ``criterion``
     among the values of ``K`` that the data can identify.
 
     Parameters
@@ -81,8 +84,9 @@ def select_n_components(
     X : array-like of shape (n_samples, n_features)
         Non-negative outcome counts.
 
-    n_components_range : iterable of int
-        Numbers of components to try, e.g. ``range(1, 7)``.
+    n_components_range : iterable of int or int
+        Numbers of components to try, e.g. ``range(1, 7)``; an int ``K``
+        means ``1..K``.
 
     criterion : {"bic", "aic", "icl"}, default="bic"
         Criterion to minimise.
@@ -96,9 +100,15 @@ def select_n_components(
     random_state : int, RandomState instance or None, default=None
         Seeds the restarts; an int makes the whole scan reproducible.
 
+    estimator : mixture estimator of this package, default=None
+        The model to scan (cloned, never fitted itself), so that a scan can
+        compare families (``BetaBinomialMixture()``) or fixed settings.
+        None means ``BinomialMixture()``. Its ``n_components`` and
+        ``random_state`` are set per ``K``.
+
     **params : dict
-        Other :class:`BinomialMixture` parameters (``tol``, ``init_params``,
-        ``update_weights``, ...), the same for every ``K``.
+        Other parameters of the estimator (``tol``, ``init_params``,
+        ``update_weights``, ...), set on the clone, the same for every ``K``.
 
     Returns
     -------
@@ -115,11 +125,12 @@ def select_n_components(
     Warns
     -----
     IdentifiabilityWarning
-        Once, listing the values of ``K`` the data cannot identify: rows with
-        fewer than ``2K - 1`` trials (Teicher 1961) or fewer rows than
-        components. They are marked ``identifiable=False`` (their fits are
-        kept, criteria reported) and not selected unless no value is
-        identifiable; ``K`` larger than the number of rows is not fitted
+        Once, listing the values of ``K`` the data cannot identify (for
+        binomial components, rows with fewer than ``2K - 1`` trials, Teicher
+        1963) or fewer rows than components. They are marked
+        ``identifiable=False`` (their fits are kept, criteria reported) and
+        not selected unless no value is identifiable; ``K`` larger than the number
+        of rows is not fitted
         (NaN row).
     ConvergenceWarning
         Once, listing the values of ``K`` whose best run did not converge.
@@ -144,21 +155,24 @@ def select_n_components(
     if criterion not in _CRITERIA:
         raise ValueError(f"criterion must be one of {_CRITERIA}, got {criterion!r}.")
     values = _check_range(n_components_range)
-    counts = check_array(X, dtype="numeric", ensure_min_features=2)
-    check_non_negative(counts, "select_n_components")
-    if sample_weight is not None:
-        sample_weight = _check_sample_weight(
-            sample_weight, counts, dtype=np.float64, ensure_non_negative=True
+    if estimator is None:
+        estimator = BinomialMixture()
+    if not isinstance(estimator, BaseCountMixture):
+        raise TypeError(
+            "estimator must be a mixture estimator of sklearn_coinem (such as "
+            f"BinomialMixture()), got {type(estimator).__name__}."
         )
-    table = CountTable.from_rows(*_compress_counts(counts, sample_weight))
+    prototype = clone(estimator).set_params(n_components=1, n_init=n_init, **params)
+    # The validation path and table of the estimators themselves, built once.
+    table = clone(prototype)._table(X, sample_weight, reset=True, method="fit")
     rng = check_random_state(random_state)
     columns = {name: [] for name in _TABLE_COLUMNS}
     estimators = {}
     for k in values:
         seed = rng.randint(np.iinfo(np.int32).max)
-        row, estimator = _scan_row(X, sample_weight, table, k, seed, n_init, params)
-        if estimator is not None:
-            estimators[k] = estimator
+        row, fitted = _scan_row(prototype, X, sample_weight, table, k, seed)
+        if fitted is not None:
+            estimators[k] = fitted
         for name in _TABLE_COLUMNS:
             columns[name].append(row[name])
     _warn_scan(columns)
@@ -173,29 +187,34 @@ def select_n_components(
     )
 
 
-def _scan_row(X, sample_weight, table, n_components, seed, n_init, params):
+def _scan_row(prototype, X, sample_weight, table, n_components, seed):
     """Fit one K; return its table row and the estimator (None if not fitted).
 
     ``X`` is the caller's input, not its validated array, so that the fitted
     estimators record the column names of a DataFrame as ``fit`` does.
     """
     n_samples, n_features = _num_samples(X), table.X.shape[1]
-    max_trials = float(table.X.sum(axis=1).max())
+    family = prototype._make_family()
+    problem = family.identifiability_problem(table, n_components)
     row = dict.fromkeys(_TABLE_COLUMNS, np.nan)
     row.update(
         n_components=n_components,
         n_parameters=n_parameters(
-            n_components, n_features, params.get("update_weights", True)
+            family, n_components, n_features, prototype.update_weights
         ),
         converged=False,
         n_iter=0,
-        identifiable=max_trials >= 2 * n_components - 1 and n_components <= n_samples,
+        identifiable=problem is None and n_components <= n_samples,
     )
     if n_components > n_samples:
         return row, None
-    estimator = _fit_one(X, sample_weight, n_components, seed, n_init, params)
+    estimator = _fit_one(prototype, X, sample_weight, n_components, seed)
     criteria = information_criteria(
-        table, estimator.weights_, estimator.probs_, estimator.update_weights
+        table,
+        estimator._family,
+        estimator.weights_,
+        estimator._fitted_params(),
+        estimator._fitted_update_weights,
     )
     row.update(
         log_likelihood=criteria.log_likelihood,
@@ -238,8 +257,9 @@ def _warn_scan(columns):
         warnings.warn(
             f"n_components in {_format_values(bad)} cannot be identified from "
             "these data "
-            "(rows need at least 2 * n_components - 1 trials, Teicher 1961, and "
-            "there must be at least n_components rows); they are marked "
+            "(binomial components need rows with at least 2 * n_components - 1 "
+            "trials, Teicher 1963, and there must be at least n_components "
+            "rows); they are marked "
             "identifiable=False in the table and are not selected.",
             IdentifiabilityWarning,
             stacklevel=3,

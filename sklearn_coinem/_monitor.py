@@ -8,7 +8,7 @@ _ACTIVE = contextvars.ContextVar("sklearn_coinem_monitor", default=None)
 
 
 class FitMonitor:
-    """Receives the progress of every fit; this base class ignores it.
+    """Receiver of the progress of fits; this base class ignores it.
 
     Subclass it and activate an instance with :func:`monitor_fits` to follow
     fits made anywhere inside a block of code (a K scan, a grid search). The
@@ -22,23 +22,70 @@ class FitMonitor:
         output comes out in order). When False, the restarts advance
         together as one batch, and :meth:`iteration` reports the runs
         interleaved.
+
+    See Also
+    --------
+    monitor_fits : Activate a monitor for a block of code.
+
+    Examples
+    --------
+    >>> from sklearn_coinem import BinomialMixture, FitMonitor, monitor_fits
+    >>> from sklearn_coinem.datasets import load_coins
+    >>> class Report(FitMonitor):
+    ...     def run_finished(self, run, n_iter, objective, converged):
+    ...         print(f"restart {run}: converged={converged}")
+    >>> with monitor_fits(Report()):
+    ...     _ = BinomialMixture(2, n_init=2, random_state=0).fit(load_coins().data)
+    restart 0: converged=True
+    restart 1: converged=True
     """
 
     sequential = False
 
     def fit_started(self, estimator, n_runs, total_weight):
-        """A fit of ``estimator`` with ``n_runs`` starts begins.
+        """Receive the start of a fit.
 
-        ``total_weight`` is the number of rows (the sum of the sample
-        weights): the per-sample objectives times it are total
-        log-likelihoods (plus the prior term).
+        Parameters
+        ----------
+        estimator : estimator instance
+            The mixture being fitted.
+        n_runs : int
+            Number of starting points (restarts).
+        total_weight : float
+            Number of rows (the sum of the sample weights): the per-sample
+            objectives times it are total log-likelihoods (plus the prior
+            term).
         """
 
     def iteration(self, run, n_iter, objective, change):
-        """Run ``run`` recorded ``objective`` after ``n_iter`` iterations."""
+        """Receive one recorded step of a run.
+
+        Parameters
+        ----------
+        run : int
+            Index of the run, from 0.
+        n_iter : int
+            EM iterations of the run so far.
+        objective : float
+            Per-sample objective (mean log-likelihood plus the prior term).
+        change : float
+            Change of the objective since the previous record.
+        """
 
     def run_finished(self, run, n_iter, objective, converged):
-        """Run ``run`` stopped after ``n_iter`` iterations at ``objective``."""
+        """Receive the end of a run.
+
+        Parameters
+        ----------
+        run : int
+            Index of the run, from 0.
+        n_iter : int
+            EM iterations of the run.
+        objective : float
+            Its last per-sample objective (the ``lower_bound_`` it reports).
+        converged : bool
+            Whether it met the stopping rule before ``max_iter``.
+        """
 
 
 class VerboseMonitor(FitMonitor):
@@ -104,18 +151,24 @@ class VerboseMonitor(FitMonitor):
 def monitor_fits(monitor):
     """Send the progress of every fit inside the block to ``monitor``.
 
-    It takes precedence over the estimators' ``verbose`` printing.
+    It takes precedence over the estimators' ``verbose`` printing, and
+    reaches fits made indirectly (a :func:`select_n_components` scan, a grid
+    search run with ``n_jobs=None``).
 
     Parameters
     ----------
     monitor : FitMonitor
         The receiver.
 
+    Yields
+    ------
+    monitor : FitMonitor
+        The same receiver.
+
     Examples
     --------
-    >>> from sklearn_coinem import BinomialMixture
+    >>> from sklearn_coinem import BinomialMixture, FitMonitor, monitor_fits
     >>> from sklearn_coinem.datasets import load_coins
-    >>> from sklearn_coinem._monitor import FitMonitor, monitor_fits
     >>> class Count(FitMonitor):
     ...     runs = 0
     ...     def run_finished(self, run, n_iter, objective, converged):

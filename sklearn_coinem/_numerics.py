@@ -1,7 +1,15 @@
 """Small numerical helpers shared by the families and the engine."""
 
 import numpy as np
+from scipy import sparse
 from scipy.special import gammaln
+
+
+def row_sums(X):
+    """Sum of each row of a dense or sparse matrix, as a 1-D array."""
+    if sparse.issparse(X):
+        return np.asarray(X.sum(axis=1)).ravel()
+    return X.sum(axis=1)
 
 
 def log_factorial(a):
@@ -18,7 +26,15 @@ def log_factorial(a):
 
 
 def log_coefficients(X):
-    """Return log(n! / prod_c x_c!) of each row, with n the row sum."""
+    """Return log(n! / prod_c x_c!) of each row, with n the row sum.
+
+    On a sparse matrix only the non-zero counts are evaluated (0! = 1).
+    """
+    if sparse.issparse(X):
+        totals = row_sums(X)
+        X = sparse.csr_matrix(X, copy=True)
+        X.data = log_factorial(X.data)
+        return log_factorial(totals) - row_sums(X)
     return log_factorial(X.sum(axis=1)) - log_factorial(X).sum(axis=1)
 
 

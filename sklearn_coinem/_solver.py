@@ -1,4 +1,4 @@
-"""The EM driver: plain EM or SQUAREM over a batch of restarts."""
+"""The EM driver: plain EM or SQUAREM over a batch of restarts, for any family."""
 
 import threading
 from contextlib import nullcontext
@@ -7,56 +7,85 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from sklearn_coinem._em import _em_step
+from sklearn_coinem._estep import em_step
+from sklearn_coinem._families._base import take_runs, where_runs
 
 # SQUAREM step-length bounds (Varadhan & Roland 2008, "SqS3" with step.max growth).
 _STEP_GROWTH = 4.0
 _MAX_BACKTRACKS = 30
 
-# Below this many rows BLAS does not use threads anyway (see _single_blas_thread).
+# Below this many rows BLAS does not use threads anyway (see single_blas_thread).
 _SINGLE_THREAD_ROWS = 1 << 12
 
 
 @dataclass
 class EMResult:
-    """Final state of every run of a batch."""
+    """Final state of every run of a batch.
+
+    ``params`` holds the family's parameters with a leading run axis.
+    """
 
     weights: np.ndarray
-    probs: np.ndarray
+    params: dict
     lower_bound: np.ndarray
     n_iter: np.ndarray
     converged: np.ndarray
     lower_bounds: list = field(default_factory=list)
 
-
-def _flatten(weights, probs, update_weights):
-    """Stack the free parameters of each run into one vector per run."""
-    flat_probs = probs.reshape(probs.shape[0], -1)
-    return np.hstack([weights, flat_probs]) if update_weights else flat_probs
-
-
-def _unflatten(theta, weights, probs, update_weights):
-    """Inverse of ``_flatten``, rescaled onto the simplex.
-
-    Fixed weights are taken from ``weights``. The extrapolation keeps the
-    sums of its inputs only up to rounding amplified by the squared step
-    length (1e-7 off for long steps on flat likelihoods): unnormalised
-    probabilities inflate the objective, and the safeguard would accept an
-    extrapolation whose EM step then lowers it.
-    """
-    n_runs, n_components, n_features = probs.shape
-    if update_weights:
-        weights, theta = theta[:, :n_components], theta[:, n_components:]
-        weights = weights / weights.sum(axis=-1, keepdims=True)
-    probs = theta.reshape(n_runs, n_components, n_features)
-    return weights, probs / probs.sum(axis=-1, keepdims=True)
+    @classmethod
+    def concatenate(cls, results):
+        """Join the results of several sequential batches into one."""
+        if len(results) == 1:
+            return results[0]
+        names = results[0].params
+        return cls(
+            np.concatenate([r.weights for r in results]),
+            {n: np.concatenate([r.params[n] for r in results]) for n in names},
+            *(
+                np.concatenate([getattr(r, name) for r in results])
+                for name in ("lower_bound", "n_iter", "converged")
+            ),
+            [h for r in results for h in r.lower_bounds],
+        )
 
 
-def _squarem_extrapolate(theta0, theta1, theta2, step_max):
-    """Return the SqS3 extrapolation and its step length, kept in the simplex.
+def _nonnegative(theta):
+    """Feasibility of the simplex coordinates: every entry non-negative."""
+    return ~(theta < 0).any(axis=1)
+
+
+class _Coordinates:
+    """The flat SQUAREM coordinates of (weights, params) for one family."""
+
+    def __init__(self, family, update_weights):
+        self.family = family
+        self.update_weights = update_weights
+
+    def flatten(self, weights, params):
+        flat = self.family.flatten(params)
+        return np.hstack([weights, flat]) if self.update_weights else flat
+
+    def unflatten(self, theta, weights, params):
+        """Inverse of ``flatten``; fixed weights are taken from ``weights``."""
+        if self.update_weights:
+            n_components = weights.shape[1]
+            weights, theta = theta[:, :n_components], theta[:, n_components:]
+            weights = weights / weights.sum(axis=-1, keepdims=True)
+        return weights, self.family.unflatten(theta, params)
+
+    def feasible(self, theta, n_components):
+        if not self.update_weights:
+            return self.family.feasible(theta)
+        return _nonnegative(theta[:, :n_components]) & self.family.feasible(
+            theta[:, n_components:]
+        )
+
+
+def _squarem_extrapolate(theta0, theta1, theta2, step_max, feasible=_nonnegative):
+    """Return the SqS3 extrapolation and its step length, kept feasible.
 
     The step ``alpha <= -1`` is halved towards -1 (where the extrapolation is
-    ``theta2``, a plain EM iterate) until every parameter is non-negative.
+    ``theta2``, a plain EM iterate) until ``feasible`` holds for every run.
     """
     r = theta1 - theta0
     v = theta2 - 2 * theta1 + theta0
@@ -66,7 +95,7 @@ def _squarem_extrapolate(theta0, theta1, theta2, step_max):
     alpha = -np.clip(ratio, 1.0, step_max)
     for _ in range(_MAX_BACKTRACKS):
         theta = theta0 - 2 * alpha[:, None] * r + alpha[:, None] ** 2 * v
-        bad = (theta < 0).any(axis=1)
+        bad = ~feasible(theta)
         if not bad.any():
             return theta, alpha
         alpha = np.where(bad, (alpha - 1) / 2, alpha)
@@ -76,7 +105,7 @@ def _squarem_extrapolate(theta0, theta1, theta2, step_max):
     return np.where(bad[:, None], theta2, theta), alpha
 
 
-def _single_blas_thread(n_rows):
+def single_blas_thread(n_rows):
     """Context that runs BLAS on one thread for products over ``n_rows`` rows.
 
     The products of EM and of its initialisation are tall and skinny: one
@@ -96,15 +125,23 @@ def _single_blas_thread(n_rows):
 class _Runs:
     """Mutable per-run state of a batch of EM runs (used only by ``run_em``)."""
 
-    def __init__(self, weights, probs, lower_bound):
-        n_runs = probs.shape[0]
+    def __init__(self, weights, params, lower_bound):
+        n_runs = len(weights)
         self.weights = np.array(weights, dtype=float)
-        self.probs = np.array(probs, dtype=float)
+        self.params = {name: np.array(v, dtype=float) for name, v in params.items()}
         self.lower_bound = np.array(lower_bound, dtype=float)
         self.n_iter = np.zeros(n_runs, dtype=int)
         self.converged = np.zeros(n_runs, dtype=bool)
         self.step_max = np.ones(n_runs)
         self.history = [[] for _ in range(n_runs)]
+
+    def get(self, idx):
+        return self.weights[idx], take_runs(self.params, idx)
+
+    def set(self, idx, weights, params):
+        self.weights[idx] = weights
+        for name, value in params.items():
+            self.params[name][idx] = value
 
     def record(self, idx, objective, tol, callback):
         """Store the objective of runs ``idx``; return which have converged."""
@@ -121,8 +158,9 @@ class _Runs:
 
 def run_em(
     table,
+    family,
     weights,
-    probs,
+    params,
     *,
     pseudo_count,
     update_weights,
@@ -131,19 +169,24 @@ def run_em(
     algorithm="squarem",
     lower_bound=None,
     callback=None,
+    component_labels=None,
 ):
     """Run EM from a batch of starting points until each run converges.
 
     Parameters
     ----------
-    table : CountTable
+    table : RowTable or DaskRowTable
         The weighted distinct rows.
-    weights, probs : ndarray of shape (R, K) and (R, K, C)
-        Starting parameters of the R runs.
+    family : ComponentFamily
+        The component densities.
+    weights : ndarray of shape (R, K)
+        Starting mixing weights of the R runs.
+    params : dict
+        Starting component parameters, each array with leading axes (R, K).
     pseudo_count : float
-        Dirichlet pseudo-count of the MAP M-step.
+        Dirichlet pseudo-count of the mixing weights' MAP update.
     update_weights : bool
-        If False the mixing weights stay at their starting values.
+        If False every run keeps its starting mixing weights.
     tol : float
         Convergence threshold on the change of the per-sample objective
         between iterations (between SQUAREM cycles for ``"squarem"``).
@@ -155,23 +198,33 @@ def run_em(
         Objective of the starting point, if known (warm start).
     callback : callable, default=None
         ``callback(run, n_iter, objective, change)`` after each recorded step.
+    component_labels : ndarray of shape (K,), default=None
+        Class of each component, for tables with labelled rows.
 
     Returns
     -------
     EMResult
     """
-    n_runs = probs.shape[0]
+    n_runs = len(weights)
     if lower_bound is None:
         lower_bound = np.full(n_runs, -np.inf)
-    fixed = None if update_weights else np.asarray(weights[0], dtype=float)
-    runs = _Runs(weights, probs, lower_bound)
+    runs = _Runs(weights, params, lower_bound)
+    coords = _Coordinates(family, update_weights)
 
     def em_map(idx, w, p):
-        new_w, new_p, objective = _em_step(table, w, p, pseudo_count, fixed)
+        new_w, new_p, objective = em_step(
+            table,
+            family,
+            w,
+            p,
+            pseudo_count=pseudo_count,
+            update_weights=update_weights,
+            component_labels=component_labels,
+        )
         runs.n_iter[idx] += 1
         return new_w, new_p, objective
 
-    with _single_blas_thread(table.X.shape[0]):
+    with single_blas_thread(table.n_distinct):
         while True:
             active = np.flatnonzero(~runs.converged & (runs.n_iter < max_iter))
             if active.size == 0:
@@ -179,15 +232,13 @@ def run_em(
             accelerate = (max_iter - runs.n_iter[active] >= 3) & (
                 algorithm == "squarem"
             )
-            for idx, step in (
-                (active[~accelerate], _plain_step),
-                (active[accelerate], _squarem_cycle),
-            ):
-                if idx.size:
-                    step(runs, idx, em_map, update_weights, tol, callback)
+            if active[~accelerate].size:
+                _plain_step(runs, active[~accelerate], em_map, tol, callback)
+            if active[accelerate].size:
+                _squarem_cycle(runs, active[accelerate], em_map, coords, tol, callback)
     return EMResult(
         runs.weights,
-        runs.probs,
+        runs.params,
         runs.lower_bound,
         runs.n_iter,
         runs.converged,
@@ -195,39 +246,42 @@ def run_em(
     )
 
 
-def _plain_step(runs, idx, em_map, update_weights, tol, callback):
+def _plain_step(runs, idx, em_map, tol, callback):
     """Advance runs ``idx`` by one EM iteration."""
-    w, p, objective = em_map(idx, runs.weights[idx], runs.probs[idx])
+    w, p, objective = em_map(idx, *runs.get(idx))
     runs.record(idx, objective, tol, callback)
-    runs.weights[idx], runs.probs[idx] = w, p
+    runs.set(idx, w, p)
 
 
-def _squarem_cycle(runs, idx, em_map, update_weights, tol, callback):
+def _squarem_cycle(runs, idx, em_map, coords, tol, callback):
     """Advance runs ``idx`` by one SQUAREM cycle (three EM map evaluations).
 
     The cycle keeps the extrapolated point only if its objective is at least
     that of the first EM iterate; otherwise it falls back to two plain EM
     steps. Objectives at cycle starts therefore never decrease.
     """
-    w0, p0 = runs.weights[idx], runs.probs[idx]
+    w0, p0 = runs.get(idx)
     w1, p1, objective0 = em_map(idx, w0, p0)
     done = runs.record(idx, objective0, tol, callback)
-    runs.weights[idx], runs.probs[idx] = w1, p1
-    idx, w0, p0, w1, p1 = idx[~done], w0[~done], p0[~done], w1[~done], p1[~done]
+    runs.set(idx, w1, p1)
+    keep = ~done
+    idx = idx[keep]
     if idx.size == 0:
         return
+    w0, p0, w1, p1 = w0[keep], take_runs(p0, keep), w1[keep], take_runs(p1, keep)
     w2, p2, objective1 = em_map(idx, w1, p1)
+    n_components = w0.shape[1]
     theta, alpha = _squarem_extrapolate(
-        _flatten(w0, p0, update_weights),
-        _flatten(w1, p1, update_weights),
-        _flatten(w2, p2, update_weights),
+        coords.flatten(w0, p0),
+        coords.flatten(w1, p1),
+        coords.flatten(w2, p2),
         runs.step_max[idx],
+        lambda theta: coords.feasible(theta, n_components),
     )
-    w_ext, p_ext = _unflatten(theta, w2, p2, update_weights)
+    w_ext, p_ext = coords.unflatten(theta, w2, p2)
     w3, p3, objective_ext = em_map(idx, w_ext, p_ext)
     accept = objective_ext >= objective1
-    runs.weights[idx] = np.where(accept[:, None], w3, w2)
-    runs.probs[idx] = np.where(accept[:, None, None], p3, p2)
+    runs.set(idx, np.where(accept[:, None], w3, w2), where_runs(accept, p3, p2))
     at_max = accept & (-alpha >= runs.step_max[idx])
     runs.step_max[idx] = np.where(
         accept,

@@ -125,18 +125,26 @@ def test_fit_dask_distributed_estep_equals_in_memory(client, monkeypatch):
 def test_dask_count_table_statistics_match_brute_force(client):
     """The distributed E-step statistics equal a scipy brute force."""
     from sklearn_coinem._dask import DaskCountTable, dask_count_table
+    from sklearn_coinem._estep import sufficient_statistics
+    from sklearn_coinem._families import MultinomialFamily
 
     X = _coins(400, seed=4, max_trials=6)
+    family = MultinomialFamily()
     table, n_samples = dask_count_table(
-        da.from_array(X, chunks=(100, 2)), None, whom="test", max_local_rows=5
+        da.from_array(X, chunks=(100, 2)),
+        None,
+        family=family,
+        whom="test",
+        max_local_rows=5,
     )
     assert isinstance(table, DaskCountTable)
     assert n_samples == len(X)
     weights = np.array([0.4, 0.6])
     probs = np.array([[0.7, 0.3], [0.25, 0.75]])
-    nk, counts, loglik = table.sufficient_statistics(
-        np.log(weights)[None], np.log(probs)[None]
+    nk, stats, loglik = table.map_reduce(
+        sufficient_statistics, family, np.log(weights)[None], {"probs": probs[None]}
     )
+    counts = stats["counts"]
     joint = np.column_stack(
         [multinomial.pmf(X, X.sum(axis=1), p) * w for w, p in zip(weights, probs)]
     )
@@ -144,7 +152,7 @@ def test_dask_count_table_statistics_match_brute_force(client):
     assert_allclose(nk[0], resp.sum(axis=0), rtol=1e-10)
     assert_allclose(counts[0], resp.T @ X, rtol=1e-10)
     assert_allclose(
-        loglik[0] + table.log_coef_sum, np.log(joint.sum(axis=1)).sum(), rtol=1e-10
+        loglik[0] + table.constant_sum, np.log(joint.sum(axis=1)).sum(), rtol=1e-10
     )
 
 

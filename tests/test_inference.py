@@ -12,9 +12,9 @@ from scipy.stats import binom, multinomial, norm
 from sklearn.exceptions import NotFittedError
 
 from sklearn_coinem import BinomialMixture, IdentifiabilityWarning, align_components
-from sklearn_coinem._count_table import _compress_counts
-from sklearn_coinem._em import CountTable
+from sklearn_coinem._families import MultinomialFamily
 from sklearn_coinem._inference import observed_information
+from sklearn_coinem._table import RowTable
 from sklearn_coinem.datasets import make_binomial_mixture
 from tests.strategies import count_matrices, seeds
 
@@ -42,8 +42,9 @@ def _unpack(theta, weights, probs, free):
     weights[free.weights] = theta[:n_weights]
     others = weights.sum() - weights[free.ref_weight]
     weights[free.ref_weight] = 1 - others
-    probs[free.prob_comp, free.prob_col] = theta[n_weights:]
-    for k, ref in enumerate(free.ref_prob):
+    basis = free.component
+    probs[basis.comp, basis.col] = theta[n_weights:]
+    for k, ref in enumerate(basis.ref):
         probs[k, ref] = 1 - (probs[k].sum() - probs[k, ref])
     return weights, probs
 
@@ -64,8 +65,17 @@ def _numerical_hessian(func, theta, step=1e-4):
     return hess
 
 
+FAMILY = MultinomialFamily()
+
+
 def _table(X, sample_weight=None):
-    return CountTable.from_rows(*_compress_counts(X, sample_weight))
+    return RowTable.compress(FAMILY, X, sample_weight)
+
+
+def _information(table, weights, probs, update_weights=True):
+    return observed_information(
+        table, FAMILY, weights, {"probs": probs}, update_weights
+    )
 
 
 @pytest.mark.parametrize("update_weights", [True, False])
@@ -77,9 +87,9 @@ def test_observed_information_matches_numerical_hessian(update_weights):
     # An arbitrary interior point: Louis' identity holds away from the MLE too.
     weights = np.array([0.3, 0.5, 0.2])
     probs = rng.dirichlet(np.ones(3), size=3)
-    info, score, free = observed_information(_table(X), weights, probs, update_weights)
+    info, score, free = _information(_table(X), weights, probs, update_weights)
     theta = np.concatenate(
-        [weights[free.weights], probs[free.prob_comp, free.prob_col]]
+        [weights[free.weights], probs[free.component.comp, free.component.col]]
     )
     assert len(theta) == (2 if update_weights else 0) + 3 * 2
 
@@ -100,9 +110,9 @@ def test_observed_information_property_matches_hessian(X, n_components, seed):
     rng = np.random.default_rng(seed)
     weights = rng.dirichlet(np.full(n_components, 5.0))
     probs = rng.dirichlet(np.full(X.shape[1], 5.0), size=n_components)
-    info, _, free = observed_information(_table(X), weights, probs)
+    info, _, free = _information(_table(X), weights, probs)
     theta = np.concatenate(
-        [weights[free.weights], probs[free.prob_comp, free.prob_col]]
+        [weights[free.weights], probs[free.component.comp, free.component.col]]
     )
 
     def loglik(t):

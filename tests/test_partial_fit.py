@@ -54,7 +54,7 @@ def test_partial_fit_table_is_weighted_row_count(stream):
     expected = Counter()
     for row, weight in zip(map(tuple, X.tolist()), weights):
         expected[row] += weight
-    table = bm._count_table
+    table = bm._stream
     assert sorted(map(tuple, table.X.tolist())) == sorted(expected)
     for row, weight in zip(map(tuple, table.X.tolist()), table.weights):
         assert_allclose(weight, expected[row], rtol=1e-12)
@@ -132,8 +132,8 @@ def test_partial_fit_memory_bounded_by_distinct_rows():
         rng = np.random.default_rng(seed)
         heads = rng.binomial(n_trials, 0.3, 1000)
         bm.partial_fit(np.column_stack([heads, n_trials - heads]))
-    assert len(bm._count_table.X) <= n_trials + 1
-    assert bm._count_table.total_weight == 30_000
+    assert len(bm._stream.X) <= n_trials + 1
+    assert bm._stream.total_weight == 30_000
 
 
 def test_partial_fit_keeps_component_order():
@@ -163,7 +163,7 @@ def test_fit_resets_partial_fit_stream():
     X = _coins(600, seed=3)
     bm = BinomialMixture(2, random_state=0).partial_fit(X[:300]).fit(X[300:])
     bm.partial_fit(X[:300])
-    assert bm._count_table.total_weight == 300
+    assert bm._stream.total_weight == 300
 
 
 def test_partial_fit_fixed_weights_stay_fixed():
@@ -186,12 +186,12 @@ def test_partial_fit_bad_chunk_leaves_model_unchanged():
     """A rejected chunk neither raises later nor changes the stream or the fit."""
     X = _coins(100, seed=6)
     bm = BinomialMixture(2, random_state=0).partial_fit(X)
-    probs, table = bm.probs_.copy(), bm._count_table
+    probs, table = bm.probs_.copy(), bm._stream
     bad = X[:10].copy()
     bad[3, 0] = -1
     with pytest.raises(ValueError, match="Negative values in data passed to"):
         bm.partial_fit(bad)
-    assert bm._count_table is table
+    assert bm._stream is table
     assert_array_equal(bm.probs_, probs)
 
 

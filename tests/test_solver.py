@@ -9,14 +9,13 @@ from scipy.special import logsumexp
 from scipy.stats import binom, multinomial
 
 from sklearn_coinem import BinomialMixture, _solver
-from sklearn_coinem._count_table import _compress_counts
-from sklearn_coinem._em import (
-    CountTable,
-    _log_coefficients,
-    _safe_log,
-    _sufficient_statistics,
-)
+from sklearn_coinem._estep import sufficient_statistics
+from sklearn_coinem._families import MultinomialFamily
+from sklearn_coinem._numerics import log_coefficients, safe_log
 from sklearn_coinem._solver import _squarem_extrapolate, run_em
+from sklearn_coinem._table import RowTable
+
+FAMILY = MultinomialFamily(pseudo_count=1e-6)
 
 
 def _coins(rng, n_samples, theta, low=5, high=50):
@@ -40,7 +39,20 @@ def _run(table, weights, probs, **kwargs):
         "max_iter": 500,
         "algorithm": "squarem",
     }
-    return run_em(table, weights, probs, **{**params, **kwargs})
+    params = {**params, **kwargs}
+    family = MultinomialFamily(pseudo_count=params["pseudo_count"])
+    return run_em(table, family, weights, {"probs": probs}, **params)
+
+
+def _table(X, sample_weight=None):
+    return RowTable.compress(FAMILY, X, sample_weight)
+
+
+def _statistics(table, weights, probs):
+    nk, stats, loglik = sufficient_statistics(
+        table, FAMILY, safe_log(weights), {"probs": probs}
+    )
+    return nk, stats["counts"], loglik
 
 
 def _reference_em(X, weights, probs, n_iter):
@@ -67,16 +79,20 @@ def test_run_em_compressed_table_matches_raw_rows(algorithm, weighted):
     rng = np.random.default_rng(0)
     X = _coins(rng, 3000, [0.2, 0.5, 0.8], high=20)
     sample_weight = rng.uniform(0.5, 2, size=len(X)) if weighted else None
-    compressed = CountTable.from_rows(*_compress_counts(X, sample_weight))
-    raw = CountTable.from_rows(
-        X.astype(float), np.ones(len(X)) if sample_weight is None else sample_weight
+    compressed = _table(X, sample_weight)
+    raw = RowTable.from_rows(
+        FAMILY,
+        X.astype(float),
+        np.ones(len(X)) if sample_weight is None else sample_weight,
     )
-    assert len(compressed.X) < len(X) / 5
+    assert compressed.n_distinct < len(X) / 5
     weights, probs = _starts(rng, 3, 3, 2)
     result = _run(compressed, weights, probs, algorithm=algorithm)
     expected = _run(raw, weights, probs, algorithm=algorithm)
     assert_allclose(result.weights, expected.weights, rtol=1e-10, atol=1e-12)
-    assert_allclose(result.probs, expected.probs, rtol=1e-10, atol=1e-12)
+    assert_allclose(
+        result.params["probs"], expected.params["probs"], rtol=1e-10, atol=1e-12
+    )
     assert_array_equal(result.n_iter, expected.n_iter)
     for bounds, expected_bounds in zip(result.lower_bounds, expected.lower_bounds):
         assert_allclose(bounds, expected_bounds, rtol=1e-12)
@@ -87,7 +103,7 @@ def test_run_em_matches_scipy_reference():
     rng = np.random.default_rng(1)
     X = _coins(rng, 500, [0.3, 0.7], low=1, high=20)
     weights, probs = np.array([0.5, 0.5]), np.array([[0.4, 0.6], [0.6, 0.4]])
-    table = CountTable.from_rows(*_compress_counts(X))
+    table = _table(X)
     result = _run(
         table,
         weights[None],
@@ -99,7 +115,7 @@ def test_run_em_matches_scipy_reference():
     )
     ref_weights, ref_probs, ref_objectives = _reference_em(X, weights, probs, 8)
     assert_allclose(result.weights[0], ref_weights, rtol=1e-10)
-    assert_allclose(result.probs[0], ref_probs, rtol=1e-10)
+    assert_allclose(result.params["probs"][0], ref_probs, rtol=1e-10)
     assert_allclose(result.lower_bounds[0], ref_objectives, rtol=1e-12)
 
 
@@ -114,8 +130,8 @@ def test_sufficient_statistics_match_brute_force():
         ]
     )
     weights = np.array([[0.3, 0.7], [0.9, 0.1]])
-    nk, counts, loglik = _sufficient_statistics(
-        CountTable.from_rows(X, row_weight), _safe_log(weights), _safe_log(probs)
+    nk, counts, loglik = _statistics(
+        RowTable.from_rows(FAMILY, X, row_weight), weights, probs
     )
     for run in range(2):
         joint = np.array(
@@ -148,8 +164,8 @@ def test_sufficient_statistics_row_impossible_under_every_component():
     X = np.array([[2.0, 1.0], [0.0, 3.0]])
     probs = np.array([[[1.0, 0.0], [1.0, 0.0]]])
     weights = np.array([[0.25, 0.75]])
-    nk, counts, loglik = _sufficient_statistics(
-        CountTable.from_rows(X, np.ones(2)), _safe_log(weights), _safe_log(probs)
+    nk, counts, loglik = _statistics(
+        RowTable.from_rows(FAMILY, X, np.ones(2)), weights, probs
     )
     assert loglik[0] == -np.inf
     assert_allclose(nk[0], [0.25 * 2, 0.75 * 2])
@@ -160,13 +176,13 @@ def test_run_em_squarem_matches_em_at_convergence():
     """SQUAREM and plain EM reach the same fixed point on separated data."""
     rng = np.random.default_rng(2)
     X = _coins(rng, 5000, [0.1, 0.5, 0.9])
-    table = CountTable.from_rows(*_compress_counts(X))
+    table = _table(X)
     weights, probs = _starts(rng, 2, 3, 2)
     kwargs = {"tol": 1e-13, "max_iter": 5000}
     em = _run(table, weights, probs, algorithm="em", **kwargs)
     squarem = _run(table, weights, probs, algorithm="squarem", **kwargs)
     assert em.converged.all() and squarem.converged.all()
-    assert_allclose(squarem.probs, em.probs, atol=1e-6)
+    assert_allclose(squarem.params["probs"], em.params["probs"], atol=1e-6)
     assert_allclose(squarem.weights, em.weights, atol=1e-6)
     assert_allclose(squarem.lower_bound, em.lower_bound, rtol=1e-12)
 
@@ -180,7 +196,7 @@ def test_run_em_objective_never_decreases(algorithm):
         (rng.multinomial(rng.integers(5, 30, size=500), [0.2, 0.3, 0.5]), 4),
     ]
     for X, n_components in datasets:
-        table = CountTable.from_rows(*_compress_counts(X))
+        table = _table(X)
         weights, probs = _starts(rng, 6, n_components, X.shape[1])
         result = _run(table, weights, probs, algorithm=algorithm, tol=1e-10)
         for bounds in result.lower_bounds:
@@ -189,24 +205,24 @@ def test_run_em_objective_never_decreases(algorithm):
 
 
 class _RecordingTable:
-    """A count table that records how far each evaluated point is off the simplex."""
+    """A row table that records how far each evaluated point is off the simplex."""
 
     def __init__(self, table):
         self.table = table
-        self.X = table.X
-        self.log_coef_sum = table.log_coef_sum
+        self.n_distinct = table.n_distinct
+        self.constant_sum = table.constant_sum
         self.total_weight = table.total_weight
         self.off_simplex = 0.0
 
-    def sufficient_statistics(self, log_weights, log_probs):
+    def map_reduce(self, func, family, log_weights, params, *args):
         sums = np.concatenate(
             [
                 np.exp(log_weights).sum(axis=-1).ravel(),
-                np.exp(log_probs).sum(-1).ravel(),
+                params["probs"].sum(-1).ravel(),
             ]
         )
         self.off_simplex = max(self.off_simplex, np.abs(sums - 1).max())
-        return self.table.sufficient_statistics(log_weights, log_probs)
+        return self.table.map_reduce(func, family, log_weights, params, *args)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -219,7 +235,7 @@ def test_run_em_squarem_long_steps_stay_on_the_simplex(seed):
     """
     rng = np.random.default_rng(seed)
     X = _coins(rng, 30, [0.45], low=0, high=50)
-    table = _RecordingTable(CountTable.from_rows(*_compress_counts(X)))
+    table = _RecordingTable(_table(X))
     weights, probs = _starts(rng, 4, 3, 2)
     result = _run(table, weights, probs, tol=0.0, max_iter=300)
     assert table.off_simplex < 1e-12
@@ -231,14 +247,16 @@ def test_run_em_batched_restarts_match_single_runs():
     """A batch of restarts gives each restart's result when run alone."""
     rng = np.random.default_rng(4)
     X = _coins(rng, 2000, [0.3, 0.5, 0.7])
-    table = CountTable.from_rows(*_compress_counts(X))
+    table = _table(X)
     weights, probs = _starts(rng, 5, 3, 2)
     batch = _run(table, weights, probs, max_iter=200)
     assert len(set(batch.n_iter.tolist())) > 1
     for run in range(5):
         alone = _run(table, weights[run : run + 1], probs[run : run + 1], max_iter=200)
         assert_allclose(batch.weights[run], alone.weights[0], rtol=1e-12)
-        assert_allclose(batch.probs[run], alone.probs[0], rtol=1e-12)
+        assert_allclose(
+            batch.params["probs"][run], alone.params["probs"][0], rtol=1e-12
+        )
         assert batch.n_iter[run] == alone.n_iter[0]
         assert batch.converged[run] == alone.converged[0]
         assert_allclose(batch.lower_bounds[run], alone.lower_bounds[0], rtol=1e-13)
@@ -248,16 +266,16 @@ def test_run_em_batched_restarts_match_single_runs():
 def test_run_em_max_iter_counts_em_map_evaluations(algorithm, monkeypatch):
     """n_iter counts E-step evaluations and never exceeds max_iter."""
     calls = []
-    em_step = _solver._em_step
+    em_step = _solver.em_step
 
-    def counting_em_step(table, weights, *args):
+    def counting_em_step(table, family, weights, *args, **kwargs):
         calls.append(len(weights))
-        return em_step(table, weights, *args)
+        return em_step(table, family, weights, *args, **kwargs)
 
-    monkeypatch.setattr(_solver, "_em_step", counting_em_step)
+    monkeypatch.setattr(_solver, "em_step", counting_em_step)
     rng = np.random.default_rng(5)
     X = _coins(rng, 1000, [0.45, 0.55])
-    table = CountTable.from_rows(*_compress_counts(X))
+    table = _table(X)
     weights, probs = _starts(rng, 3, 2, 2)
     result = _run(table, weights, probs, algorithm=algorithm, tol=0.0, max_iter=10)
     assert_array_equal(result.n_iter, [10, 10, 10])
@@ -269,13 +287,29 @@ def test_run_em_fixed_weights_stay_fixed():
     """With update_weights=False both algorithms keep the starting weights."""
     rng = np.random.default_rng(6)
     X = _coins(rng, 500, [0.2, 0.8])
-    table = CountTable.from_rows(*_compress_counts(X))
+    table = _table(X)
     weights = np.array([[0.3, 0.7]])
     probs = np.array([[[0.4, 0.6], [0.6, 0.4]]])
     for algorithm in ("em", "squarem"):
         result = _run(table, weights, probs, algorithm=algorithm, update_weights=False)
         assert_array_equal(result.weights, weights)
         assert result.converged.all()
+
+
+@pytest.mark.parametrize("algorithm", ["em", "squarem"])
+def test_run_em_fixed_weights_are_per_run(algorithm):
+    """Each run of a batch keeps its own fixed weights, not those of run 0."""
+    rng = np.random.default_rng(6)
+    X = _coins(rng, 500, [0.2, 0.8])
+    table = _table(X)
+    weights = np.array([[0.3, 0.7], [0.9, 0.1]])
+    probs = np.array([[[0.4, 0.6], [0.6, 0.4]]] * 2)
+    batch = _run(table, weights, probs, algorithm=algorithm, update_weights=False)
+    assert_array_equal(batch.weights, weights)
+    second = _run(
+        table, weights[1:], probs[1:], algorithm=algorithm, update_weights=False
+    )
+    assert_allclose(batch.params["probs"][1], second.params["probs"][0], rtol=1e-12)
 
 
 def test_squarem_extrapolate_stays_in_simplex():
@@ -324,4 +358,4 @@ def test_log_coefficients_match_lgamma(X):
         lgamma(sum(row) + 1) - sum(lgamma(count + 1) for count in row)
         for row in X.tolist()
     ]
-    assert_allclose(_log_coefficients(X), expected, rtol=1e-13)
+    assert_allclose(log_coefficients(X), expected, rtol=1e-13)

@@ -31,6 +31,10 @@ class ComponentFamily:
     #: Names of the component parameters, e.g. ``("probs",)``.
     param_names = ()
 
+    #: Range of each parameter's entries, ``name -> (low, high)``: Wald
+    #: intervals are clipped to it and flagged when they cross it.
+    param_bounds = {}
+
     #: Whether the family accepts scipy.sparse count matrices.
     supports_sparse = False
 

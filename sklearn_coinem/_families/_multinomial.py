@@ -1,10 +1,11 @@
 """The multinomial family: binomial (C = 2) and multinomial components."""
 
 import numpy as np
+from scipy import sparse
 from sklearn.utils import Bunch
 
 from sklearn_coinem._families._base import ComponentFamily
-from sklearn_coinem._numerics import log_coefficients, safe_log
+from sklearn_coinem._numerics import log_coefficients, row_sums, safe_log
 
 # Jeffreys-style pseudo-count that keeps data-driven starting probabilities
 # strictly inside the simplex, so every starting log-likelihood is finite.
@@ -17,8 +18,14 @@ BOUNDARY_COUNT = 1e-3
 
 
 def row_proportions(X):
-    """Return x / n per row (zeros for rows without trials) and the trials n."""
-    trials = X.sum(axis=1)
+    """Return x / n per row (zeros for rows without trials) and the trials n.
+
+    Sparse counts give sparse proportions.
+    """
+    trials = row_sums(X)
+    if sparse.issparse(X):
+        inverse = np.divide(1.0, trials, out=np.zeros_like(trials), where=trials > 0)
+        return sparse.csr_matrix(sparse.diags(inverse) @ X), trials
     props = np.divide(
         X, trials[:, None], out=np.zeros_like(X), where=trials[:, None] > 0
     )
@@ -34,10 +41,24 @@ def multinomial_log_prob(X, log_probs):
     n_runs, n_components, n_features = log_probs.shape
     flat = log_probs.reshape(-1, n_features)
     impossible = np.isneginf(flat)
-    log_prob = np.where(impossible, 0.0, flat) @ X.T
+    log_prob = _times_rows(np.where(impossible, 0.0, flat), X)
     if impossible.any():
-        log_prob[impossible.astype(float) @ (X > 0).T > 0] = -np.inf
+        log_prob[_times_rows(impossible.astype(float), X > 0) > 0] = -np.inf
     return log_prob.reshape(n_runs, n_components, -1)
+
+
+def _times_rows(A, X):
+    """``A @ X.T`` for dense A (m, C) and dense or sparse rows X (n, C)."""
+    if sparse.issparse(X):
+        return np.ascontiguousarray((X @ A.T).T)
+    return A @ X.T
+
+
+def _times_counts(A, X):
+    """``A @ X`` for dense A (m, n) and dense or sparse counts X (n, C)."""
+    if sparse.issparse(X):
+        return np.ascontiguousarray((X.T @ A.T).T)
+    return A @ X
 
 
 def dirichlet_map(counts, pseudo_count):
@@ -85,6 +106,8 @@ class MultinomialFamily(ComponentFamily):
     """
 
     param_names = ("probs",)
+    param_bounds = {"probs": (0.0, 1.0)}
+    supports_sparse = True
 
     def __init__(self, pseudo_count=0.0):
         self.pseudo_count = pseudo_count
@@ -97,7 +120,7 @@ class MultinomialFamily(ComponentFamily):
 
     def accumulate(self, block, resp, params):
         n_runs, n_components, _ = resp.shape
-        counts = resp.reshape(n_runs * n_components, -1) @ block.X
+        counts = _times_counts(resp.reshape(n_runs * n_components, -1), block.X)
         return {"counts": counts.reshape(n_runs, n_components, -1)}
 
     def m_step(self, stats, nk, params):
@@ -113,7 +136,7 @@ class MultinomialFamily(ComponentFamily):
         return row_proportions(block.X)
 
     def init_params(self, block, weighted_resp):
-        counts = weighted_resp.T @ block.X + INIT_SMOOTHING
+        counts = _times_counts(weighted_resp.T, block.X) + INIT_SMOOTHING
         return {"probs": counts / counts.sum(axis=1, keepdims=True)}
 
     def random_params(self, n_components, block, rng):
@@ -147,7 +170,7 @@ class MultinomialFamily(ComponentFamily):
     def identifiability_problem(self, block, n_components):
         """Rows need 2K - 1 trials to identify K components (Teicher 1963)."""
         X = block.X
-        max_trials = float(X.sum(axis=1).max()) if X.shape[0] else 0.0
+        max_trials = float(row_sums(X).max()) if X.shape[0] else 0.0
         needed = 2 * n_components - 1
         if max_trials >= needed:
             return None
@@ -192,6 +215,8 @@ class MultinomialFamily(ComponentFamily):
     def complete_scores(self, block, params, basis):
         """``x_c / p_kc - x_ref / p_k,ref`` for a probability of component k."""
         X, probs = block.X, params["probs"]
+        if sparse.issparse(X):
+            X = X.toarray()
         scores = np.zeros((X.shape[0], probs.shape[0], basis.n_free))
         ref_col = basis.ref[basis.comp]
         prob_scores = X[:, basis.col] / probs[basis.comp, basis.col]

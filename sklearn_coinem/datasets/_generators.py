@@ -1,9 +1,11 @@
 """Synthetic count data drawn from a mixture of binomials or multinomials."""
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_random_state
+
+from sklearn_coinem._families._multinomial import sample_multinomial
 
 _DEFAULT_PROBS = ((0.8, 0.2), (0.45, 0.55))
 
@@ -47,9 +49,18 @@ def _is_int(value):
     return isinstance(value, Integral) and not isinstance(value, (bool, np.bool_))
 
 
+# numpy's binomial draws take int64 trials; beyond this they overflow.
+_MAX_TRIALS = 2**62
+
+
 def _check_n_trials(n_trials, n_samples, rng):
-    """Trials of each row from an int, a (low, high) range or a per-row array."""
-    if _is_int(n_trials):
+    """Trials of each row from an int, a (low, high) range or a per-row array.
+
+    A scalar may be any whole number (``20.0`` is 20 trials).
+    """
+    if _is_int(n_trials) or (
+        isinstance(n_trials, Real) and not isinstance(n_trials, (bool, np.bool_))
+    ):
         trials = np.full(n_samples, n_trials)
     elif isinstance(n_trials, tuple) and len(n_trials) == 2:
         low, high = n_trials
@@ -75,35 +86,23 @@ def _check_n_trials(n_trials, n_samples, rng):
             )
         if not np.all(np.isfinite(trials)) or np.any(trials != np.round(trials)):
             raise ValueError("n_trials must contain whole numbers.")
+    if not np.all(np.isfinite(trials)) or np.any(trials != np.round(trials)):
+        raise ValueError("n_trials must contain whole numbers.")
     if np.any(trials < 0):
         raise ValueError("n_trials must be non-negative.")
+    if np.any(trials > _MAX_TRIALS):
+        raise ValueError(
+            f"n_trials must be at most 2**62 (numpy draws int64 trials), got "
+            f"{np.max(trials):g}."
+        )
     return trials.astype(np.int64)
 
 
 def _sample_mixture(weights, probs, n_samples, n_trials, rng):
-    """Draw component labels, then counts by sequential conditional binomials.
-
-    ``x_c ~ Binomial(n - x_1 - ... - x_{c-1}, p_c / (p_c + ... + p_C))`` is an
-    exact multinomial draw that works with a different ``n`` and ``p`` on
-    every row.
-    """
+    """Draw the trials, then component labels, then the counts of each row."""
     trials = _check_n_trials(n_trials, n_samples, rng)
     labels = rng.choice(len(weights), size=n_samples, p=weights)
-    row_probs = probs[labels]
-    X = np.zeros(row_probs.shape, dtype=np.int64)
-    remaining = trials.copy()
-    tail = np.cumsum(row_probs[:, ::-1], axis=1)[:, ::-1]
-    for c in range(probs.shape[1] - 1):
-        share = np.divide(
-            row_probs[:, c],
-            tail[:, c],
-            out=np.zeros(n_samples),
-            where=tail[:, c] > 0,
-        )
-        X[:, c] = rng.binomial(remaining, np.clip(share, 0.0, 1.0))
-        remaining -= X[:, c]
-    X[:, -1] = remaining
-    return X, labels
+    return sample_multinomial(probs[labels], trials, rng), labels
 
 
 def make_binomial_mixture(

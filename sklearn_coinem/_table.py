@@ -1,0 +1,206 @@
+"""The row table: every row-aligned array of a fit, as weighted distinct rows."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from sklearn_coinem._count_table import _compress_counts, _merge_tables
+
+# Rows per block: E-step temporaries are at most block x n_runs x n_components.
+BLOCK_ROWS = 1 << 14
+
+
+@dataclass(frozen=True)
+class RowBlock:
+    """A slice of a row table: what a component family sees.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n, C)
+        Counts.
+    weights : ndarray of shape (n,)
+        Row weights.
+    design : ndarray of shape (n, p) or None
+        Covariates.
+    labels : ndarray of shape (n,) or None
+        Known class of each row, -1 where unknown.
+    """
+
+    X: np.ndarray
+    weights: np.ndarray
+    design: np.ndarray | None = None
+    labels: np.ndarray | None = None
+
+    def blocks(self, block_rows=BLOCK_ROWS):
+        """Consecutive slices of at most ``block_rows`` rows."""
+        n_rows = self.X.shape[0]
+        if n_rows <= block_rows:
+            yield self
+            return
+        for start in range(0, n_rows, block_rows):
+            rows = slice(start, start + block_rows)
+            yield RowBlock(
+                self.X[rows],
+                self.weights[rows],
+                None if self.design is None else self.design[rows],
+                None if self.labels is None else self.labels[rows],
+            )
+
+
+@dataclass(frozen=True)
+class RowTable(RowBlock):
+    """Weighted distinct rows plus the constants EM needs from them.
+
+    Attributes
+    ----------
+    constant_sum : float
+        Weighted sum of the family's per-row constants (for counts, the log
+        multinomial coefficients): the full log-likelihood is the engine's
+        sum plus this.
+    total_weight : float
+        Sum of ``weights``.
+    """
+
+    constant_sum: float = 0.0
+    total_weight: float = 0.0
+
+    @classmethod
+    def from_rows(cls, family, X, weights, design=None, labels=None):
+        """Build the table of already distinct rows and its constants once."""
+        block = RowBlock(X, weights, design, labels)
+        constant_sum = float(weights @ family.row_constants(block))
+        return cls(X, weights, design, labels, constant_sum, float(weights.sum()))
+
+    @classmethod
+    def compress(cls, family, X, sample_weight=None, design=None, labels=None):
+        """Table of the distinct rows of (X, design, labels) with total weights.
+
+        Compression keys on every row array, so rows merge only when their
+        counts, covariates and labels are all equal. Sparse counts stay
+        sparse and are compressed on their non-zero entries, into the same
+        rows in the same order as their dense equivalent.
+        """
+        if sparse.issparse(X):
+            if design is not None or labels is not None:
+                return cls._uncompressed(family, X, sample_weight, design, labels)
+            rows, weights = compress_sparse(X, sample_weight)
+            return cls.from_rows(family, rows, weights)
+        rows, weights = _compress_counts(_stack(X, design, labels), sample_weight)
+        X, design, labels = _split(rows, X.shape[1], design, labels)
+        return cls.from_rows(family, X, weights, design, labels)
+
+    @classmethod
+    def _uncompressed(cls, family, X, sample_weight, design, labels):
+        weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+        keep = np.flatnonzero(weights > 0)
+        if len(keep) < X.shape[0]:
+            X, weights = X[keep], weights[keep]
+            design = None if design is None else design[keep]
+            labels = None if labels is None else labels[keep]
+        return cls.from_rows(family, X, np.asarray(weights, float), design, labels)
+
+    def map_reduce(self, func, *args):
+        """``func(self, *args)``: a table kept on dask workers sums it over chunks."""
+        return func(self, *args)
+
+    @property
+    def n_distinct(self):
+        """Number of distinct rows."""
+        return self.X.shape[0]
+
+
+def _stack(X, design, labels):
+    """One float array of all row arrays, the key of the compression."""
+    parts = [X]
+    if design is not None:
+        parts.append(design)
+    if labels is not None:
+        # Shifted so that the unknown label -1 keys like any count (>= 0).
+        parts.append(labels[:, None] + 1.0)
+    return parts[0] if len(parts) == 1 else np.hstack(parts).astype(np.float64)
+
+
+def _split(rows, n_features, design, labels):
+    """Inverse of ``_stack`` on the distinct rows."""
+    X = rows[:, :n_features]
+    end = n_features
+    if design is not None:
+        design, end = rows[:, end : end + design.shape[1]], end + design.shape[1]
+    if labels is not None:
+        labels = rows[:, end].astype(np.intp) - 1
+    return X, design, labels
+
+
+def merge_tables(family, tables):
+    """One table of several, summing the weights of rows they share."""
+    first = tables[0]
+    if any(sparse.issparse(t.X) for t in tables):
+        return _stacked(family, tables)
+    n_features = first.X.shape[1]
+    rows, weights = _merge_tables(
+        [(_stack(t.X, t.design, t.labels), t.weights) for t in tables]
+    )
+    X, design, labels = _split(rows, n_features, first.design, first.labels)
+    return RowTable.from_rows(family, X, weights, design, labels)
+
+
+def _stacked(family, tables):
+    """The union of sparse tables: compressed again, or stacked with covariates."""
+
+    def joined(name):
+        parts = [getattr(t, name) for t in tables]
+        return None if parts[0] is None else np.concatenate(parts)
+
+    X = sparse.vstack([sparse.csr_matrix(t.X) for t in tables], format="csr")
+    weights = np.concatenate([t.weights for t in tables])
+    if tables[0].design is None and tables[0].labels is None:
+        return RowTable.from_rows(family, *compress_sparse(X, weights))
+    return RowTable.from_rows(family, X, weights, joined("design"), joined("labels"))
+
+
+def _sparse_sort_keys(X):
+    """Keys whose lexicographic order is the dense rows' lexicographic order.
+
+    With sorted column indices, row ``a`` precedes row ``b`` in dense order
+    exactly when its sequence of ``(-column, value)`` pairs precedes ``b``'s,
+    a sequence that stops early (zeros after) preceding its extensions. Rows
+    are padded to the longest with a pair smaller than any real one.
+    """
+    n_rows, n_features = X.shape
+    lengths = np.diff(X.indptr)
+    width = int(lengths.max(initial=0))
+    rows = np.repeat(np.arange(n_rows), lengths)
+    slots = np.arange(X.nnz) - np.repeat(X.indptr[:-1], lengths)
+    columns = np.full((n_rows, width), -float(n_features))
+    values = np.full((n_rows, width), -1.0)
+    columns[rows, slots] = -X.indices.astype(float)
+    values[rows, slots] = X.data
+    keys = np.empty((n_rows, 2 * width))
+    keys[:, 0::2], keys[:, 1::2] = columns, values
+    return keys
+
+
+def compress_sparse(X, sample_weight=None):
+    """Distinct rows of sparse counts and their total weights (sparse CSR).
+
+    The rows and their order are those of the dense path
+    (``_compress_counts``): sorted lexicographically as dense rows. The
+    weights of equal rows are summed in ascending order, so the table does
+    not depend on the order of the rows.
+    """
+    X = sparse.csr_matrix(X, dtype=np.float64, copy=True)
+    X.eliminate_zeros()
+    X.sort_indices()
+    weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+    if X.shape[0] == 0:
+        return X, weights[:0]
+    keys = _sparse_sort_keys(X)
+    order = np.lexsort([weights, *keys.T[::-1]])
+    keys = keys[order]
+    starts = np.flatnonzero(
+        np.concatenate([[True], (keys[1:] != keys[:-1]).any(axis=1)])
+    )
+    totals = np.add.reduceat(weights[order], starts)
+    keep = totals > 0
+    return X[order[starts[keep]]], totals[keep]
