@@ -40,8 +40,8 @@ def _limb_sums(groups, weights, n_groups, grid, sums):
     ``q_j < 2**bits`` on the fixed grid ``base_j = top - (j + 1) * bits``;
     ``sums[base_j]`` accumulates the ``q_j`` by group. Whole numbers below
     ``2**53`` add exactly, so these sums do not depend on the order of the
-    rows. Rows leave once their remaining bits are zero, so a few rows with
-    tiny weights cost little.
+    rows. Rows whose remaining bits are zero leave once they are the
+    majority, so a few rows with tiny weights cost little.
     """
     base, bits = grid
     rest = weights
@@ -52,7 +52,12 @@ def _limb_sums(groups, weights, n_groups, grid, sums):
         sums[base] = sums[base] + limb_sum if base in sums else limb_sum
         rest = rest - np.ldexp(limb, base)
         left = rest > 0
-        groups, rest = groups[left], rest[left]
+        n_left = np.count_nonzero(left)
+        if n_left == 0:
+            return
+        # Finished rows add zeros; drop them only once they are the majority.
+        if 2 * n_left < len(rest):
+            groups, rest = groups[left], rest[left]
 
 
 def _combine_limbs(sums, n_groups):
