@@ -2,10 +2,14 @@
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 
 def _component_probs(mixture, name):
     """Outcome probabilities of a fitted mixture or of an array, as (K, C)."""
+    if isinstance(mixture, BaseEstimator):
+        check_is_fitted(mixture, "probs_")
     probs = getattr(mixture, "probs_", mixture)
     probs = np.asarray(probs, dtype=float)
     if probs.ndim == 1:

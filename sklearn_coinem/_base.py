@@ -20,6 +20,7 @@ from sklearn_coinem._dask import _is_dask_collection
 from sklearn_coinem._estep import estimate_log_resp
 from sklearn_coinem._families._base import take_runs
 from sklearn_coinem._inference import (
+    collapsed_components,
     information_criteria,
     n_parameters,
     standard_errors,
@@ -36,6 +37,12 @@ from sklearn_coinem._validation import (
     count_table,
 )
 from sklearn_coinem.datasets._generators import _check_n_trials
+
+# Largest pseudo_count: a prior worth 1e100 rows leaves the data no say, and
+# below it the M-step's sums (K or C terms of pseudo_count) and the prior term
+# (pseudo_count times sums of K * C logs, each above -750) stay far inside the
+# float64 range; 1e308 overflowed them into NaN weights.
+MAX_PSEUDO_COUNT = 1e100
 
 # Free parameters beyond which the observed information (P x P, inverted in
 # O(P^3)) is refused: 5000 parameters are 190 MiB and tens of seconds.
@@ -67,10 +74,14 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
         "init_params": [StrOptions(set(INIT_METHODS))],
         "weights_init": ["array-like", None],
         "update_weights": ["boolean"],
-        "pseudo_count": [Interval(Real, 0.0, None, closed="left")],
+        "pseudo_count": [Interval(Real, 0.0, MAX_PSEUDO_COUNT, closed="both")],
         "algorithm": [StrOptions({"em", "squarem"})],
         "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
+        "n_jobs": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(Integral, None, -1, closed="right"),
+            None,
+        ],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
@@ -129,8 +140,12 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
 
         Runs ``n_init`` initialisations and keeps the one with the largest
         objective. Warns with :class:`~sklearn.exceptions.ConvergenceWarning`
-        when the best run stopped at ``max_iter`` before converging. A fit
-        that raises leaves the previous fitted state as it was.
+        when the best run stopped at ``max_iter`` before converging, and
+        with :class:`CollapsedComponentsWarning` when fitted components
+        coincide (parameters equal to 1e-2 relative) or one has a weight
+        below 1e-6 or less than one expected row: the data support fewer
+        components. A fit that raises leaves the previous fitted state as
+        it was.
 
         Parameters
         ----------
@@ -152,7 +167,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             The fitted mixture.
         """
         with _kept_on_error(self):
-            table = self._table(X, sample_weight, reset=True, method="fit")
+            table, n_rows = self._table(X, sample_weight, reset=True, method="fit")
             family = self._make_family()
             user = self._check_weights_init(), self._user_params(self.n_features_in_)
             self._check_identifiable(family, table)
@@ -161,6 +176,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             self._store_result(family, table, result, best, reorder=user[1] is None)
             # A new fit starts a new stream for partial_fit.
             self._stream = None
+        self._warn_collapsed(n_rows)
         if not self.converged_ and self.max_iter > 0:
             warnings.warn(
                 "Best performing initialization did not converge. Try different "
@@ -205,7 +221,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
         """
         stream = self._continued_stream()
         with _kept_on_error(self):
-            table = self._table(
+            table, n_rows = self._table(
                 X,
                 sample_weight,
                 reset=stream is None,
@@ -223,14 +239,27 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             else:
                 family = self._make_family()
                 table = merge_tables(family, [stream, table])
-                check_weighted_totals(table)
+                n_rows += self._stream_rows
+                check_weighted_totals(table, weighted=sample_weight is not None)
                 start = self.weights_[None], _batch(self._fitted_params()), None
                 reorder = False
             self._check_identifiable(family, table)
             result, best = self._run(table, family, *start)
             self._store_result(family, table, result, best, reorder=reorder)
-            self._stream = table
+            self._stream, self._stream_rows = table, n_rows
+        self._warn_collapsed(n_rows)
         return self
+
+    def _warn_collapsed(self, n_rows):
+        """Warn when fitted components coincide or have (almost) no weight."""
+        note = collapsed_components(self.weights_, self._fitted_params(), n_rows)
+        if note:
+            warnings.warn(
+                f"{type(self).__name__}: {note}. The data support fewer "
+                "components than n_components; consider a smaller n_components.",
+                CollapsedComponentsWarning,
+                stacklevel=4,
+            )
 
     def _continued_stream(self):
         """The table of the stream to continue, or None to start a new one."""
@@ -357,11 +386,11 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
     # ------------------------------------------------------------ predict
     def _dask_rows(self, X, method):
         """Lazy dask array of ``method`` applied to each chunk of X."""
-        from sklearn_coinem._dask import check_2d, dask_row_map
+        from sklearn_coinem._dask import check_2d, dask_row_map, feature_names_view
 
         check_is_fitted(self)
         check_2d(X)
-        validate_data(self, X, reset=False, skip_check_array=True)
+        validate_data(self, feature_names_view(X), reset=False, skip_check_array=True)
         return dask_row_map(
             X,
             self._family,
@@ -431,9 +460,16 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             sample_weight = _check_sample_weight(
                 sample_weight, log_prob[:, None], ensure_non_negative=True
             )
+            if not sample_weight.any():
+                raise ValueError(
+                    "Sample weights must contain at least one non-zero number."
+                )
+            # A zero-weight row is removed, as in fit: its score may be -inf.
+            keep = sample_weight > 0
+            log_prob = log_prob[keep]
             # The mean is scale-free: relative weights neither overflow (1e308)
             # nor lose digits as subnormal numbers (1e-320).
-            sample_weight = sample_weight / sample_weight.max()
+            sample_weight = sample_weight[keep] / sample_weight.max()
         return float(np.average(log_prob, weights=sample_weight))
 
     def predict_proba(self, X):
@@ -496,7 +532,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
     def _criteria(self, X, sample_weight, method):
         """AIC, BIC, ICL and their ingredients on X at the fitted parameters."""
         check_is_fitted(self)
-        table = self._table(X, sample_weight, reset=False, method=method)
+        table, _ = self._table(X, sample_weight, reset=False, method=method)
         return information_criteria(
             table,
             self._family,
@@ -587,7 +623,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
         """
         return self._criteria(X, sample_weight, "icl").icl
 
-    def _standard_errors(self, X, sample_weight, confidence):
+    def _standard_errors(self, X, sample_weight, confidence, interval):
         """The shared body of ``standard_errors`` (documented per subclass)."""
         if (
             not isinstance(confidence, Real)
@@ -595,6 +631,8 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             or not 0 < confidence < 1
         ):
             raise ValueError(f"confidence must be in (0, 1), got {confidence!r}.")
+        if interval not in ("logit", "wald"):
+            raise ValueError(f"interval must be 'logit' or 'wald', got {interval!r}.")
         check_is_fitted(self)
         n_free = n_parameters(
             self._family,
@@ -610,7 +648,9 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
                 f"it is limited to {_MAX_FREE_PARAMETERS} parameters. Fit fewer "
                 "components or merge rare outcome columns."
             )
-        table = self._table(X, sample_weight, reset=False, method="standard_errors")
+        table, n_rows = self._table(
+            X, sample_weight, reset=False, method="standard_errors"
+        )
         return standard_errors(
             table,
             self._family,
@@ -618,7 +658,9 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             self._fitted_params(),
             update_weights=self._fitted_update_weights,
             confidence=confidence,
+            interval=interval,
             feature_names=getattr(self, "feature_names_in_", None),
+            row_weight=table.total_weight / n_rows,
         )
 
     def _sample(self, n_samples, n_trials, random_state):

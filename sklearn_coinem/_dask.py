@@ -3,6 +3,7 @@
 import sys
 
 import numpy as np
+from sklearn.utils import Bunch
 from sklearn.utils.validation import check_array, check_non_negative
 
 from sklearn_coinem._estep import estimate_log_resp, sum_statistics
@@ -47,6 +48,21 @@ def check_2d(X):
             "either using array.reshape(-1, 1) if your data has a single feature "
             "or array.reshape(1, -1) if it contains a single sample."
         )
+
+
+def feature_names_view(X):
+    """What ``validate_data`` should see of X to check its column names.
+
+    sklearn reads the names of in-memory frames only; a dask dataframe is
+    shown as an empty pandas frame with its columns, so that fit records
+    ``feature_names_in_`` and later calls validate the names as for pandas.
+    """
+    columns = getattr(X, "columns", None)
+    if columns is None or not hasattr(X, "to_dask_array"):
+        return X
+    import pandas as pd
+
+    return pd.DataFrame(columns=columns)
 
 
 def _as_dask_array(X):
@@ -100,7 +116,14 @@ def _weight_blocks(sample_weight, X):
 
 
 def _check_block(block, whom):
-    """Validate one chunk with the checks (and messages) of in-memory input."""
+    """Validate one chunk with the checks (and messages) of in-memory input.
+
+    A chunk may be empty (a boolean filter emptied it): sklearn's
+    non-negativity check cannot reduce it, and it has nothing to check.
+    """
+    # Imported here: _validation imports this module.
+    from sklearn_coinem._validation import check_row_totals
+
     block = check_array(
         block,
         dtype="numeric",
@@ -108,7 +131,10 @@ def _check_block(block, whom):
         input_name="X",
         estimator=whom.split(".")[0],
     )
-    check_non_negative(block, whom)
+    if block.size:
+        check_non_negative(block, whom)
+    # The client warns about lost digits, from the largest total of all chunks.
+    check_row_totals(block)
     return block
 
 
@@ -125,28 +151,50 @@ def _check_chunk_weight(sample_weight, n_rows):
         raise ValueError(
             f"sample_weight.shape == {sample_weight.shape}, expected {(n_rows,)}!"
         )
-    check_non_negative(sample_weight, "`sample_weight`")
+    if sample_weight.size:
+        check_non_negative(sample_weight, "`sample_weight`")
     return sample_weight
 
 
 def _chunk_table(block, sample_weight, family, whom):
-    """Validate and compress one chunk: (RowTable, n_rows)."""
+    """Validate and compress one chunk: (RowTable, sums).
+
+    ``sums`` holds what the client checks the whole table with:
+    ``(n_samples, n_rows with positive weight, largest row total, weighted
+    total count)``.
+    """
     block = _check_block(block, whom)
+    n_rows = block.shape[0]
     if sample_weight is not None:
         sample_weight = _check_chunk_weight(sample_weight, block.shape[0])
-    return RowTable.compress(family, block, sample_weight), block.shape[0]
+        n_rows = np.count_nonzero(sample_weight)
+    table = RowTable.compress(family, block, sample_weight)
+    totals = table.X.sum(axis=1)
+    with np.errstate(over="ignore"):
+        weighted_total = table.weights @ totals
+    sums = np.array([block.shape[0], n_rows, totals.max(initial=0.0), weighted_total])
+    return table, sums
+
+
+def _combine_sums(*sums):
+    """Sums of several chunks: counts and totals add up, the largest row is kept."""
+    sums = np.array(sums)
+    with np.errstate(over="ignore"):
+        combined = sums.sum(axis=0)
+    combined[2] = sums[:, 2].max()
+    return combined
 
 
 def _merge_chunk_tables(family, *parts):
-    """Merge (RowTable, n_rows) results into one."""
+    """Merge (RowTable, sums) results into one."""
     table = merge_tables(family, [table for table, _ in parts])
-    return table, sum(n_rows for _, n_rows in parts)
+    return table, _combine_sums(*(sums for _, sums in parts))
 
 
 def _summary(part):
-    """(n_distinct, n_rows, constant_sum, total_weight) of a chunk table."""
-    table, n_rows = part
-    return table.n_distinct, n_rows, table.constant_sum, table.total_weight
+    """(n_distinct, sums, constant_sum, total_weight) of a chunk table."""
+    table, sums = part
+    return table.n_distinct, sums, table.constant_sum, table.total_weight
 
 
 def _tree_reduce(parts, combine, *args):
@@ -219,7 +267,7 @@ class DaskCountTable:
 
 
 def _apply_to_part(func, part, *args):
-    """``func`` applied to the RowTable of one (RowTable, n_rows) part."""
+    """``func`` applied to the RowTable of one (RowTable, sums) part."""
     return func(part[0], *args)
 
 
@@ -244,8 +292,11 @@ def dask_count_table(X, sample_weight, *, family, whom, max_local_rows=MAX_LOCAL
     -------
     table : RowTable or DaskCountTable
         The count table of all rows.
-    n_samples : int
-        Number of rows of X.
+    sums : Bunch
+        ``n_samples`` (rows of X), ``n_rows`` (rows with positive weight),
+        ``max_total`` (largest row total) and ``weighted_total`` (weighted
+        sum of the row totals), reduced on the workers for the checks of
+        the whole table.
     """
     dask, _ = _import_dask()
     X = _as_dask_array(X)
@@ -259,13 +310,21 @@ def dask_count_table(X, sample_weight, *, family, whom, max_local_rows=MAX_LOCAL
     ]
     parts = dask.persist(*parts)
     summaries = dask.compute(*[dask.delayed(_summary)(part) for part in parts])
-    n_samples = int(sum(s[1] for s in summaries))
+    n_samples, n_rows, max_total, weighted_total = _combine_sums(
+        *(s[1] for s in summaries)
+    )
+    sums = Bunch(
+        n_samples=int(n_samples),
+        n_rows=int(n_rows),
+        max_total=float(max_total),
+        weighted_total=float(weighted_total),
+    )
     if sum(s[0] for s in summaries) <= max_local_rows:
         merged = _tree_reduce(list(parts), _merge_chunk_tables, family)
         table = dask.compute(merged)[0][0]
     else:
         table = DaskCountTable(parts, summaries, family, max_local_rows)
-    return table, n_samples
+    return table, sums
 
 
 def _chunk_log_resp(block, family, weights, params, whom):
@@ -315,16 +374,18 @@ def dask_weighted_mean(values, sample_weight):
     """Weighted mean of a 1-D dask array, computed on the workers.
 
     The weights are checked like in memory (shape, NaN, infinity, negative
-    values, all zero) on the workers; only scalars reach the client.
+    values, all zero) on the workers; only scalars reach the client. As in
+    memory, rows of zero weight are left out (a row scoring ``-inf`` does not
+    make the mean NaN) and the weights are divided by their largest, so that
+    neither 1e308 nor subnormal weights overflow or lose digits.
     """
     dask, da = _import_dask()
     if sample_weight is None:
         return float(values.mean().compute())
     values = _known_row_chunks(values)
     sample_weight = _aligned_weights(sample_weight, values.chunks[0])
-    total, norm, smallest, has_nan, has_inf = dask.compute(
-        (values * sample_weight).sum(),
-        sample_weight.sum(),
+    largest, smallest, has_nan, has_inf = dask.compute(
+        sample_weight.max(),
         sample_weight.min(),
         da.isnan(sample_weight).any(),
         da.isinf(sample_weight).any(),
@@ -338,6 +399,9 @@ def dask_weighted_mean(values, sample_weight):
         )
     if smallest < 0:
         raise ValueError("Negative values in data passed to `sample_weight`.")
-    if not norm > 0:
+    if not largest > 0:
         raise ValueError("Sample weights must contain at least one non-zero number.")
+    relative = sample_weight / largest
+    terms = da.where(relative > 0, values * relative, 0.0)
+    total, norm = dask.compute(terms.sum(), relative.sum())
     return float(total / norm)

@@ -3,15 +3,21 @@
 import warnings
 
 import numpy as np
+from scipy.linalg import lapack
+from scipy.sparse import csr_array
+from scipy.sparse.linalg import eigsh
+from scipy.special import expit
 from scipy.stats import norm
 from sklearn.utils import Bunch
 
 from sklearn_coinem._estep import estimate_log_resp, sufficient_statistics
 from sklearn_coinem._numerics import safe_log
+from sklearn_coinem._solver import single_blas_thread
 
 # Expected rows below which a weight is treated as lying on the boundary of
 # the parameter space: far below one observation, far above what the default
-# pseudo-count leaves behind.
+# pseudo-count leaves behind. Counted in rows of the mean weight, so that
+# the test does not depend on the scale of sample_weight.
 _BOUNDARY_COUNT = 1e-3
 
 # Relative eigenvalue below which the observed information counts as singular.
@@ -21,6 +27,65 @@ _SINGULAR_RCOND = 1e-10
 # which intervals centred on the estimate lose noticeable coverage (about 95%
 # -> 94.6% at 0.2).
 _MAX_NEWTON_DECREMENT = 0.2
+
+
+# A component with a mixing weight below this, or less than one expected row
+# (weight times the number of rows), describes (almost) no data.
+_COLLAPSED_WEIGHT = 1e-6
+
+# Relative tolerance under which two components' parameters coincide. EM
+# merges duplicated components only as fast as it converges along the flat
+# ridge between them: at the default tol they stay up to about 1e-3
+# relative apart (simulated overdispersed data whose likelihood has two
+# support points, fitted with 4 and 5 components). Telling apart two
+# binomial components 1e-2 relative apart takes of the order of
+# 1e5 * (1 - p) / p trials per component, far more than such data have.
+_COINCIDE_RTOL = 1e-2
+
+
+def collapsed_components(weights, params, n_rows):
+    """Say which fitted components coincide or have (almost) no weight.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_components,)
+        Mixing weights.
+    params : dict
+        Component parameters (no run axis), each with a leading component axis.
+    n_rows : int
+        Number of rows with positive weight the mixture was fitted on.
+
+    Returns
+    -------
+    note : str
+        "" when every component is distinct and has data; otherwise the
+        pairs of coinciding components (0-based) and the empty components.
+    """
+    n_components = len(weights)
+    # Coinciding is taken transitively: each group is listed once.
+    group = np.arange(n_components)
+    for k in range(n_components):
+        for j in range(k + 1, n_components):
+            if all(_coincide(value[k], value[j]) for value in params.values()):
+                group[group == group[j]] = group[k]
+    parts = []
+    for label in np.unique(group):
+        members = np.flatnonzero(group == label).tolist()
+        if len(members) > 1:
+            listed = ", ".join(map(str, members[:-1])) + f" and {members[-1]}"
+            parts.append(f"components {listed} coincide")
+    for k in np.flatnonzero((weights < _COLLAPSED_WEIGHT) | (weights * n_rows < 1)):
+        parts.append(
+            f"component {k} has almost no weight ({weights[k]:.2g}, "
+            f"{weights[k] * n_rows:.2g} expected rows)"
+        )
+    return "; ".join(parts)
+
+
+def _coincide(first, second):
+    """Whether two parameter arrays agree to ``_COINCIDE_RTOL`` relative."""
+    scale = np.maximum(np.abs(first), np.abs(second))
+    return bool(np.all(np.abs(first - second) <= _COINCIDE_RTOL * scale))
 
 
 def n_parameters(family, n_components, n_features, update_weights=True):
@@ -121,15 +186,19 @@ def information_criteria(table, family, weights, params, update_weights=True):
     )
 
 
-def _free_basis(family, weights, params, nk, stats, update_weights):
+def _free_basis(family, weights, params, nk, stats, update_weights, row_weight):
     """Choose a free basis and flag the estimates on the boundary.
 
     The weights drop their largest entry (the reference, one minus the
     others); weights with fewer than ``_BOUNDARY_COUNT`` expected rows are
     boundary values, held fixed. The family chooses the basis of its own
-    parameters; its coordinates follow the weights'.
+    parameters; its coordinates follow the weights'. Both tests see the
+    expected statistics in units of ``row_weight``, the mean weight of a
+    row, so that rescaling ``sample_weight`` changes no decision.
     """
     n_components = len(weights)
+    nk = nk / row_weight
+    stats = {name: value / row_weight for name, value in stats.items()}
     weight_boundary = nk < _BOUNDARY_COUNT
     ref_weight = int(np.argmax(weights))
     free_weights = np.flatnonzero(
@@ -188,7 +257,9 @@ def _expected_statistics(table, family, weights, params):
     return nk[0], {name: value[0] for name, value in stats.items()}
 
 
-def observed_information(table, family, weights, params, update_weights=True):
+def observed_information(
+    table, family, weights, params, update_weights=True, row_weight=1.0
+):
     """Observed information of the free parameters by Louis' (1982) formula.
 
     ``I(theta) = E[B_c | x] - Cov[S_c | x]``: the expected complete-data
@@ -209,6 +280,9 @@ def observed_information(table, family, weights, params, update_weights=True):
         Component parameters (no run axis).
     update_weights : bool, default=True
         Whether the weights are parameters.
+    row_weight : float, default=1.0
+        Mean weight of a row (total weight over the rows of positive weight):
+        the unit of the boundary tests.
 
     Returns
     -------
@@ -222,7 +296,7 @@ def observed_information(table, family, weights, params, update_weights=True):
         (``free.component``), the reference entries, and the boundary flags.
     """
     nk, stats = table.map_reduce(_expected_statistics, family, weights, params)
-    free = _free_basis(family, weights, params, nk, stats, update_weights)
+    free = _free_basis(family, weights, params, nk, stats, update_weights, row_weight)
     info = _complete_information(family, weights, params, nk, stats, free)
     score_covariance, score = table.map_reduce(
         _score_moments, family, weights, params, free
@@ -236,20 +310,30 @@ def _score_moments(table, family, weights, params, free):
 
     ``sum_i w_i (sum_k r_ik g_ik g_ik' - s_i s_i')`` and ``sum_i w_i s_i``
     with ``s_i = sum_k r_ik g_ik``, computed in blocks of rows to bound the
-    memory of the (rows, K, P) scores.
+    memory of the (rows, K, P) scores. A component's scores are zero outside
+    its own coordinates (and the weights'): the first sum is taken over each
+    component's support only, ``K`` times fewer operations than over all
+    ``P`` coordinates.
     """
-    covariance, score = np.zeros((free.n_free, free.n_free)), np.zeros(free.n_free)
-    rows = max(1, (1 << 21) // max(1, len(weights) * free.n_free))
-    for block in table.blocks(rows):
-        resp = np.exp(_log_resp(block, family, weights, params)[1])
-        weighted_resp = resp * block.weights[:, None]
-        scores = _complete_scores(block, family, weights, params, free)
-        root = np.sqrt(weighted_resp)[..., None] * scores
-        root = root.reshape(scores.shape[0] * scores.shape[1], scores.shape[2])
-        mean_scores = np.einsum("nk,nkp->np", resp, scores)
-        mean_scores *= np.sqrt(block.weights)[:, None]
-        covariance += root.T @ root - mean_scores.T @ mean_scores
-        score += np.einsum("nk,nkp->p", weighted_resp, scores)
+    n_free = free.n_free
+    covariance, score = np.zeros((n_free, n_free)), np.zeros(n_free)
+    rows = max(1, (1 << 21) // max(1, len(weights) * n_free))
+    # Tall and skinny products: on shared cores threaded OpenBLAS spins.
+    with single_blas_thread(n_free * n_free):
+        for block in table.blocks(rows):
+            resp = np.exp(_log_resp(block, family, weights, params)[1])
+            scores = _complete_scores(block, family, weights, params, free)
+            root_weight = np.sqrt(resp * block.weights[:, None])
+            mean_scores = np.zeros((scores.shape[0], n_free))
+            for k in range(scores.shape[1]):
+                support = np.flatnonzero(np.any(scores[:, k] != 0, axis=0))
+                component = scores[:, k, support]
+                root = root_weight[:, k, None] * component
+                covariance[np.ix_(support, support)] += root.T @ root
+                mean_scores[:, support] += resp[:, k, None] * component
+            score += block.weights @ mean_scores
+            mean_scores *= np.sqrt(block.weights)[:, None]
+            covariance -= mean_scores.T @ mean_scores
     return covariance, score
 
 
@@ -295,8 +379,10 @@ _STATUS_MESSAGES = {
     "probabilities are not identified; their standard errors are NaN",
     "near boundary": "the Wald intervals of some estimates cross 0 or 1 (a "
     "weight or probability close to the edge, e.g. a component of a few rows): "
-    "their standard errors are reported, marked 'near boundary', but the "
-    "intervals are clipped to [0, 1] and do not have the nominal coverage",
+    "their standard errors are reported, marked 'near boundary', but so close "
+    "to the edge the likelihood is far from quadratic and no interval from "
+    "the information (the default logit ones included) has the nominal "
+    "coverage",
     "singular information": "the observed information matrix is singular or "
     "not positive definite (the data do not identify the parameters, e.g. too "
     "many components, duplicated components or a fit that has not converged); "
@@ -309,7 +395,11 @@ def _covariance(info):
 
     The test runs on the information rescaled to unit diagonal, so that
     parameters on very different scales (a weight and a rare outcome's
-    probability) do not pass for a singular matrix.
+    probability) do not pass for a singular matrix: the rescaled matrix must
+    have a Cholesky factor and a smallest eigenvalue above
+    ``_SINGULAR_RCOND``, that is its inverse a largest eigenvalue below
+    ``1 / _SINGULAR_RCOND``. The inverse comes from the Cholesky factor, a
+    third of the work of an eigen-decomposition.
     """
     if info.size == 0:
         return info
@@ -318,9 +408,36 @@ def _covariance(info):
         return None
     scale = 1.0 / np.sqrt(diag)
     scaled = info * np.outer(scale, scale)
-    if np.linalg.eigvalsh(scaled)[0] <= _SINGULAR_RCOND:
-        return None
-    return np.linalg.inv(scaled) * np.outer(scale, scale)
+    # On shared cores threaded OpenBLAS spins in the factorisations too (a
+    # 1600 x 1600 one many times slower than on one thread).
+    with single_blas_thread(info.size):
+        factor, failed = lapack.dpotrf(scaled, lower=1)
+        if failed:
+            return None
+        inverse, failed = lapack.dpotri(factor, lower=1)
+        if failed:
+            return None
+        # dpotri fills the lower triangle; dpotrf zeroed the upper one.
+        inverse = inverse + inverse.T
+        inverse[np.diag_indices_from(inverse)] /= 2
+        if not _largest_eigenvalue_below(inverse, 1.0 / _SINGULAR_RCOND):
+            return None
+    return inverse * np.outer(scale, scale)
+
+
+def _largest_eigenvalue_below(matrix, bound):
+    """Whether a symmetric positive definite matrix has all eigenvalues below bound.
+
+    Its largest eigenvalue lies between its largest diagonal entry and its
+    trace, which settle most cases; otherwise Lanczos iterations find it, in
+    O(P^2) each.
+    """
+    diag = np.diag(matrix)
+    if diag.sum() < bound:
+        return True
+    if diag.max() >= bound or len(matrix) < 3:
+        return bool(np.linalg.eigvalsh(matrix)[-1] < bound)
+    return bool(eigsh(matrix, k=1, which="LA", return_eigenvectors=False)[0] < bound)
 
 
 def standard_errors(
@@ -331,9 +448,11 @@ def standard_errors(
     *,
     update_weights=True,
     confidence=0.95,
+    interval="logit",
     feature_names=None,
+    row_weight=1.0,
 ):
-    """Standard errors and Wald intervals of all weights and parameters.
+    """Standard errors and confidence intervals of all weights and parameters.
 
     The covariance of the free parameters is the inverse observed information
     (:func:`observed_information`); the delta method carries it to every
@@ -354,9 +473,15 @@ def standard_errors(
     update_weights : bool, default=True
         If False the weights are known constants: standard error 0.
     confidence : float, default=0.95
-        Coverage of the two-sided Wald intervals.
+        Coverage of the two-sided intervals.
+    interval : {"logit", "wald"}, default="logit"
+        Scale of the intervals: the family's choice per parameter
+        (``family.interval_scales``; the weights always on the logit scale),
+        or plain Wald intervals clipped to the parameter's range for all.
     feature_names : sequence of str, default=None
         Names of the outcome columns for the table.
+    row_weight : float, default=1.0
+        Mean weight of a row, the unit of the boundary tests.
 
     Returns
     -------
@@ -366,7 +491,7 @@ def standard_errors(
         family's parameters.
     """
     info, score, free = observed_information(
-        table, family, weights, params, update_weights
+        table, family, weights, params, update_weights, row_weight
     )
     covariance = _covariance(info)
     status = _parameter_status(weights, params, free, update_weights)
@@ -377,10 +502,20 @@ def standard_errors(
     half = norm.ppf(0.5 + confidence / 2)
     estimates = {"weights": weights, **params}
     bounds = {"weights": (0.0, 1.0), **family.param_bounds}
-    result = Bunch(confidence=confidence, information=info, covariance=covariance)
+    scales = {"weights": "logit", **family.interval_scales(params)}
+    if interval == "wald":
+        scales = dict.fromkeys(scales, "wald")
+    result = Bunch(
+        confidence=confidence,
+        interval=interval,
+        information=info,
+        covariance=covariance,
+    )
     for name, jac in _delta_jacobians(family, weights, params, free).items():
-        flat = jac.reshape(int(np.prod(jac.shape[:-1])), free.n_free)
-        variance = np.einsum("ip,ip->i", flat @ covariance, flat)
+        # Each natural parameter depends on few free ones: a sparse product
+        # is O(P^2), where the dense one was O(K * C * P^2).
+        flat = csr_array(jac.reshape(int(np.prod(jac.shape[:-1])), free.n_free))
+        variance = np.asarray((flat @ covariance * flat).sum(axis=1)).ravel()
         std_error = np.sqrt(np.maximum(variance, 0.0)).reshape(jac.shape[:-1])
         std_error = np.where(status[name] == "estimated", std_error, np.nan)
         std_error[status[name] == "fixed"] = 0.0
@@ -388,8 +523,8 @@ def standard_errors(
             status[name], estimates[name], std_error, half, bounds[name]
         )
         result[name] = std_error
-        result[f"{name}_ci"] = _wald_interval(
-            estimates[name], std_error, half, bounds[name]
+        result[f"{name}_ci"] = _interval(
+            estimates[name], std_error, half, bounds[name], scales[name]
         )
         result[f"{name}_status"] = status[name].astype(str)
     result.newton_decrement = float(np.sqrt(max(score @ covariance @ score, 0.0)))
@@ -423,11 +558,45 @@ def _explain(status, newton_decrement):
     return message
 
 
-def _wald_interval(estimate, std_error, half_width, bounds):
-    """Wald interval clipped to ``bounds``; shape ``estimate.shape + (2,)``."""
-    low = np.clip(estimate - half_width * std_error, *bounds)
-    high = np.clip(estimate + half_width * std_error, *bounds)
-    return np.stack([low, high], axis=-1)
+def _interval(estimate, std_error, half_width, bounds, scale):
+    """Confidence interval of each estimate; shape ``estimate.shape + (2,)``.
+
+    ``scale="wald"``: ``estimate -/+ z * std_error`` clipped to ``bounds``.
+    ``scale="logit"``: the Wald interval of a transform that maps the
+    parameter's range onto the real line, carried back: the logit for
+    parameters in (0, 1) (weights, probabilities), the log for (0, inf)
+    (precisions), the identity otherwise. The transform's standard error
+    comes from the natural one by the delta method; the interval is never
+    clipped, and it is asymmetric where the likelihood is (near 0 or 1).
+    """
+    low, high = bounds
+    if scale == "wald" or (np.isinf(low) and np.isinf(high)):
+        lower = np.clip(estimate - half_width * std_error, low, high)
+        upper = np.clip(estimate + half_width * std_error, low, high)
+        return np.stack([lower, upper], axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centre, slope = _to_line(estimate, bounds)
+        spread = half_width * std_error * slope
+        lower = _from_line(centre - spread, bounds)
+        upper = _from_line(centre + spread, bounds)
+    return np.stack([lower, upper], axis=-1)
+
+
+def _to_line(value, bounds):
+    """The log or logit of a bounded parameter, and its derivative."""
+    low, high = bounds
+    if np.isinf(high):
+        return np.log(value - low), 1.0 / (value - low)
+    u = (value - low) / (high - low)
+    return np.log(u) - np.log1p(-u), 1.0 / ((high - low) * u * (1 - u))
+
+
+def _from_line(t, bounds):
+    """Inverse of ``_to_line``."""
+    low, high = bounds
+    if np.isinf(high):
+        return low + np.exp(t)
+    return low + (high - low) * expit(t)
 
 
 def _tidy_table(estimates, result, feature_names):

@@ -158,7 +158,7 @@ def initial_parameters(table, family, n_components, n_runs, method, random_state
     seed_weight = table.weights * reliability
     if not seed_weight.any():
         seed_weight = table.weights
-    with single_blas_thread(table.n_distinct):
+    with single_blas_thread(table.n_distinct * table.X.shape[1] * n_components):
         starts = [
             _init_one(
                 table, family, n_components, method, points, seed_weight, random_state

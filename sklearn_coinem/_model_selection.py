@@ -9,9 +9,18 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.validation import _num_samples
 
-from sklearn_coinem._base import BaseCountMixture, IdentifiabilityWarning
+from sklearn_coinem._base import (
+    BaseCountMixture,
+    CollapsedComponentsWarning,
+    IdentifiabilityWarning,
+)
 from sklearn_coinem._binomial_mixture import BinomialMixture
-from sklearn_coinem._inference import as_table, information_criteria, n_parameters
+from sklearn_coinem._inference import (
+    as_table,
+    collapsed_components,
+    information_criteria,
+    n_parameters,
+)
 
 _CRITERIA = ("aic", "bic", "icl")
 _TABLE_COLUMNS = (
@@ -24,7 +33,11 @@ _TABLE_COLUMNS = (
     "converged",
     "n_iter",
     "identifiable",
+    "note",
 )
+
+# Warnings summarised once per scan (and in the table) instead of once per K.
+_SUMMARISED = (IdentifiabilityWarning, ConvergenceWarning, CollapsedComponentsWarning)
 
 
 def _check_range(n_components_range):
@@ -54,7 +67,7 @@ def _fit_one(prototype, X, sample_weight, n_components, seed):
         warnings.simplefilter("always")
         estimator.fit(X, sample_weight=sample_weight)
     for w in caught:
-        if not issubclass(w.category, (IdentifiabilityWarning, ConvergenceWarning)):
+        if not issubclass(w.category, _SUMMARISED):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return estimator
 
@@ -115,8 +128,11 @@ def select_n_components(
     result : :class:`~sklearn.utils.Bunch`
         - table : one row per ``K`` with columns ``n_components``,
           ``log_likelihood``, ``n_parameters``, ``aic``, ``bic``, ``icl``,
-          ``converged``, ``n_iter`` and ``identifiable``; a pandas DataFrame
-          when pandas is installed, else a numpy record array;
+          ``converged``, ``n_iter``, ``identifiable`` and ``note`` (which
+          fitted components coincide or have almost no weight, as
+          :class:`CollapsedComponentsWarning` says after ``fit``; "" when
+          none); a pandas DataFrame when pandas is installed, else a numpy
+          record array;
         - best_estimator : the fitted mixture with the smallest criterion;
         - best_n_components : its number of components;
         - estimators : dict mapping each fitted ``K`` to its mixture;
@@ -134,6 +150,8 @@ def select_n_components(
         (NaN row).
     ConvergenceWarning
         Once, listing the values of ``K`` whose best run did not converge.
+    CollapsedComponentsWarning
+        Once, listing the values of ``K`` with a non-empty ``note``.
 
     See Also
     --------
@@ -164,13 +182,13 @@ def select_n_components(
         )
     prototype = clone(estimator).set_params(n_components=1, n_init=n_init, **params)
     # The validation path and table of the estimators themselves, built once.
-    table = clone(prototype)._table(X, sample_weight, reset=True, method="fit")
+    table, n_rows = clone(prototype)._table(X, sample_weight, reset=True, method="fit")
     rng = check_random_state(random_state)
     columns = {name: [] for name in _TABLE_COLUMNS}
     estimators = {}
     for k in values:
         seed = rng.randint(np.iinfo(np.int32).max)
-        row, fitted = _scan_row(prototype, X, sample_weight, table, k, seed)
+        row, fitted = _scan_row(prototype, X, sample_weight, (table, n_rows), k, seed)
         if fitted is not None:
             estimators[k] = fitted
         for name in _TABLE_COLUMNS:
@@ -193,6 +211,7 @@ def _scan_row(prototype, X, sample_weight, table, n_components, seed):
     ``X`` is the caller's input, not its validated array, so that the fitted
     estimators record the column names of a DataFrame as ``fit`` does.
     """
+    table, n_rows = table
     n_samples, n_features = _num_samples(X), table.X.shape[1]
     family = prototype._make_family()
     problem = family.identifiability_problem(table, n_components)
@@ -205,6 +224,7 @@ def _scan_row(prototype, X, sample_weight, table, n_components, seed):
         converged=False,
         n_iter=0,
         identifiable=problem is None and n_components <= n_samples,
+        note="",
     )
     if n_components > n_samples:
         return row, None
@@ -221,6 +241,9 @@ def _scan_row(prototype, X, sample_weight, table, n_components, seed):
         **{name: criteria[name] for name in _CRITERIA},
         converged=estimator.converged_,
         n_iter=estimator.n_iter_,
+        note=collapsed_components(
+            estimator.weights_, estimator._fitted_params(), n_rows
+        ),
     )
     return row, estimator
 
@@ -272,5 +295,14 @@ def _warn_scan(columns):
             f"{_format_values(slow)}; "
             "increase max_iter or n_init.",
             ConvergenceWarning,
+            stacklevel=3,
+        )
+    collapsed = ks[np.asarray(columns["note"]) != ""]
+    if collapsed.size:
+        warnings.warn(
+            f"For n_components in {_format_values(collapsed)} some fitted "
+            "components coincide or have (almost) no weight (see the table's "
+            "note column): the data support fewer components.",
+            CollapsedComponentsWarning,
             stacklevel=3,
         )

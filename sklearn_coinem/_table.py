@@ -82,10 +82,16 @@ class RowTable(RowBlock):
         rows in the same order as their dense equivalent.
         """
         if sparse.issparse(X):
-            if design is not None or labels is not None:
+            if design is not None:
                 return cls._uncompressed(family, X, sample_weight, design, labels)
-            rows, weights = compress_sparse(X, sample_weight)
-            return cls.from_rows(family, rows, weights)
+            if labels is None:
+                return cls.from_rows(family, *compress_sparse(X, sample_weight))
+            # The shifted label (>= 0) keys the rows as a last column.
+            keyed = sparse.hstack([X, (labels + 1.0)[:, None]], format="csr")
+            rows, weights = compress_sparse(keyed, sample_weight)
+            n_features = X.shape[1]
+            labels = rows[:, n_features].toarray().ravel().astype(np.intp) - 1
+            return cls.from_rows(family, rows[:, :n_features], weights, None, labels)
         rows, weights = _compress_counts(_stack(X, design, labels), sample_weight)
         X, design, labels = _split(rows, X.shape[1], design, labels)
         return cls.from_rows(family, X, weights, design, labels)

@@ -130,7 +130,7 @@ def test_dask_count_table_statistics_match_brute_force(client):
 
     X = _coins(400, seed=4, max_trials=6)
     family = MultinomialFamily()
-    table, n_samples = dask_count_table(
+    table, sums = dask_count_table(
         da.from_array(X, chunks=(100, 2)),
         None,
         family=family,
@@ -138,7 +138,9 @@ def test_dask_count_table_statistics_match_brute_force(client):
         max_local_rows=5,
     )
     assert isinstance(table, DaskCountTable)
-    assert n_samples == len(X)
+    assert sums.n_samples == sums.n_rows == len(X)
+    assert sums.max_total == X.sum(axis=1).max()
+    assert sums.weighted_total == X.sum()
     weights = np.array([0.4, 0.6])
     probs = np.array([[0.7, 0.3], [0.25, 0.75]])
     nk, stats, loglik = table.map_reduce(
@@ -386,3 +388,115 @@ def test_criteria_and_standard_errors_dask_equal_in_memory(client, monkeypatch):
     assert_allclose(result.weights, expected.weights, rtol=1e-8)
     assert_allclose(result.probs, expected.probs, rtol=1e-8)
     assert result.newton_decrement < 1e-3
+
+
+def test_dask_dataframe_keeps_and_validates_feature_names(client):
+    """Item 2: a dask dataframe records its column names and checks them later."""
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    X = _coins(600, seed=30)
+    names = ["heads", "tails"]
+    frame = dd.from_pandas(pd.DataFrame(X, columns=names), npartitions=3)
+    bm = BinomialMixture(2, random_state=0).fit(frame)
+    assert_array_equal(bm.feature_names_in_, names)
+    expected = BinomialMixture(2, random_state=0).fit(pd.DataFrame(X, columns=names))
+    assert_array_equal(bm.predict(frame).compute(), expected.predict(X))
+    with pytest.raises(ValueError, match="feature names should match"):
+        bm.predict(frame[["tails", "heads"]])
+    with pytest.raises(ValueError, match="feature names should match"):
+        expected.predict(frame[["tails", "heads"]])
+    with pytest.warns(UserWarning, match="was fitted without feature names"):
+        BinomialMixture(2, random_state=0).fit(X).predict(frame)
+
+
+def test_dask_empty_row_chunk_equals_in_memory(client):
+    """Item 3: a chunk emptied by boolean filtering changes nothing."""
+    X = _coins(900, seed=31)
+    keep = np.ones(len(X), dtype=bool)
+    keep[300:600] = False
+    dX = da.from_array(X, chunks=(300, 2))[da.from_array(keep, chunks=300)]
+    dX = dX.compute_chunk_sizes()
+    assert 0 in dX.chunks[0]
+    weights = np.random.default_rng(31).uniform(0.5, 2, keep.sum())
+    for sample_weight in (None, weights):
+        params = {"n_components": 2, "random_state": 0}
+        expected = BinomialMixture(**params).fit(X[keep], sample_weight=sample_weight)
+        result = BinomialMixture(**params).fit(dX, sample_weight=sample_weight)
+        _assert_same_fit(result, expected)
+        assert_array_equal(result.predict(dX).compute(), expected.predict(X[keep]))
+        assert_allclose(
+            result.score(dX, sample_weight=sample_weight),
+            expected.score(X[keep], sample_weight=sample_weight),
+            rtol=1e-12,
+        )
+
+
+@pytest.mark.parametrize("scale", [1e308, 1e-320])
+def test_score_dask_extreme_sample_weight_equals_in_memory(client, scale):
+    """Item 4: huge and subnormal weights give the in-memory weighted mean."""
+    X = _coins(600, seed=32)
+    bm = BinomialMixture(2, random_state=0).fit(X)
+    sample_weight = np.random.default_rng(32).integers(1, 4, len(X)) / 3 * scale
+    dX = da.from_array(X, chunks=(200, 2))
+    expected = np.average(bm.score_samples(X), weights=sample_weight / scale)
+    assert_allclose(bm.score(X, sample_weight=sample_weight), expected, rtol=1e-12)
+    assert_allclose(bm.score(dX, sample_weight=sample_weight), expected, rtol=1e-12)
+
+
+def test_score_dask_zero_weight_impossible_row(client):
+    """Item 5: on dask too, a zero-weight row scoring -inf is left out."""
+    X = np.array([[10, 0], [9, 0], [8, 0], [10, 0]])
+    bm = BinomialMixture(1, pseudo_count=0).fit(X)
+    X_new = np.array([[7, 0], [0, 5], [6, 0], [5, 0]])
+    sample_weight = np.array([2.0, 0.0, 1.0, 1.0])
+    expected = bm.score(X_new, sample_weight=sample_weight)
+    assert np.isfinite(expected)
+    result = bm.score(da.from_array(X_new, chunks=(2, 2)), sample_weight=sample_weight)
+    assert_allclose(result, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("distributed", [False, True])
+def test_dask_overflowing_totals_raise_like_in_memory(client, monkeypatch, distributed):
+    """Items 6, 7: a local or distributed dask table runs the in-memory checks."""
+    from sklearn_coinem import _dask
+
+    if distributed:
+        monkeypatch.setattr(_dask, "MAX_LOCAL_ROWS", 5)
+    X = _coins(200, seed=33)
+    huge = np.vstack([X, [[3e305, 1.0]]])
+    with pytest.raises(ValueError, match="total count of 3e\\+305") as error:
+        BinomialMixture(2).fit(da.from_array(huge, chunks=(50, 2)))
+    assert "sample_weight" not in str(error.value)
+    # Rows fine alone whose total count over the table overflows.
+    wide = np.tile([2e305, 0.0], (1000, 1))
+    with pytest.raises(ValueError, match="total count of X.*counts are too large"):
+        BinomialMixture(1).fit(da.from_array(wide, chunks=(250, 2)))
+    with pytest.raises(ValueError, match="rescale sample_weight"):
+        BinomialMixture(2).fit(
+            da.from_array(X, chunks=(50, 2)), sample_weight=np.full(len(X), 1e306)
+        )
+    with pytest.raises(ValueError, match="smallest normal"):
+        BinomialMixture(2).fit(
+            da.from_array(X, chunks=(50, 2)), sample_weight=np.full(len(X), 1e-320)
+        )
+
+
+def test_dask_huge_trials_warn_like_in_memory(client, monkeypatch):
+    """Items 7, 12: the lost-digits warning of a distributed table."""
+    from sklearn_coinem import _dask
+
+    monkeypatch.setattr(_dask, "MAX_LOCAL_ROWS", 5)
+    n = 1e18
+    heads = n * np.linspace(0.2, 0.4, 40)
+    X = np.column_stack([heads, n - heads])
+    with pytest.warns(UserWarning, match="loses digits"):
+        BinomialMixture(1).fit(da.from_array(X, chunks=(10, 2)))
+
+
+def test_dask_predict_overflowing_totals_raise_on_compute(client):
+    """Item 6: lazy predictions of overflowing rows raise, never return NaN."""
+    X = _coins(200, seed=34)
+    bm = BinomialMixture(2, random_state=0).fit(X)
+    huge = da.from_array(np.vstack([X, [[1e308, 1e308]]]), chunks=(50, 2))
+    with pytest.raises(ValueError, match="total count overflows"):
+        bm.score_samples(huge).compute()

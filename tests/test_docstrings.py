@@ -82,7 +82,7 @@ def test_docstring_examples_run(module_name):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize("page", ["index.rst", "user_guide.rst"])
+@pytest.mark.parametrize("page", ["index.rst", "user_guide.rst", "semi_supervised.rst"])
 def test_docs_page_examples_run(page):
     """The ``>>>`` examples of the documentation pages give their output."""
     result = doctest.testfile(

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
-from scipy.special import logsumexp
+from scipy.special import expit, logit, logsumexp
 from scipy.stats import binom, multinomial, norm
 from sklearn.exceptions import NotFittedError
 
@@ -176,7 +176,11 @@ def test_standard_errors_match_inverse_numerical_hessian():
     assert_allclose(se.probs[:, 0], expected[1:], rtol=1e-4)
     assert_allclose(se.probs[:, 1], expected[1:], rtol=1e-4)
     z = norm.ppf(0.975)
-    assert_allclose(se.probs_ci[:, 0, 0], probs[:, 0] - z * expected[1:], rtol=1e-4)
+    wald = bm.standard_errors(X, interval="wald")
+    assert_allclose(wald.probs_ci[:, 0, 0], probs[:, 0] - z * expected[1:], rtol=1e-4)
+    p = probs[:, 0]
+    lower = expit(logit(p) - z * expected[1:] / (p * (1 - p)))
+    assert_allclose(se.probs_ci[:, 0, 0], lower, rtol=1e-4)
 
 
 def test_aic_bic_match_flexmix_convention():
@@ -313,8 +317,14 @@ def test_standard_errors_shapes_and_table():
     assert len(table) == 2 + 6
     assert list(table["outcome"][2:5]) == ["a", "b", "c"]
     assert_allclose(table["std_error"][2:], se.probs.ravel())
-    half = table["ci_high"] - table["estimate"]
-    assert_allclose(half, norm.ppf(0.95) * table["std_error"], rtol=1e-10)
+    # Weights on the logit scale; the probabilities of dice keep Wald intervals.
+    estimate, z = table["estimate"], norm.ppf(0.95)
+    slope = 1 / (estimate * (1 - estimate))
+    logit_high = expit(logit(estimate) + z * table["std_error"] * slope)
+    wald_high = np.minimum(estimate + z * table["std_error"], 1.0)
+    weight = table["parameter"] == "weight"
+    assert_allclose(table["ci_high"][weight], logit_high[weight], rtol=1e-10)
+    assert_allclose(table["ci_high"][~weight], wald_high[~weight], rtol=1e-10)
 
 
 def test_standard_errors_table_without_pandas(monkeypatch):
@@ -610,7 +620,9 @@ def test_standard_errors_interval_crossing_boundary_is_flagged():
     assert se.weights_status[small] == "near boundary"
     assert np.isfinite(se.weights[small])
     assert bm.weights_[small] - norm.ppf(0.975) * se.weights[small] < 0
-    assert se.weights_ci[small, 0] == 0.0
+    assert 0 < se.weights_ci[small, 0] < bm.weights_[small]
+    wald = bm.standard_errors(X, interval="wald")
+    assert wald.weights_ci[small, 0] == 0.0
     others = np.delete(np.arange(3), small)
     assert_array_equal(se.weights_status[others], ["estimated", "estimated"])
 
@@ -670,3 +682,11 @@ def test_standard_errors_boundary_held_fixed_match_hessian():
     assert_allclose(se.probs[a, :2], [sd[1], sd[1]], rtol=1e-5)
     last = np.sqrt(cov[2, 2] + cov[3, 3] + 2 * cov[2, 3])
     assert_allclose(se.probs[b], [sd[2], sd[3], last], rtol=1e-5)
+
+
+def test_standard_errors_rejects_unknown_interval():
+    """An unknown interval scale is a clear error."""
+    X, _ = make_binomial_mixture(100, random_state=0)
+    bm = BinomialMixture(2, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="interval must be 'logit' or 'wald'"):
+        bm.standard_errors(X, interval="profile")

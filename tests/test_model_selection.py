@@ -64,6 +64,7 @@ def test_select_n_components_table_matches_scipy(three_coins):
         "converged",
         "n_iter",
         "identifiable",
+        "note",
     ]
     n = three_coins.sum(axis=1)
     for row in table.itertuples():

@@ -217,6 +217,7 @@ class _RecordingTable:
     def __init__(self, table):
         self.table = table
         self.n_distinct = table.n_distinct
+        self.X = table.X
         self.constant_sum = table.constant_sum
         self.total_weight = table.total_weight
         self.off_simplex = 0.0

@@ -9,6 +9,8 @@ ORDER = [
     "plot_sklearn_integration.py",
     "plot_dice.py",
     "plot_uncertainty.py",
+    "plot_semi_supervised_digits.py",
+    "plot_betablocker.py",
 ]
 
 

@@ -182,14 +182,27 @@ class ComponentFamily:
         """Why these rows cannot identify ``n_components`` components, or None."""
         raise NotImplementedError
 
-    def sample(self, params, components, n_trials, rng):
+    def sample(self, params, components, n_trials, rng, design=None):
         """Counts drawn from ``components`` (n,) with ``n_trials`` (n,) trials each.
+
+        ``design`` holds the covariates of the rows to draw, for families
+        whose density depends on them.
 
         Returns
         -------
         X : ndarray of shape (n, C), integer counts.
         """
         raise NotImplementedError
+
+    def interval_scales(self, params):
+        """Scale of each parameter's default confidence interval.
+
+        ``"logit"`` means a Wald interval on the scale that maps the
+        parameter's ``param_bounds`` onto the real line (logit for (0, 1),
+        log for (0, inf)), carried back; ``"wald"`` a natural-scale one. The
+        default is the transformed scale for every parameter.
+        """
+        return dict.fromkeys(self.param_names, "logit")
 
     # ------------------------------------------ Louis' observed information
     def free_basis(self, params, nk, stats):

@@ -1,0 +1,130 @@
+"""Mixtures of binomial regressions: one start of this library vs R's flexmix.
+
+Run from the repository root::
+
+    python benchmarks/bench_regression.py            # 10^5 rows, K = 3
+    python benchmarks/bench_regression.py --rows 20000
+
+The data: 3 standard normal covariates, 5..50 trials per row, three
+logistic-regression components. Both fitters get one start and stop at a
+log-likelihood change of about 1e-8 relative (flexmix's ``tolerance``; here
+``tol`` on the mean log-likelihood, which is near -2.75 on these data). flexmix
+is timed inside R (``system.time`` around ``flexmix()``, not R's start-up) by
+``benchmarks/bench_regression.R``; it is skipped when ``Rscript`` or flexmix is
+missing. Ours is timed from the row table to the end of EM (k-means++ start,
+then SQUAREM with the family's Jaakkola-Jordan bound step). Nothing is
+asserted: the target (>= 100x faster at an equal-or-better log-likelihood) is
+printed next to the ratio.
+"""
+
+import argparse
+import pathlib
+import shutil
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+from scipy.special import expit
+from sklearn.utils import check_random_state
+
+from sklearn_coinem._families._binomial_regression import BinomialRegressionFamily
+from sklearn_coinem._initialization import initial_parameters
+from sklearn_coinem._solver import run_em
+from sklearn_coinem._table import RowTable
+
+COEF = np.array([[-1.5, 1.0, -0.5, 0.3], [0.0, -1.0, 0.5, 0.3], [1.5, 0.5, 1.0, -0.3]])
+R_SCRIPT = pathlib.Path(__file__).with_name("bench_regression.R")
+
+
+def make_data(n_samples, rng):
+    """Counts (n, 2) and covariates (n, 3) from three logistic regressions."""
+    covariates = rng.normal(size=(n_samples, 3))
+    component = rng.choice(3, size=n_samples, p=[0.3, 0.3, 0.4])
+    trials = rng.integers(5, 51, size=n_samples)
+    eta = COEF[component, 0] + (covariates * COEF[component, 1:]).sum(axis=1)
+    successes = rng.binomial(trials, expit(eta))
+    return np.column_stack([successes, trials - successes]), covariates
+
+
+def fit_ours(counts, covariates, curvature, algorithm, seed=0):
+    """Seconds, total log-likelihood and iterations of one start."""
+    start = time.perf_counter()
+    family = BinomialRegressionFamily(curvature=curvature)
+    design = np.column_stack([np.ones(len(counts)), covariates])
+    table = RowTable.compress(family, counts.astype(float), None, design=design)
+    weights, params = initial_parameters(
+        table, family, 3, 1, "k-means++", check_random_state(seed)
+    )
+    result = run_em(
+        table,
+        family,
+        weights,
+        params,
+        pseudo_count=0.0,
+        update_weights=True,
+        tol=1e-8,
+        max_iter=5000,
+        algorithm=algorithm,
+    )
+    seconds = time.perf_counter() - start
+    return (
+        seconds,
+        float(result.lower_bound[0] * table.total_weight),
+        int(result.n_iter[0]),
+    )
+
+
+def fit_flexmix(counts, covariates):
+    """Seconds, log-likelihood and iterations of flexmix, or None without R."""
+    if shutil.which("Rscript") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = pathlib.Path(tmp) / "data.csv"
+        header = "s,f,x1,x2,x3"
+        np.savetxt(
+            path,
+            np.column_stack([counts, covariates]),
+            delimiter=",",
+            header=header,
+            comments="",
+            fmt=["%d", "%d", "%.17g", "%.17g", "%.17g"],
+        )
+        run = subprocess.run(
+            ["Rscript", str(R_SCRIPT), str(path), "3", "1e-8", "0"],
+            capture_output=True,
+            text=True,
+        )
+    if run.returncode != 0:
+        print("flexmix failed:", run.stderr.strip().splitlines()[-1:])
+        return None
+    fields = dict(item.split("=") for item in run.stdout.split()[1:])
+    return float(fields["seconds"]), float(fields["loglik"]), int(fields["iter"])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    counts, covariates = make_data(args.rows, np.random.default_rng(args.seed))
+    print(f"{args.rows} rows, 3 covariates, K = 3, one start")
+    reference = fit_flexmix(counts, covariates)
+    if reference is None:
+        print("flexmix: not run (Rscript or flexmix missing)")
+    else:
+        print("flexmix            {:8.3f} s  loglik {:.4f}  iter {}".format(*reference))
+    for curvature in ("jaakkola-jordan", "bohning", "newton"):
+        for algorithm in ("squarem", "em"):
+            seconds, loglik, n_iter = fit_ours(counts, covariates, curvature, algorithm)
+            line = f"{curvature:16s} {algorithm:7s} {seconds:8.3f} s  loglik "
+            line += f"{loglik:.4f}  iter {n_iter}"
+            if reference is not None:
+                line += f"  flexmix/ours {reference[0] / seconds:6.1f}x"
+                line += f"  loglik - flexmix's {loglik - reference[1]:+.4f}"
+            print(line)
+    print("target: >= 100x faster than flexmix at an equal-or-better log-likelihood")
+
+
+if __name__ == "__main__":
+    main()

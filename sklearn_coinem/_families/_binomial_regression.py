@@ -1,0 +1,402 @@
+"""The binomial-regression family: logistic-regression components."""
+
+from types import SimpleNamespace
+
+import numpy as np
+from scipy.special import expit
+from sklearn.utils import Bunch
+
+from sklearn_coinem._families._base import ComponentFamily
+from sklearn_coinem._families._multinomial import row_proportions
+from sklearn_coinem._numerics import log_coefficients
+
+#: The curvatures of the quadratic the M-step maximises (see the class notes).
+CURVATURES = ("jaakkola-jordan", "bohning", "newton")
+
+# Smoothing added to both counts of every row when a start is fitted from
+# responsibilities: it keeps starting coefficients finite on separated rows.
+INIT_SMOOTHING = 0.5
+
+# Newton (IRLS) steps from coef = 0 that a start takes on the smoothed counts:
+# nearly the weighted maximum likelihood of each component. Bound steps from 0
+# are too short when probabilities are far from 1/2 (on betablocker, two of
+# them left every k-means++ start of K = 3 in the same local optimum).
+INIT_STEPS = 4
+
+# Relative ridge added to each curvature matrix: a larger curvature keeps the
+# quadratic a minoriser, and a component without data (curvature 0, gradient
+# 0) then stays where it is instead of producing nan.
+RIDGE = 1e-10
+
+# Expected size below which a component counts as empty for standard errors
+# (the multinomial family's threshold).
+BOUNDARY_COUNT = 1e-3
+
+# Below this |eta| the curvature tanh(eta / 2) / (2 eta) is its Taylor series.
+SMALL_ETA = 1e-4
+
+
+def linear_predictor(design, coef):
+    """``eta = design @ coef_k`` of every run, component and row, shape (R, K, n)."""
+    return coef @ design.T
+
+
+def binomial_logit_log_prob(X, eta):
+    """``s log expit(eta) + f log expit(-eta)`` with ``X = (s, f)``, stably.
+
+    With ``a = log(1 + exp(-|eta|))``, ``-log expit(eta) = max(-eta, 0) + a``
+    and ``-log expit(-eta) = max(eta, 0) + a``: no cancellation at any eta.
+    """
+    successes, failures = X[:, 0], X[:, 1]
+    softplus_tail = np.log1p(np.exp(-np.abs(eta)))
+    return -(
+        (successes + failures) * softplus_tail
+        + successes * np.maximum(-eta, 0.0)
+        + failures * np.maximum(eta, 0.0)
+    )
+
+
+def jaakkola_jordan_weight(eta, decay=None):
+    """``tanh(eta / 2) / (2 eta)``, the minorising curvature of ``log expit``.
+
+    It lies in (0, 1/4] and equals 1/4 at ``eta = 0``: the quadratic that
+    touches ``log expit`` at ``eta`` with this curvature lies below it
+    everywhere (Jaakkola & Jordan 2000). ``decay`` is ``exp(-|eta|)`` if
+    already known.
+    """
+    eta = np.abs(eta)
+    decay = np.exp(-eta) if decay is None else decay
+    small = eta < SMALL_ETA
+    safe = np.where(small, 1.0, eta)
+    # tanh(x / 2) = (1 - exp(-x)) / (1 + exp(-x)), with expm1 for small x.
+    weight = -np.expm1(-safe) / ((1.0 + decay) * 2.0 * safe)
+    return np.where(small, 0.25 - eta**2 / 48.0, weight)
+
+
+def binomial_logit_pieces(X, eta, curvature):
+    """Score residual ``s - n p``, bound curvature and Fisher weight ``n p (1 - p)``."""
+    successes, failures = X[:, 0], X[:, 1]
+    trials = successes + failures
+    decay = np.exp(-np.abs(eta))
+    # expit(eta) and expit(-eta) from one exponential, each without cancellation.
+    small = decay / (1.0 + decay)
+    positive = eta >= 0
+    prob = np.where(positive, 1.0 - small, small)
+    complement = np.where(positive, small, 1.0 - small)
+    residual = successes * complement - failures * prob
+    fisher = trials * prob * complement
+    if curvature == "bohning":
+        weights = np.broadcast_to(trials / 4.0, eta.shape)
+    elif curvature == "jaakkola-jordan":
+        weights = trials * jaakkola_jordan_weight(eta, decay)
+    else:
+        weights = fisher
+    return residual, weights, fisher
+
+
+def weighted_outer_sums(weights, design):
+    """``sum_i w_rki x_i x_i^T`` of every run and component, shape (R, K, p, p)."""
+    n_runs, n_components, n_samples = weights.shape
+    n_cols = design.shape[1]
+    outer = (design[:, :, None] * design[:, None, :]).reshape(n_samples, -1)
+    sums = weights.reshape(n_runs * n_components, n_samples) @ outer
+    return sums.reshape(n_runs, n_components, n_cols, n_cols)
+
+
+def add_ridge(hess):
+    """``hess`` plus a ridge relative to its mean diagonal (never singular)."""
+    n_cols = hess.shape[-1]
+    diag = np.einsum("...ii->...i", hess)
+    scale = RIDGE * diag.mean(axis=-1) + np.finfo(float).tiny
+    return hess + scale[..., None, None] * np.eye(n_cols)
+
+
+def tied_newton_step(hess, grad, shared):
+    """Maximiser of ``sum_k g_k.d_k - d_k^T H_k d_k / 2`` with shared entries tied.
+
+    Component k moves by ``d_k``; the entries ``shared`` of every ``d_k`` are
+    one common vector. The free blocks are eliminated per component (a Schur
+    complement), so the solves stay (p, p) however many components.
+
+    Parameters
+    ----------
+    hess : ndarray of shape (R, K, p, p)
+    grad : ndarray of shape (R, K, p)
+    shared : ndarray of shape (p,), bool
+
+    Returns
+    -------
+    step : ndarray of shape (R, K, p)
+    """
+    hess = add_ridge(hess)
+    if not shared.any():
+        return np.linalg.solve(hess, grad[..., None])[..., 0]
+    free, tied = np.flatnonzero(~shared), np.flatnonzero(shared)
+    h_ff = hess[..., free[:, None], free[None, :]]
+    h_fs = hess[..., free[:, None], tied[None, :]]
+    h_ss = hess[..., tied[:, None], tied[None, :]]
+    g_f, g_s = grad[..., free], grad[..., tied]
+    schur, rhs = h_ss.sum(axis=1), g_s.sum(axis=1)
+    if len(free):
+        solved = np.linalg.solve(h_ff, np.concatenate([h_fs, g_f[..., None]], -1))
+        h_sf = np.swapaxes(h_fs, -1, -2)
+        schur = schur - (h_sf @ solved[..., :-1]).sum(axis=1)
+        rhs = rhs - (h_sf @ solved[..., -1:])[..., 0].sum(axis=1)
+    step_s = np.linalg.solve(schur, rhs[..., None])[..., 0]
+    step = np.empty_like(grad)
+    step[..., tied] = step_s[:, None, :]
+    if len(free):
+        step[..., free] = (
+            solved[..., -1] - (solved[..., :-1] @ step_s[:, None, :, None])[..., 0]
+        )
+    return step
+
+
+class BinomialRegressionFamily(ComponentFamily):
+    """Binomial components whose success probability is a logistic regression.
+
+    Component k gives row i, with covariates ``x_i`` (a row of the table's
+    ``design``, which holds the intercept column if there is one) and counts
+    ``(s_i, f_i)``, the probability ``C(n_i, s_i) p_ik^s_i (1 - p_ik)^f_i``
+    with ``p_ik = expit(x_i @ coef_k)``. Parameters: ``coef`` of shape
+    ``(K, p)`` (``(R, K, p)`` in the engine); the columns ``shared`` carry the
+    same value in every component (flexmix's ``FLXMRglmfix(fixed = ...)``).
+
+    Parameters
+    ----------
+    shared : array-like of shape (p,), bool, default=None
+        Design columns whose coefficient is common to all components; None
+        means none.
+    curvature : {"jaakkola-jordan", "bohning", "newton"}, default="jaakkola-jordan"
+        Curvature of the quadratic that one M-step maximises: the
+        Jaakkola-Jordan or Böhning-Lindsay minoriser (monotone), or the
+        log-likelihood's own Hessian (one IRLS step, not monotone; for
+        comparison only).
+
+    Notes
+    -----
+    There is no closed-form M-step. Each EM iteration takes one
+    minorise-maximise step on the expected complete-data log-likelihood,
+    which keeps the statistics additive (sums over rows of one pass) and the
+    objective monotone. ``log expit`` is minorised at the current linear
+    predictor by a quadratic whose curvature is either the constant 1/4 of
+    Böhning & Lindsay (1988), or ``tanh(eta / 2) / (2 eta) <= 1/4`` of
+    Jaakkola & Jordan (2000), which is tighter and therefore takes longer
+    steps. Either way the step is ``coef + B^-1 g`` with
+    ``B = sum_i r_ik w_i x_i x_i^T`` and ``g = sum_i r_ik x_i (s_i - n_i p_ik)``;
+    shared coefficients sum the bound and gradient over components.
+
+    References
+    ----------
+    D. Böhning and B. G. Lindsay (1988). Monotonicity of quadratic-approximation
+    algorithms. Annals of the Institute of Statistical Mathematics 40, 641-663.
+
+    T. S. Jaakkola and M. I. Jordan (2000). Bayesian parameter estimation via
+    variational methods. Statistics and Computing 10, 25-37.
+
+    D. A. Follmann and D. Lambert (1991). Identifiability of finite mixtures of
+    logistic regression models. Journal of Statistical Planning and Inference
+    27, 375-381.
+
+    B. Grün and F. Leisch (2008). Finite mixtures of generalized linear
+    regression models. In Recent Advances in Linear Models and Related Areas,
+    205-230. Physica.
+    """
+
+    param_names = ("coef",)
+    param_bounds = {"coef": (-np.inf, np.inf)}
+
+    def __init__(self, shared=None, curvature="jaakkola-jordan"):
+        self.shared = shared
+        self.curvature = curvature
+
+    def _shared_mask(self, n_cols):
+        if self.shared is None:
+            return np.zeros(n_cols, dtype=bool)
+        return np.asarray(self.shared, dtype=bool)
+
+    def row_constants(self, block):
+        return log_coefficients(block.X)
+
+    def log_prob(self, block, params):
+        eta = linear_predictor(block.design, params["coef"])
+        return binomial_logit_log_prob(block.X, eta)
+
+    def accumulate(self, block, resp, params):
+        """Gradient (R, K, p), bound and information (R, K, p, p) of the rows.
+
+        ``information`` is ``sum_i r_ik n_i p_ik (1 - p_ik) x_i x_i^T``, the
+        complete-data information that standard errors need.
+        """
+        design = block.design
+        eta = linear_predictor(design, params["coef"])
+        residual, weights, fisher = binomial_logit_pieces(block.X, eta, self.curvature)
+        # One product for both curvature sums: the bound and the information.
+        sums = weighted_outer_sums(
+            np.concatenate([resp * weights, resp * fisher]), design
+        )
+        n_runs = resp.shape[0]
+        return {
+            "grad": (resp * residual) @ design,
+            "hess": sums[:n_runs],
+            "information": sums[n_runs:],
+        }
+
+    def m_step(self, stats, nk, params):
+        coef = params["coef"]
+        shared = self._shared_mask(coef.shape[-1])
+        return {"coef": coef + tied_newton_step(stats["hess"], stats["grad"], shared)}
+
+    def log_prior(self, params):
+        return np.zeros(params["coef"].shape[0])
+
+    def seeding_features(self, block):
+        return row_proportions(block.X)
+
+    def init_params(self, block, weighted_resp):
+        """A few Newton steps from 0 on the smoothed counts ``s + 1/2, f + 1/2``."""
+        smoothed = SimpleNamespace(X=block.X + INIT_SMOOTHING, design=block.design)
+        newton = BinomialRegressionFamily(self.shared, curvature="newton")
+        resp = weighted_resp.T[None]
+        params = {"coef": np.zeros((1,) + resp.shape[1:2] + block.design.shape[1:])}
+        for _ in range(INIT_STEPS):
+            stats = newton.accumulate(smoothed, resp, params)
+            params = newton.m_step(stats, resp.sum(axis=-1), params)
+        return {"coef": params["coef"][0]}
+
+    def random_params(self, n_components, block, rng):
+        """Fits to random, heavily unequal row weights (a few rows dominate each)."""
+        weights = rng.gamma(0.1, size=(block.X.shape[0], n_components))
+        return self.init_params(block, weights * block.weights[:, None])
+
+    def flatten(self, params):
+        coef = params["coef"]
+        return coef.reshape(coef.shape[0], -1)
+
+    def unflatten(self, theta, params):
+        coef = theta.reshape(params["coef"].shape).copy()
+        shared = self._shared_mask(coef.shape[-1])
+        coef[..., shared] = coef[..., :1, shared]
+        return {"coef": coef}
+
+    def feasible(self, theta):
+        return np.isfinite(theta).all(axis=1)
+
+    def n_parameters(self, n_components, n_features):
+        """``K p - (K - 1) p_shared``, with ``p = len(shared)`` design columns.
+
+        The engine passes ``n_features``, the number of count columns (2); the
+        design width comes from ``shared``, which must then be given in full
+        (the estimator always passes it).
+        """
+        if self.shared is None:
+            raise ValueError(
+                "n_parameters needs the design width: pass shared as a boolean "
+                "mask over every design column."
+            )
+        shared = np.asarray(self.shared, dtype=bool)
+        n_cols, n_shared = len(shared), int(shared.sum())
+        return n_components * n_cols - (n_components - 1) * n_shared
+
+    def canonical_order(self, weights, params):
+        """Ascending ``coef[:, 0]`` (the intercept), the other columns, weight."""
+        coef = params["coef"]
+        keys = [-weights] + [coef[:, c] for c in range(coef.shape[1] - 1, -1, -1)]
+        return np.lexsort(keys)
+
+    def identifiability_problem(self, block, n_components):
+        """Check the design's rank and the sufficient trials condition.
+
+        Binary rows (one trial) cannot identify a mixture: a mixture of
+        Bernoullis is a Bernoulli. Follmann & Lambert (1991) show that a
+        mixture of K logistic regressions is identifiable when there are
+        enough rows with at least ``2K - 1`` trials; this checks the form
+        flexmix's authors use (Grün & Leisch 2008): the rows with at least
+        ``2K - 1`` trials have a design of full column rank. The condition is
+        sufficient, not necessary, so a message means "may not be
+        identifiable". Groups (rows sharing a component) are not taken into
+        account.
+        """
+        design = block.design[block.weights > 0]
+        trials = block.X[block.weights > 0].sum(axis=1)
+        n_cols = design.shape[1]
+        if np.linalg.matrix_rank(design) < n_cols:
+            return (
+                f"The design has rank below its {n_cols} columns: the "
+                "coefficients are not identifiable even with one component."
+            )
+        needed = 2 * n_components - 1
+        rank = np.linalg.matrix_rank(design[trials >= needed]) if needed > 1 else n_cols
+        if rank >= n_cols:
+            return None
+        return (
+            f"A mixture of {n_components} binomial regressions may not be "
+            f"identifiable from these data: the rows with at least "
+            f"2 * n_components - 1 = {needed} trials have a design of rank {rank} "
+            f"< {n_cols} (Follmann & Lambert 1991). Rows with one trial never "
+            "identify a mixture; use fewer components, rows with more trials, or "
+            "groups of rows that share a component."
+        )
+
+    def sample(self, params, components, n_trials, rng, design=None):
+        """Counts drawn from ``components`` (n,) at the covariates ``design`` (n, p)."""
+        if design is None:
+            raise ValueError("Sampling binomial regressions needs the design rows.")
+        eta = np.einsum("ij,ij->i", design, params["coef"][components])
+        successes = rng.binomial(n_trials, expit(eta))
+        return np.column_stack([successes, n_trials - successes])
+
+    def interval_scales(self, params):
+        """Wald intervals: coefficients are unbounded (log-odds)."""
+        return {"coef": "wald"}
+
+    # ------------------------------------------------------------ Louis
+    def free_basis(self, params, nk, stats):
+        """Every coefficient of a component with data; shared ones once.
+
+        Coordinates: the free coefficients of each non-empty component in
+        order, then the shared coefficients. A component with expected size
+        below ``BOUNDARY_COUNT`` is empty: its free coefficients are held
+        fixed (boundary), never in the basis.
+        """
+        coef = params["coef"]
+        n_components, n_cols = coef.shape
+        shared = self._shared_mask(n_cols)
+        empty = nk < BOUNDARY_COUNT
+        index = np.full((n_components, n_cols), -1)
+        free = ~empty[:, None] & ~shared[None, :]
+        index[free] = np.arange(free.sum())
+        n_free = int(free.sum())
+        if not empty.all():
+            index[:, shared] = n_free + np.arange(shared.sum())
+            n_free += int(shared.sum())
+        boundary = np.broadcast_to(empty[:, None] & ~shared, coef.shape).copy()
+        if empty.all():
+            boundary[:] = True
+        return Bunch(
+            n_free=n_free, index=index, boundary={"coef": boundary}, empty=empty
+        )
+
+    def complete_scores(self, block, params, basis):
+        """``x_ij (s_i - n_i p_ik)`` for coefficient j of component k."""
+        coef = params["coef"]
+        eta = block.design @ coef.T
+        residual, _, _ = binomial_logit_pieces(block.X, eta.T, "newton")
+        comp, col = np.nonzero(basis.index >= 0)
+        scores = np.zeros((block.X.shape[0], coef.shape[0], basis.n_free))
+        scores[:, comp, basis.index[comp, col]] = (
+            block.design[:, col] * residual[comp].T
+        )
+        return scores
+
+    def complete_information(self, params, nk, stats, basis):
+        """``sum_k J_k^T I_k J_k`` with ``I_k`` the statistic ``information``."""
+        jac = self.delta_jacobians(params, basis)["coef"]
+        return np.einsum("kpa,kpq,kqb->ab", jac, stats["information"], jac)
+
+    def delta_jacobians(self, params, basis):
+        coef = params["coef"]
+        jac = np.zeros(coef.shape + (basis.n_free,))
+        comp, col = np.nonzero(basis.index >= 0)
+        jac[comp, col, basis.index[comp, col]] = 1.0
+        return {"coef": jac}
