@@ -8,6 +8,9 @@ _BLOCK_ROWS = 1 << 16
 # Mixed-radix keys are int64; key spaces at least this large need another path.
 _MAX_KEY_SPACE = 1 << 62
 
+# Bits of a float64 significand: whole numbers below 2**53 add exactly.
+_SIGNIFICAND_BITS = 53
+
 
 def _is_integral(X):
     """Return True when every entry of X is a whole number (checked blockwise)."""
@@ -18,6 +21,65 @@ def _is_integral(X):
         if not np.array_equal(block, np.floor(block)):
             return False
     return True
+
+
+def _limb_grid(weights):
+    """Top exponent and limb width that split ``weights`` into exact limbs.
+
+    Every weight is below ``2**top``; a limb holds ``bits`` bits, so that the
+    sum of one limb over all the rows is a whole number below ``2**53``.
+    """
+    top = int(np.frexp(weights.max(initial=0.0))[1])
+    return top, _SIGNIFICAND_BITS - len(weights).bit_length()
+
+
+def _limb_sums(groups, weights, n_groups, grid, sums):
+    """Add, in place, the sums by group of each limb of ``weights`` to ``sums``.
+
+    A weight is split exactly into ``sum_j q_j * 2**base_j`` with whole
+    ``q_j < 2**bits`` on the fixed grid ``base_j = top - (j + 1) * bits``;
+    ``sums[base_j]`` accumulates the ``q_j`` by group. Whole numbers below
+    ``2**53`` add exactly, so these sums do not depend on the order of the
+    rows. Rows whose remaining bits are zero leave once they are the
+    majority, so a few rows with tiny weights cost little.
+    """
+    base, bits = grid
+    rest = weights
+    while rest.size:
+        base -= bits
+        limb = np.floor(np.ldexp(rest, -base))
+        limb_sum = np.bincount(groups, weights=limb, minlength=n_groups)
+        sums[base] = sums[base] + limb_sum if base in sums else limb_sum
+        rest = rest - np.ldexp(limb, base)
+        left = rest > 0
+        n_left = np.count_nonzero(left)
+        if n_left == 0:
+            return
+        # Finished rows add zeros; drop them only once they are the majority.
+        if 2 * n_left < len(rest):
+            groups, rest = groups[left], rest[left]
+
+
+def _combine_limbs(sums, n_groups):
+    """Totals from the exact limb sums, added in a fixed order (smallest first)."""
+    totals = np.zeros(n_groups)
+    for base in sorted(sums):
+        totals += np.ldexp(sums[base], base)
+    return totals
+
+
+def _group_sums(groups, weights, n_groups):
+    """Sums of non-negative ``weights`` by group, independent of their order.
+
+    Float addition is not associative: a running sum of a group's weights
+    depends on the order of the rows. Here each weight is split exactly into
+    limbs whose sums are exact (``_limb_sums``), and the limbs are combined
+    in a fixed order, so permuting the rows gives bit-identical totals,
+    within a few rounding errors of the exact sums.
+    """
+    sums = {}
+    _limb_sums(groups, weights, n_groups, _limb_grid(weights), sums)
+    return _combine_limbs(sums, n_groups)
 
 
 def _key_radix(X, max_bins):
@@ -75,18 +137,25 @@ def _dense_key_table(X, sample_weight, radix):
     One linear pass: rows are keyed block by block and counted into one
     array of bins; the table is the non-empty bins, decoded back into counts.
     Blocks are at least as long as the key space, so each block's bincount
-    costs O(block) and the total cost is O(n_samples + n_bins).
+    costs O(block) and the total cost is O(n_samples + n_bins). Float
+    weights are binned as exact limbs on one grid for all the blocks
+    (``_limb_sums``), so the totals do not depend on the order of the rows.
     """
     strides = _key_strides(radix)
     n_bins = int(np.prod(radix))
     block_rows = max(_BLOCK_ROWS, n_bins)
-    totals = np.zeros(n_bins, dtype=np.int64 if sample_weight is None else float)
+    totals = np.zeros(n_bins, dtype=np.int64)
+    grid = None if sample_weight is None else _limb_grid(sample_weight)
+    limb_sums = {}
     for start in range(0, X.shape[0], block_rows):
         keys = _row_keys(X[start : start + block_rows], strides)
-        block_weight = (
-            None if sample_weight is None else sample_weight[start : start + len(keys)]
-        )
-        totals += np.bincount(keys, weights=block_weight, minlength=n_bins)
+        if grid is None:
+            totals += np.bincount(keys, minlength=n_bins)
+        else:
+            block_weight = sample_weight[start : start + len(keys)]
+            _limb_sums(keys, block_weight, n_bins, grid, limb_sums)
+    if grid is not None:
+        totals = _combine_limbs(limb_sums, n_bins)
     keys = np.flatnonzero(totals)
     return _decode_keys(keys, radix, strides), totals[keys].astype(np.float64)
 
@@ -117,7 +186,8 @@ def _sorted_key_table(X, sample_weight, radix):
     if sample_weight is None:
         totals = np.diff(np.append(starts, X.shape[0])).astype(np.float64)
     else:
-        totals = np.add.reduceat(sample_weight[order], starts)
+        groups = np.cumsum(is_new) - 1
+        totals = _group_sums(groups, sample_weight[order], len(starts))
     keep = totals > 0
     return X[order[starts[keep]]].astype(np.float64), totals[keep]
 
@@ -125,7 +195,10 @@ def _sorted_key_table(X, sample_weight, radix):
 def _sorted_unique_table(X, sample_weight):
     """Compress any numeric counts with a sort-based unique over rows."""
     rows, inverse = np.unique(X, axis=0, return_inverse=True)
-    weights = np.bincount(inverse.ravel(), weights=sample_weight, minlength=len(rows))
+    if sample_weight is None:
+        weights = np.bincount(inverse.ravel(), minlength=len(rows)).astype(float)
+    else:
+        weights = _group_sums(inverse.ravel(), sample_weight, len(rows))
     keep = weights > 0
     return rows[keep].astype(np.float64), weights[keep]
 
@@ -139,7 +212,9 @@ def _compress_counts(X, sample_weight=None, max_bins=None):
     int64). Other data (non-integral counts, or a column whose counts do not
     fit in an int64 key) use a sort-based unique over rows.
     All paths return the same table, so the result does not depend on the
-    path nor on the order of the rows.
+    path nor on the order of the rows: float weights of equal rows are
+    summed exactly in limbs (``_group_sums``), so even their rounding is the
+    same for any order of the rows.
 
     Parameters
     ----------
@@ -188,7 +263,9 @@ def _merge_tables(tables):
         them, so merging the tables of the chunks of ``X`` gives the table
         of ``X``.
     weights : ndarray of shape (n_distinct,)
-        Total weight of each distinct row.
+        Total weight of each distinct row, summed as ``_compress_counts``
+        does, so it does not depend on the order of the tables nor of their
+        rows.
     """
     rows = np.concatenate([np.asarray(r, dtype=np.float64) for r, _ in tables])
     weights = np.concatenate([np.asarray(w, dtype=np.float64) for _, w in tables])
@@ -199,4 +276,5 @@ def _merge_tables(tables):
     starts_row = np.ones(len(rows), dtype=bool)
     starts_row[1:] = (rows[1:] != rows[:-1]).any(axis=1)
     starts = np.flatnonzero(starts_row)
-    return rows[starts], np.add.reduceat(weights, starts)
+    groups = np.cumsum(starts_row) - 1
+    return rows[starts], _group_sums(groups, weights, len(starts))

@@ -18,6 +18,24 @@ _MAX_BACKTRACKS = 30
 # setting the limit (about a millisecond) would cost more than it saves.
 _SINGLE_THREAD_WORK = 1 << 16
 
+# Largest estimated gain of the total objective (a log-likelihood, in nats)
+# left to the maximum at which a run counts as converged. Near a maximum the
+# gain left is half the squared distance to it in standard errors, so this
+# puts every parameter within sqrt(2e-3) = 0.045 standard errors of the
+# maximum, whatever the number of rows.
+_MAX_REMAINING_GAIN = 1e-3
+
+# Gains of the total objective per step that count as none: below the
+# objective's rounding (relative), or too small to add up to
+# _MAX_REMAINING_GAIN in a million steps (a drift along a ridge of nearly
+# equal likelihood, driven by the prior, never shows a shrinking ratio).
+_ROUNDING = 1e-14
+_NEGLIGIBLE_GAIN = _MAX_REMAINING_GAIN * 1e-6
+
+# Plain EM steps a quiet SQUAREM run takes to certify the remaining gain
+# before it accelerates again with a tenfold smaller tol.
+_MAX_TAIL = 5
+
 
 @dataclass
 class EMResult:
@@ -124,10 +142,40 @@ def single_blas_thread(work):
     return nullcontext()
 
 
-class _Runs:
-    """Mutable per-run state of a batch of EM runs (used only by ``run_em``)."""
+def remaining_gain(objectives, total_weight):
+    """Aitken estimate of the gain of the total objective left to the maximum.
 
-    def __init__(self, weights, params, lower_bound):
+    ``objectives`` are the per-sample objectives of consecutive plain EM
+    steps. Near a maximum their gains shrink geometrically, by the ratio
+    ``r`` set by the fraction of missing information (Dempster, Laird &
+    Rubin 1977), so after a gain ``d`` the gain left is ``d r / (1 - r)``.
+    The larger of the last two ratios is used: a fast direction dies out
+    within a few steps and would otherwise hide the slow one. Infinite while
+    the gains do not shrink; zero once they are negligible.
+    """
+    if len(objectives) < 2:
+        return np.inf
+    totals = np.asarray(objectives[-4:]) * total_weight
+    if not np.all(np.isfinite(totals)):
+        return np.inf
+    gains = np.diff(totals)
+    if gains[-1] <= max(_NEGLIGIBLE_GAIN, _ROUNDING * abs(totals[-1])):
+        return 0.0
+    if len(gains) < 3 or np.any(gains[:-1] <= 0):
+        return np.inf
+    ratio = np.max(gains[1:] / gains[:-1])
+    return gains[-1] * ratio / (1 - ratio) if ratio < 1 else np.inf
+
+
+class _Runs:
+    """Mutable per-run state of a batch of EM runs (used only by ``run_em``).
+
+    ``tol`` is each run's threshold on the per-sample change; ``tail_start``
+    is where, in its history, the plain EM steps that certify a quiet
+    SQUAREM run began (-1 while it accelerates).
+    """
+
+    def __init__(self, weights, params, lower_bound, tol, total_weight):
         n_runs = len(weights)
         self.weights = np.array(weights, dtype=float)
         self.params = {name: np.array(v, dtype=float) for name, v in params.items()}
@@ -136,6 +184,9 @@ class _Runs:
         self.converged = np.zeros(n_runs, dtype=bool)
         self.step_max = np.ones(n_runs)
         self.history = [[] for _ in range(n_runs)]
+        self.tol = np.full(n_runs, float(tol))
+        self.tail_start = np.full(n_runs, -1)
+        self.total_weight = total_weight
 
     def get(self, idx):
         return self.weights[idx], take_runs(self.params, idx)
@@ -145,11 +196,11 @@ class _Runs:
         for name, value in params.items():
             self.params[name][idx] = value
 
-    def record(self, idx, objective, tol, callback):
-        """Store the objective of runs ``idx``; return which have converged."""
+    def record(self, idx, objective, callback):
+        """Store the objective of runs ``idx``; return which changed below tol."""
         # A start with an exact zero (weights_init=[1, 0]) has objective
         # -inf under the prior; -inf - -inf is NaN, which correctly does not
-        # count as converged, so numpy's warning about it is noise.
+        # count as quiet, so numpy's warning about it is noise.
         with np.errstate(invalid="ignore"):
             change = objective - self.lower_bound[idx]
         self.lower_bound[idx] = objective
@@ -157,9 +208,16 @@ class _Runs:
             self.history[run].append(value)
             if callback is not None:
                 callback(run, self.n_iter[run], value, delta)
-        done = np.abs(change) < tol
-        self.converged[idx[done]] = True
-        return done
+        return np.abs(change) < self.tol[idx]
+
+    def certify(self, idx, quiet, start):
+        """Mark converged the quiet runs whose remaining gain is small enough.
+
+        ``start`` is where each run's plain EM steps began in its history.
+        """
+        for run, is_quiet, first in zip(idx, quiet, start):
+            gain = remaining_gain(self.history[run][first:], self.total_weight)
+            self.converged[run] = is_quiet and gain < _MAX_REMAINING_GAIN
 
 
 def run_em(
@@ -194,8 +252,13 @@ def run_em(
     update_weights : bool
         If False every run keeps its starting mixing weights.
     tol : float
-        Convergence threshold on the change of the per-sample objective
-        between iterations (between SQUAREM cycles for ``"squarem"``).
+        Threshold on the change of the per-sample objective between
+        iterations (between SQUAREM cycles for ``"squarem"``). A run whose
+        change is below it converges once the estimated gain of the total
+        objective left to the maximum (:func:`remaining_gain`) is below
+        ``_MAX_REMAINING_GAIN``; a quiet SQUAREM run takes plain EM steps to
+        estimate it, and accelerates again with a tenfold smaller tol when
+        they do not certify it.
     max_iter : int
         Maximum number of EM map evaluations (one E-step plus one M-step each).
     algorithm : {"em", "squarem"}
@@ -214,7 +277,7 @@ def run_em(
     n_runs = len(weights)
     if lower_bound is None:
         lower_bound = np.full(n_runs, -np.inf)
-    runs = _Runs(weights, params, lower_bound)
+    runs = _Runs(weights, params, lower_bound, tol, table.total_weight)
     coords = _Coordinates(family, update_weights)
 
     def em_map(idx, w, p):
@@ -235,13 +298,15 @@ def run_em(
             active = np.flatnonzero(~runs.converged & (runs.n_iter < max_iter))
             if active.size == 0:
                 break
-            accelerate = (max_iter - runs.n_iter[active] >= 3) & (
-                algorithm == "squarem"
+            accelerate = (
+                (max_iter - runs.n_iter[active] >= 3)
+                & (algorithm == "squarem")
+                & (runs.tail_start[active] < 0)
             )
             if active[~accelerate].size:
-                _plain_step(runs, active[~accelerate], em_map, tol, callback)
+                _plain_step(runs, active[~accelerate], em_map, algorithm, callback)
             if active[accelerate].size:
-                _squarem_cycle(runs, active[accelerate], em_map, coords, tol, callback)
+                _squarem_cycle(runs, active[accelerate], em_map, coords, callback)
     return EMResult(
         runs.weights,
         runs.params,
@@ -252,24 +317,42 @@ def run_em(
     )
 
 
-def _plain_step(runs, idx, em_map, tol, callback):
-    """Advance runs ``idx`` by one EM iteration."""
+def _plain_step(runs, idx, em_map, algorithm, callback):
+    """Advance runs ``idx`` by one EM iteration and certify the quiet ones.
+
+    Plain EM runs certify on their whole history. SQUAREM runs certify on
+    their tail of plain EM steps, and leave it, with a tenfold smaller tol,
+    after ``_MAX_TAIL`` steps that do not certify.
+    """
     w, p, objective = em_map(idx, *runs.get(idx))
-    runs.record(idx, objective, tol, callback)
+    quiet = runs.record(idx, objective, callback)
     runs.set(idx, w, p)
+    start = runs.tail_start[idx]
+    if algorithm == "em":
+        runs.certify(idx, quiet, np.zeros_like(start))
+        return
+    tail = start >= 0
+    runs.certify(idx[tail], quiet[tail], start[tail])
+    tail_length = np.array([len(runs.history[run]) for run in idx]) - start
+    give_up = idx[tail & ~runs.converged[idx] & (tail_length > _MAX_TAIL)]
+    runs.tail_start[give_up] = -1
+    runs.tol[give_up] /= 10
 
 
-def _squarem_cycle(runs, idx, em_map, coords, tol, callback):
+def _squarem_cycle(runs, idx, em_map, coords, callback):
     """Advance runs ``idx`` by one SQUAREM cycle (three EM map evaluations).
 
     The cycle keeps the extrapolated point only if its objective is at least
     that of the first EM iterate; otherwise it falls back to two plain EM
-    steps. Objectives at cycle starts therefore never decrease.
+    steps. Objectives at cycle starts therefore never decrease. A run whose
+    change falls below its tol leaves the cycle for a tail of plain EM steps
+    that certifies its remaining gain (``_plain_step``).
     """
     w0, p0 = runs.get(idx)
     w1, p1, objective0 = em_map(idx, w0, p0)
-    done = runs.record(idx, objective0, tol, callback)
+    done = runs.record(idx, objective0, callback)
     runs.set(idx, w1, p1)
+    runs.tail_start[idx[done]] = [len(runs.history[run]) - 1 for run in idx[done]]
     keep = ~done
     idx = idx[keep]
     if idx.size == 0:

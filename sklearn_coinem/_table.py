@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from sklearn_coinem._count_table import _compress_counts, _merge_tables
+from sklearn_coinem._count_table import _compress_counts, _group_sums, _merge_tables
 
 # Rows per block: E-step temporaries are at most block x n_runs x n_components.
 BLOCK_ROWS = 1 << 14
@@ -192,8 +192,9 @@ def compress_sparse(X, sample_weight=None):
 
     The rows and their order are those of the dense path
     (``_compress_counts``): sorted lexicographically as dense rows. The
-    weights of equal rows are summed in ascending order, so the table does
-    not depend on the order of the rows.
+    weights of equal rows are summed exactly as there (``_group_sums``), so
+    the table does not depend on the order of the rows and equals the dense
+    one bit for bit.
     """
     X = sparse.csr_matrix(X, dtype=np.float64, copy=True)
     X.eliminate_zeros()
@@ -204,9 +205,8 @@ def compress_sparse(X, sample_weight=None):
     keys = _sparse_sort_keys(X)
     order = np.lexsort([weights, *keys.T[::-1]])
     keys = keys[order]
-    starts = np.flatnonzero(
-        np.concatenate([[True], (keys[1:] != keys[:-1]).any(axis=1)])
-    )
-    totals = np.add.reduceat(weights[order], starts)
+    is_new = np.concatenate([[True], (keys[1:] != keys[:-1]).any(axis=1)])
+    starts = np.flatnonzero(is_new)
+    totals = _group_sums(np.cumsum(is_new) - 1, weights[order], len(starts))
     keep = totals > 0
     return X[order[starts[keep]]], totals[keep]

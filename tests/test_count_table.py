@@ -1,5 +1,7 @@
 """Tests of the exact compression of count matrices into weighted tables."""
 
+import math
+import warnings
 from collections import defaultdict
 
 import numpy as np
@@ -8,12 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from sklearn_coinem import _count_table
+from sklearn_coinem import BinomialMixture, _count_table
 from sklearn_coinem._count_table import (
     _compress_counts,
     _dense_key_table,
     _is_integral,
     _key_radix,
+    _merge_tables,
     _sorted_key_table,
     _sorted_unique_table,
 )
@@ -190,3 +193,85 @@ def test_compress_counts_property_matches_brute_force(
     for path, (rows, weights) in _all_paths(X, sample_weight).items():
         assert_array_equal(rows, expected_rows, err_msg=path)
         assert_allclose(weights, expected_weights, rtol=1e-12, err_msg=path)
+
+
+def _float_weights(rng, n_samples, spread):
+    """Float weights over ``spread`` decades, so that sums round in many ways."""
+    return rng.uniform(0, 1, size=n_samples) * 10.0 ** rng.integers(
+        -spread, spread + 1, size=n_samples
+    )
+
+
+def test_compress_counts_float_weights_match_exact_sums():
+    """Float weights of equal rows total their exact sum (math.fsum), rounded."""
+    rng = np.random.default_rng(6)
+    X = _random_counts(rng, 3000, 2, 3)
+    sample_weight = _float_weights(rng, len(X), 300)
+    for path, (rows, weights) in _all_paths(X, sample_weight).items():
+        expected = [math.fsum(sample_weight[(X == row).all(axis=1)]) for row in rows]
+        assert_allclose(weights, expected, rtol=4e-16, atol=0, err_msg=path)
+
+
+def test_compress_counts_float_weights_any_order_of_addition():
+    """0.1 + 0.2 + 0.3 gives one total whichever row comes first."""
+    X = np.zeros((3, 2))
+    totals = {
+        float(_compress_counts(X, np.array(order))[1][0])
+        for order in ([0.1, 0.2, 0.3], [0.3, 0.2, 0.1], [0.2, 0.3, 0.1])
+    }
+    assert totals == {0.6}
+
+
+@settings(deadline=None, max_examples=40)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_samples=st.integers(1, 300),
+    n_features=st.integers(1, 3),
+    high=st.integers(1, 5),
+    spread=st.sampled_from([0, 3, 300]),
+)
+def test_compress_counts_property_float_weights_row_order_invariant(
+    seed, n_samples, n_features, high, spread
+):
+    """Permuted rows with float weights give a bit-identical table on every path."""
+    rng = np.random.default_rng(seed)
+    X = _random_counts(rng, n_samples, n_features, high)
+    sample_weight = _float_weights(rng, n_samples, spread)
+    perm = rng.permutation(n_samples)
+    tables = _all_paths(X, sample_weight)
+    for path, (rows, weights) in _all_paths(X[perm], sample_weight[perm]).items():
+        assert_array_equal(rows, tables[path][0], err_msg=path)
+        assert_array_equal(weights, tables[path][1], err_msg=path)
+    chunks = np.array_split(perm, 3)
+    merged = _merge_tables([(X[c], sample_weight[c]) for c in chunks[::-1]])
+    rows, weights = _merge_tables([(X[perm], sample_weight[perm])])
+    expected_rows, expected_weights = _merge_tables([(X, sample_weight)])
+    assert_array_equal(rows, expected_rows)
+    assert_array_equal(weights, expected_weights)
+    assert_array_equal(merged[0], expected_rows)
+    assert_allclose(merged[1], expected_weights, rtol=1e-14)
+
+
+@settings(deadline=None, max_examples=20)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_samples=st.integers(20, 400),
+    n_components=st.integers(1, 3),
+)
+def test_fit_float_weights_row_order_invariant(seed, n_samples, n_components):
+    """Permuting rows with float sample weights changes the fit by at most 1e-10."""
+    rng = np.random.default_rng(seed)
+    heads = rng.binomial(10, np.where(rng.random(n_samples) < 0.5, 0.6, 0.45))
+    X = np.column_stack([heads, 10 - heads])
+    sample_weight = rng.uniform(0.1, 2.0, size=n_samples)
+    perm = rng.permutation(n_samples)
+    params = {"n_components": n_components, "random_state": 0, "max_iter": 300}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bm = BinomialMixture(**params).fit(X, sample_weight=sample_weight)
+        shuffled = BinomialMixture(**params).fit(
+            X[perm], sample_weight=sample_weight[perm]
+        )
+    assert_allclose(shuffled.probs_, bm.probs_, rtol=0, atol=1e-10)
+    assert_allclose(shuffled.weights_, bm.weights_, rtol=0, atol=1e-10)
+    assert shuffled.n_iter_ == bm.n_iter_

@@ -7,12 +7,18 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 from scipy.stats import binom, multinomial
+from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_coinem import BinomialMixture, _solver
 from sklearn_coinem._estep import sufficient_statistics
 from sklearn_coinem._families import MultinomialFamily
 from sklearn_coinem._numerics import log_coefficients, safe_log
-from sklearn_coinem._solver import _squarem_extrapolate, run_em
+from sklearn_coinem._solver import (
+    _MAX_REMAINING_GAIN,
+    _squarem_extrapolate,
+    remaining_gain,
+    run_em,
+)
 from sklearn_coinem._table import RowTable
 
 FAMILY = MultinomialFamily(pseudo_count=1e-6)
@@ -87,8 +93,9 @@ def test_run_em_compressed_table_matches_raw_rows(algorithm, weighted):
     )
     assert compressed.n_distinct < len(X) / 5
     weights, probs = _starts(rng, 3, 3, 2)
-    result = _run(compressed, weights, probs, algorithm=algorithm)
-    expected = _run(raw, weights, probs, algorithm=algorithm)
+    # A fixed number of steps: the same map on both tables, step by step.
+    result = _run(compressed, weights, probs, algorithm=algorithm, tol=0.0, max_iter=30)
+    expected = _run(raw, weights, probs, algorithm=algorithm, tol=0.0, max_iter=30)
     assert_allclose(result.weights, expected.weights, rtol=1e-10, atol=1e-12)
     assert_allclose(
         result.params["probs"], expected.params["probs"], rtol=1e-10, atol=1e-12
@@ -360,3 +367,58 @@ def test_log_coefficients_match_lgamma(X):
         for row in X.tolist()
     ]
     assert_allclose(log_coefficients(X), expected, rtol=1e-13)
+
+
+def test_remaining_gain_of_geometric_gains_is_exact():
+    """Gains shrinking by a fixed ratio leave exactly their geometric tail."""
+    total_weight, ratio = 1000.0, 0.97
+    steps = np.arange(10)
+    total = -5000.0 - 3.0 * ratio**steps
+    gain = remaining_gain(total / total_weight, total_weight)
+    assert_allclose(gain, -5000.0 - total[-1], rtol=1e-8)
+
+
+def test_remaining_gain_needs_shrinking_gains():
+    """Too few steps or growing gains give inf; gains below rounding give 0."""
+    assert remaining_gain([-3.0, -2.0, -1.5], 1.0) == np.inf
+    assert remaining_gain([-3.0, -2.5, -1.9, -1.2], 1.0) == np.inf
+    assert remaining_gain([-2.0, -1.0, -1.0, -1.0], 1.0) == 0.0
+
+
+def _overlapping_coins(n_samples):
+    rng = np.random.default_rng(0)
+    heads = rng.binomial(10, np.where(rng.random(n_samples) < 0.5, 0.6, 0.45))
+    return np.column_stack([heads, 10 - heads])
+
+
+def _distance_in_standard_errors(model, reference, X):
+    """Largest distance of a weight or probability to the reference, in SE."""
+    std_errors = reference.standard_errors(X)
+    assert std_errors.newton_decrement < 1e-6
+    weights = np.abs(model.weights_ - reference.weights_) / std_errors.weights
+    probs = np.abs(model.probs_ - reference.probs_) / std_errors.probs
+    return max(weights.max(), probs.max())
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("n_samples", [10**5, 10**6])
+def test_converged_fits_are_near_the_maximum_in_standard_errors(n_samples):
+    """A converged fit is within sqrt(2 * gain) SE of the maximum at any size.
+
+    Two overlapping coins with ten flips: EM converges slowly and the
+    per-sample change is below tol long before the estimates settle.
+    """
+    X = _overlapping_coins(n_samples)
+    reference = BinomialMixture(2, tol=0.0, max_iter=3000, random_state=0).fit(X)
+    bound = np.sqrt(2 * _MAX_REMAINING_GAIN)
+    for algorithm, max_iter in (("squarem", 1000), ("em", 5000)):
+        model = BinomialMixture(
+            2, algorithm=algorithm, max_iter=max_iter, random_state=0
+        ).fit(X)
+        assert model.converged_
+        assert _distance_in_standard_errors(model, reference, X) < bound
+    stopped = BinomialMixture(2, algorithm="em", max_iter=300, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        stopped.fit(X)
+    assert not stopped.converged_
+    assert _distance_in_standard_errors(stopped, reference, X) > bound
