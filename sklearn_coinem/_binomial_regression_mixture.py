@@ -115,13 +115,13 @@ class BinomialRegressionMixture(BaseCountMixture):
     lower_bound_ : float
         Mean log-likelihood of the best run.
 
-    lower_bounds_ : ndarray of shape (n_iter_,)
+    lower_bounds_ : ndarray of shape (n_recorded,)
         Its value after each recorded step.
 
     n_features_in_ : int
         Number of covariates seen during fit.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the covariates, when X has string column names.
 
     See Also
