@@ -1,0 +1,467 @@
+"""The Dirichlet-multinomial family: beta-binomial (C = 2) and DM components."""
+
+from math import comb
+
+import numpy as np
+from scipy.special import digamma, gammaln
+
+from sklearn_coinem._families._base import ComponentFamily
+from sklearn_coinem._families._multinomial import (
+    INIT_SMOOTHING,
+    row_proportions,
+    sample_multinomial,
+)
+from sklearn_coinem._numerics import log_coefficients, safe_log
+
+# The binomial limit (no overdispersion) is precision -> infinity; the family
+# caps the precision here. At the cap the log-pmf of a row with n trials is
+# the multinomial one to within about n / MAX_PRECISION (measured: see the
+# tests), and the rising factorials stay exact in float64.
+MAX_PRECISION = 1e12
+
+# Lower end of the precision (all-or-nothing rows drive it to 0): keeps every
+# alpha positive where the probability is, and log(alpha) finite.
+MIN_PRECISION = 1e-8
+
+_LOG_RANGE = np.log(MAX_PRECISION / MIN_PRECISION)
+
+# Range of the precisions of the data-driven and random starts: inside it
+# the MM steps move the precision quickly in either direction.
+INIT_PRECISION_RANGE = (1.0, 1e4)
+
+# Precision of a start whose rows cannot show overdispersion (all n <= 1).
+DEFAULT_INIT_PRECISION = 100.0
+
+# Below this argument lgamma and digamma differences lose digits to
+# cancellation no more than their Stirling forms do; above it the Stirling
+# series (truncation error below 1e-13) replaces the direct difference.
+_ASYMPTOTIC_FROM = 10.0
+
+# Rising-factorial tables are used while the largest count is at most this
+# many times the number of rows (or below _MAX_TABLE_FLOOR): the tables then
+# cost less than one special function per entry.
+_TABLE_ROWS_FACTOR = 4
+_MAX_TABLE_FLOOR = 4096
+
+# Coefficients of the Stirling series of lgamma(z) - (z - 1/2) log z + z
+# - log(2 pi) / 2, in powers 1/z, 1/z**3, ...
+_LGAMMA_SERIES = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188)
+
+# Coefficients of the series of digamma(z) - log z + 1 / (2 z) in 1/z**2, ...
+_DIGAMMA_SERIES = (-1 / 12, 1 / 120, -1 / 252, 1 / 240, -1 / 132)
+
+
+def _series(z, coefficients, power):
+    """``sum_i coefficients[i] / z**(power * i + power - 1)`` by Horner."""
+    inv = 1.0 / z
+    inv_sq = inv * inv
+    total = np.zeros_like(inv)
+    for coefficient in coefficients[::-1]:
+        total = total * inv_sq + coefficient
+    return total * inv if power == 1 else total * inv_sq
+
+
+def log_rising(a, x):
+    """``lgamma(a + x) - lgamma(a)`` (log rising factorial), without cancellation.
+
+    The direct difference loses ``eps * a * log(a)`` to rounding, which
+    swamps the result ``~ x log(a)`` for large ``a`` (the binomial limit);
+    there the Stirling form ``(a - 1/2) log1p(x / a) + x log(a + x) - x``
+    plus the difference of the series is used instead. ``a = 0`` gives 0 for
+    ``x = 0`` and ``-inf`` otherwise.
+    """
+    a, x = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(x, dtype=float))
+    out = np.empty(a.shape)
+    large = a >= _ASYMPTOTIC_FROM
+    al, xl = a[large], x[large]
+    out[large] = (
+        (al - 0.5) * np.log1p(xl / al)
+        + xl * np.log(al + xl)
+        - xl
+        + _series(al + xl, _LGAMMA_SERIES, 1)
+        - _series(al, _LGAMMA_SERIES, 1)
+    )
+    small = ~large
+    a_s, x_s = a[small], x[small]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        direct = gammaln(a_s + x_s) - gammaln(a_s)
+    out[small] = np.where(x_s == 0, 0.0, np.where(a_s == 0, -np.inf, direct))
+    return out
+
+
+def digamma_diff(a, x):
+    """``digamma(a + x) - digamma(a)`` for ``a > 0``, without cancellation."""
+    a, x = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(x, dtype=float))
+    out = np.empty(a.shape)
+    large = a >= _ASYMPTOTIC_FROM
+    al, xl = a[large], x[large]
+    out[large] = (
+        np.log1p(xl / al)
+        - 0.5 / (al + xl)
+        + 0.5 / al
+        + _series(al + xl, _DIGAMMA_SERIES, 2)
+        - _series(al, _DIGAMMA_SERIES, 2)
+    )
+    small = ~large
+    out[small] = digamma(a[small] + x[small]) - digamma(a[small])
+    return out
+
+
+def alpha_digamma_diff(alpha, x):
+    """``alpha * (digamma(alpha + x) - digamma(alpha))``, finite at ``alpha = 0``.
+
+    Equal to ``sum_{j < x} alpha / (alpha + j)`` for whole ``x``: 0 for
+    ``x = 0``, and ``1 + alpha * (digamma(alpha + x) - digamma(alpha + 1))``
+    otherwise (the ``j = 0`` term is 1 for every ``alpha``).
+    """
+    alpha, x = np.broadcast_arrays(alpha, x)
+    positive = x > 0
+    tail = digamma_diff(alpha[positive] + 1.0, x[positive] - 1.0)
+    out = np.zeros(alpha.shape)
+    out[positive] = 1.0 + alpha[positive] * tail
+    return out
+
+
+def _use_tables(X, trials):
+    """Whether the rising-factorial tables are cheaper and applicable."""
+    top = trials.max(initial=0)
+    limit = max(_TABLE_ROWS_FACTOR * X.shape[0], _MAX_TABLE_FLOOR)
+    return top <= limit and np.array_equal(X, np.floor(X))
+
+
+def _log_rising_table(a, top):
+    """``table[..., v] = sum_{j < v} log(a + j)`` for ``v = 0 .. top``."""
+    table = np.zeros(a.shape + (int(top) + 1,))
+    steps = safe_log(a[..., None] + np.arange(int(top)))
+    np.cumsum(steps, axis=-1, out=table[..., 1:])
+    return table
+
+
+def _reverse_counts(values, resp, top):
+    """``G[r, k, j] = sum_i resp[r, k, i] [values_i > j]`` for ``j < top``.
+
+    One weighted ``bincount`` per (run, component) pair, then a reverse
+    cumulative sum: the cost is linear in the rows plus the table length.
+    """
+    n_runs, n_components, n_rows = resp.shape
+    n_pairs = n_runs * n_components
+    bins = int(top) + 1
+    keys = np.arange(n_pairs)[:, None] * bins + values.astype(np.intp)[None, :]
+    hist = np.bincount(
+        keys.ravel(),
+        weights=resp.reshape(n_pairs, -1).ravel(),
+        minlength=n_pairs * bins,
+    ).reshape(n_runs, n_components, bins)
+    tail = np.cumsum(hist[..., ::-1], axis=-1)[..., ::-1]
+    return tail[..., 1:]
+
+
+def dm_log_prob(X, probs, precision):
+    """``log f_k(x_i) - log(n_i! / prod_c x_ic!)`` of every row, shape (R, K, n).
+
+    ``sum_c [lgamma(x_c + alpha_c) - lgamma(alpha_c)] - [lgamma(n + A) -
+    lgamma(A)]`` with ``alpha = precision * probs`` and ``A = precision``.
+    Whole counts index tables of ``sum_{j < v} log(a + j)`` (exact in the
+    binomial limit, and cheaper than lgamma per entry); other counts use
+    :func:`log_rising`.
+    """
+    alpha = precision[..., None] * probs
+    trials = X.sum(axis=1)
+    if _use_tables(X, trials):
+        top = trials.max(initial=0)
+        alpha_table = _log_rising_table(alpha, top)
+        log_prob = -np.take(
+            _log_rising_table(precision, top), trials.astype(np.intp), axis=-1
+        )
+        for c in range(X.shape[1]):
+            log_prob += np.take(
+                alpha_table[..., c, :], X[:, c].astype(np.intp), axis=-1
+            )
+        return log_prob
+    log_prob = -log_rising(precision[..., None], trials)
+    for c in range(X.shape[1]):
+        log_prob += log_rising(alpha[..., c, None], X[:, c])
+    return log_prob
+
+
+def dm_statistics(X, resp, probs, precision):
+    """Additive MM statistics of one block (Zhou & Lange 2010).
+
+    Returns
+    -------
+    alpha_sums : ndarray of shape (R, K, C)
+        ``sum_i r_ik sum_{j < x_ic} alpha_kc / (alpha_kc + j)``.
+    trial_sums : ndarray of shape (R, K)
+        ``sum_i r_ik sum_{j < n_i} 1 / (A_k + j)``.
+    """
+    alpha = precision[..., None] * probs
+    trials = X.sum(axis=1)
+    n_features = X.shape[1]
+    if _use_tables(X, trials):
+        top = trials.max(initial=0)
+        steps = np.arange(int(top))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shares = alpha[..., None] / (alpha[..., None] + steps)
+        shares[..., 0] = 1.0
+        alpha_sums = np.stack(
+            [
+                np.einsum(
+                    "rkj,rkj->rk",
+                    _reverse_counts(X[:, c], resp, top),
+                    shares[..., c, :],
+                )
+                for c in range(n_features)
+            ],
+            axis=-1,
+        )
+        trial_sums = np.einsum(
+            "rkj,rkj->rk",
+            _reverse_counts(trials, resp, top),
+            1.0 / (precision[..., None] + steps),
+        )
+        return alpha_sums, trial_sums
+    alpha_sums = np.stack(
+        [
+            np.einsum(
+                "rki,rki->rk", resp, alpha_digamma_diff(alpha[..., c, None], X[:, c])
+            )
+            for c in range(n_features)
+        ],
+        axis=-1,
+    )
+    trial_sums = np.einsum(
+        "rki,rki->rk", resp, digamma_diff(precision[..., None], trials)
+    )
+    return alpha_sums, trial_sums
+
+
+def dm_mm_step(alpha_sums, trial_sums, probs, precision, pseudo_count):
+    """One MM step for (probs, precision) under a Dirichlet(1 + a) prior on probs.
+
+    The prior ``a sum_c log p_c = a sum_c log alpha_c - C a log A`` is
+    minorised by its tangent in ``A``; the surrogate
+    ``sum_c (S_c + a) log alpha_c - (T + C a / A_old) A`` is maximised by
+    ``alpha_c = (S_c + a) / (T + C a / A_old)``. It separates into
+    ``probs`` and a concave function of ``precision``, so clipping the
+    precision into ``[MIN_PRECISION, MAX_PRECISION]`` gives the constrained
+    maximiser and the step stays monotone. A component without trials keeps
+    its precision and gets uniform probabilities (as the multinomial family).
+    """
+    n_features = probs.shape[-1]
+    numer = alpha_sums + pseudo_count
+    denom = trial_sums + n_features * pseudo_count / precision
+    totals = numer.sum(axis=-1)
+    new_probs = np.divide(
+        numer,
+        totals[..., None],
+        out=np.full_like(numer, 1.0 / n_features),
+        where=totals[..., None] > 0,
+    )
+    new_precision = np.divide(
+        totals, denom, out=precision.astype(float), where=(denom > 0) & (totals > 0)
+    )
+    return new_probs, np.clip(new_precision, MIN_PRECISION, MAX_PRECISION)
+
+
+def moment_precision(X, weighted_resp, probs):
+    """Moment estimate of each component's precision, clipped to the init range.
+
+    The weighted Pearson statistic ``X2_k = sum_i r_ik sum_c (x_ic - n_i
+    p_kc)**2 / (n_i p_kc)`` has expectation about ``(C - 1) sum_i r_ik (1 +
+    (n_i - 1) rho_k)`` under a Dirichlet-multinomial with intra-class
+    correlation ``rho_k = 1 / (1 + precision_k)``.
+    """
+    n_features = X.shape[1]
+    trials = X.sum(axis=1)
+    has_trials = trials > 0
+    Xp, rp, tp = X[has_trials], weighted_resp[has_trials], trials[has_trials]
+    pearson = ((rp.T @ (Xp**2 / tp[:, None])) / probs).sum(axis=1) - rp.T @ tp
+    excess = pearson - (n_features - 1) * rp.sum(axis=0)
+    spread = (n_features - 1) * (rp.T @ (tp - 1))
+    low, high = INIT_PRECISION_RANGE
+    rho = np.divide(excess, spread, out=np.full_like(excess, -1.0), where=spread > 0)
+    rho = np.clip(rho, 1 / (1 + high), 1 / (1 + low))
+    return np.where(spread > 0, 1 / rho - 1, DEFAULT_INIT_PRECISION)
+
+
+def sample_dirichlet(alpha, rng):
+    """One probability row per row of ``alpha`` (n, C), by normalised gammas.
+
+    Small shapes draw ``log G = log Gamma(a + 1) + log(U) / a`` so that the
+    gammas do not underflow to an all-zero row; zero shapes give zero
+    probabilities.
+    """
+    positive = alpha > 0
+    shape = np.where(positive, alpha, 1.0)
+    log_gamma = (
+        np.log(rng.standard_gamma(shape + 1.0))
+        + np.log(rng.uniform(size=alpha.shape)) / shape
+    )
+    log_gamma = np.where(positive, log_gamma, -np.inf)
+    log_gamma -= log_gamma.max(axis=1, keepdims=True)
+    probs = np.exp(log_gamma)
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+class DirichletMultinomialFamily(ComponentFamily):
+    """Dirichlet-multinomial components; beta-binomial ones for two columns.
+
+    A component has mean outcome probabilities ``probs`` (rows on the
+    simplex) and a ``precision`` ``A > 0``: the row's outcome probabilities
+    are drawn from ``Dirichlet(A * probs)``, then its counts from the
+    multinomial. The intra-class correlation is ``1 / (1 + A)`` and the
+    variance of a count is the multinomial one times ``(n + A) / (1 + A)``.
+    ``A -> infinity`` is the multinomial (binomial) limit, represented by
+    the cap ``MAX_PRECISION``.
+
+    The M-step is one MM step of Zhou & Lange (2010) (Minka's fixed point):
+    its statistics are additive sums at the current parameters, and the
+    objective never decreases for whole-number counts. The log-likelihood
+    of non-integral counts is still evaluated, but the minorisation, hence
+    monotonicity, holds only for whole counts.
+
+    Parameters
+    ----------
+    pseudo_count : float
+        The ``a`` of a symmetric Dirichlet(1 + a) prior on the mean
+        probabilities ``probs`` (as in the multinomial family); the
+        precision has a flat prior on ``[MIN_PRECISION, MAX_PRECISION]``.
+        0 gives maximum likelihood.
+
+    References
+    ----------
+    Zhou, H. and Lange, K. (2010). MM algorithms for some discrete
+    multivariate distributions. Journal of Computational and Graphical
+    Statistics, 19(3), 645-665.
+
+    Minka, T. (2000). Estimating a Dirichlet distribution. Technical report.
+    """
+
+    param_names = ("probs", "precision")
+
+    def __init__(self, pseudo_count=0.0):
+        self.pseudo_count = pseudo_count
+
+    def row_constants(self, block):
+        return log_coefficients(block.X)
+
+    def log_prob(self, block, params):
+        return dm_log_prob(block.X, params["probs"], params["precision"])
+
+    def accumulate(self, block, resp, params):
+        alpha_sums, trial_sums = dm_statistics(
+            block.X, resp, params["probs"], params["precision"]
+        )
+        return {"alpha_sums": alpha_sums, "trial_sums": trial_sums}
+
+    def m_step(self, stats, nk, params):
+        probs, precision = dm_mm_step(
+            stats["alpha_sums"],
+            stats["trial_sums"],
+            params["probs"],
+            params["precision"],
+            self.pseudo_count,
+        )
+        return {"probs": probs, "precision": precision}
+
+    def log_prior(self, params):
+        probs = params["probs"]
+        if self.pseudo_count == 0:
+            return np.zeros(probs.shape[0])
+        return self.pseudo_count * safe_log(probs).sum(axis=(-2, -1))
+
+    def seeding_features(self, block):
+        return row_proportions(block.X)
+
+    def init_params(self, block, weighted_resp):
+        """Smoothed multinomial M-step for probs, moments for the precision."""
+        counts = weighted_resp.T @ block.X + INIT_SMOOTHING
+        probs = counts / counts.sum(axis=1, keepdims=True)
+        precision = moment_precision(block.X, weighted_resp, probs)
+        return {"probs": probs, "precision": precision}
+
+    def random_params(self, n_components, block, rng):
+        """Uniform probabilities on the simplex, log-uniform init-range precisions."""
+        n_features = block.X.shape[1]
+        low, high = np.log(INIT_PRECISION_RANGE)
+        return {
+            "probs": rng.dirichlet(np.ones(n_features), size=n_components),
+            "precision": np.exp(rng.uniform(low, high, size=n_components)),
+        }
+
+    def flatten(self, params):
+        """Probabilities as they are (as the multinomial family), log precision.
+
+        The log precision is offset by ``log(MIN_PRECISION)`` so that, as for
+        the probabilities, the parameter space is where every entry is
+        non-negative.
+        """
+        probs = params["probs"]
+        return np.hstack(
+            [
+                probs.reshape(probs.shape[0], -1),
+                np.log(params["precision"] / MIN_PRECISION),
+            ]
+        )
+
+    def unflatten(self, theta, params):
+        """Renormalised probabilities; precision clipped into its range."""
+        shape = params["probs"].shape
+        n_probs = shape[1] * shape[2]
+        probs = theta[:, :n_probs].reshape(shape)
+        precision = np.clip(
+            MIN_PRECISION * np.exp(np.minimum(theta[:, n_probs:], _LOG_RANGE)),
+            MIN_PRECISION,
+            MAX_PRECISION,
+        )
+        return {
+            "probs": probs / probs.sum(axis=-1, keepdims=True),
+            "precision": precision,
+        }
+
+    def feasible(self, theta):
+        return ~(theta < 0).any(axis=1)
+
+    def n_parameters(self, n_components, n_features):
+        """``C - 1`` probabilities and one precision per component."""
+        return n_components * n_features
+
+    def canonical_order(self, weights, params):
+        """Descending probs[:, 0], then the other columns, precision, weight."""
+        probs = params["probs"]
+        keys = [-weights, -params["precision"]]
+        keys += [-probs[:, c] for c in range(probs.shape[1] - 1, -1, -1)]
+        return np.lexsort(keys)
+
+    def identifiability_problem(self, block, n_components):
+        """The largest row must carry as many moments as there are parameters.
+
+        The law of the counts of a row with ``n`` trials depends on the
+        mixing distribution of its outcome probabilities only through the
+        ``comb(n + C - 1, C - 1) - 1`` moments of order 1 to ``n``, and K
+        Dirichlet components have ``K * C + K - 1`` free parameters (with
+        the weights). For the beta-binomial this needs ``n >= 3K - 1``
+        (``n >= 2`` for one component: rows of one trial say nothing about
+        the precision). The condition is necessary, not sufficient.
+        """
+        X = block.X
+        n_features = X.shape[1]
+        max_trials = int(X.sum(axis=1).max()) if X.shape[0] else 0
+        n_free = n_components * n_features + n_components - 1
+        if comb(max_trials + n_features - 1, n_features - 1) - 1 >= n_free:
+            return None
+        needed = max_trials + 1
+        while comb(needed + n_features - 1, n_features - 1) - 1 < n_free:
+            needed += 1
+        return (
+            f"A mixture of {n_components} Dirichlet-multinomial (beta-binomial) "
+            f"components is not identifiable from these data: its {n_free} free "
+            f"parameters need rows with at least {needed} trials (the counts of a "
+            "row with n trials depend on the components only through the moments "
+            f"of order up to n), but the largest row has {max_trials}. Use fewer "
+            "components, rows with more trials, or the binomial family."
+        )
+
+    def sample(self, params, components, n_trials, rng):
+        alpha = params["precision"][components, None] * params["probs"][components]
+        return sample_multinomial(sample_dirichlet(alpha, rng), n_trials, rng)
