@@ -28,6 +28,16 @@ OROBANCHE_N = np.array(
 )
 
 
+# K = 1 beta-binomial MLE of the orobanche table by R 4.2.2, VGAM 1.1.7:
+#   fit <- vglm(cbind(y, n - y) ~ 1, betabinomial,
+#               control = vglm.control(epsilon = 1e-12, maxit = 200))
+#   Coef(fit); logLik(fit)
+# (mu, rho, log-likelihood with the binomial coefficients). betabinomialff
+# gives shape1 = 5.55715813794301, shape2 = 5.70189690037481 and
+# logLik = -64.516282927265692.
+VGAM_OROBANCHE = (0.4935723447137616, 0.0815723508912989, -64.516282927265664)
+
+
 @dataclass
 class Block:
     """A table block as the families read it: counts, weights, design."""

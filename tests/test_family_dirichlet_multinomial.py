@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy.optimize import minimize
 from scipy.stats import binom
 
 from sklearn_coinem._families._dirichlet_multinomial import (
@@ -16,6 +17,7 @@ from sklearn_coinem._families._dirichlet_multinomial import (
 from tests._references import (
     OROBANCHE_N,
     OROBANCHE_Y,
+    VGAM_OROBANCHE,
     betabinom_mle,
     dm_logpmf,
     dm_mixture_loglik,
@@ -36,6 +38,15 @@ def _dm_rows(rng, n_rows, probs, precision, max_trials, weights=None):
             for n, k in zip(trials, labels)
         ]
     )
+
+
+def _family(m_step, X, pseudo_count=0.0):
+    """The family with the one-step MM ("mm") or the exact ("tails") M-step."""
+    max_trials = int(np.asarray(X).sum(axis=1).max()) if m_step == "tails" else None
+    return DirichletMultinomialFamily(pseudo_count=pseudo_count, max_trials=max_trials)
+
+
+M_STEPS = ["mm", "tails"]
 
 
 def _random_params(rng, n_runs, n_components, n_features, log_precision=(-3, 12)):
@@ -155,7 +166,8 @@ def _split_statistics(family, blocks, resp_parts, params):
     return {name: sum(s[name] for s in stats) for name in stats[0]}
 
 
-def test_statistics_additive_over_blocks():
+@pytest.mark.parametrize("m_step", M_STEPS)
+def test_statistics_additive_over_blocks(m_step):
     """accumulate over two blocks sums to accumulate over the whole table."""
     rng = np.random.default_rng(1)
     X = _dm_rows(rng, 5000, np.array([[0.3, 0.7], [0.8, 0.2]]), [4.0, 40.0], 50)
@@ -164,7 +176,7 @@ def test_statistics_additive_over_blocks():
     X[-1] = [3000, 7000]
     params = _random_params(rng, 2, 3, 2)
     resp = rng.uniform(size=(2, 3, X.shape[0]))
-    family = DirichletMultinomialFamily()
+    family = _family(m_step, X)
     whole = family.accumulate(make_block(X), resp, params)
     cut = X.shape[0] - 5
     split = _split_statistics(
@@ -198,13 +210,54 @@ def test_statistics_match_definition():
     assert_allclose(stats["trial_sums"], trial_sums, rtol=1e-12)
 
 
+def test_tail_statistics_match_definition():
+    """The tail histograms count the weight of rows with more than j outcomes."""
+    rng = np.random.default_rng(2)
+    X = _dm_rows(rng, 40, np.array([[0.2, 0.3, 0.5]]), [2.0], 25)
+    resp = rng.uniform(size=(2, 2, X.shape[0]))
+    family = DirichletMultinomialFamily(max_trials=30)
+    stats = family.accumulate(make_block(X), resp, _random_params(rng, 2, 2, 3))
+    assert stats["count_tails"].shape == (2, 2, 3, 30)
+    for j in [0, 1, 7, 29]:
+        assert_allclose(stats["count_tails"][..., j], resp @ (X > j), rtol=1e-13)
+        assert_allclose(stats["trial_tails"][..., j], resp @ (X.sum(axis=1) > j))
+    with pytest.raises(ValueError, match="at most 30 trials"):
+        family.accumulate(make_block(X + 10), resp, _random_params(rng, 2, 2, 3))
+
+
+def test_exact_m_step_maximises_expected_loglik():
+    """The exact M-step equals a scipy.optimize maximiser of the weighted DM fit."""
+    rng = np.random.default_rng(9)
+    X = _dm_rows(rng, 150, np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]]), [3, 30], 30)
+    resp = rng.uniform(size=(1, 1, X.shape[0]))
+    family = _family("tails", X)
+    start = {"probs": np.full((1, 1, 3), 1 / 3), "precision": np.array([[500.0]])}
+    stats = family.accumulate(make_block(X), resp, start)
+    new = family.m_step(stats, resp.sum(axis=-1), start)
+
+    def negative(log_alpha):
+        return -resp[0, 0] @ dm_logpmf(X, np.exp(log_alpha))
+
+    best = minimize(
+        negative,
+        np.zeros(3),
+        method="Nelder-Mead",
+        options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000},
+    )
+    best = minimize(negative, best.x, method="BFGS", tol=1e-12)
+    fitted = np.log(new["precision"][0, 0] * new["probs"][0, 0])
+    assert negative(fitted) <= best.fun + 1e-9
+    assert_allclose(fitted, best.x, atol=1e-5)
+
+
+@pytest.mark.parametrize("m_step", M_STEPS)
 @pytest.mark.parametrize("pseudo_count", [0.0, 0.5])
-def test_batched_runs_equal_single_runs(pseudo_count):
+def test_batched_runs_equal_single_runs(pseudo_count, m_step):
     """log_prob, accumulate and m_step of R runs equal R separate single runs."""
     rng = np.random.default_rng(3)
     X = _dm_rows(rng, 300, np.array([[0.3, 0.3, 0.4], [0.1, 0.8, 0.1]]), [4, 40], 30)
     block = make_block(X)
-    family = DirichletMultinomialFamily(pseudo_count=pseudo_count)
+    family = _family(m_step, X, pseudo_count)
     params = _random_params(rng, 4, 2, 3)
     resp = rng.uniform(size=(4, 2, X.shape[0]))
     log_prob = family.log_prob(block, params)
@@ -218,7 +271,7 @@ def test_batched_runs_equal_single_runs(pseudo_count):
         assert_allclose(family.log_prob(block, single)[0], log_prob[run], rtol=1e-14)
         assert_allclose(family.log_prior(single)[0], prior[run], rtol=1e-14)
         for name in new:
-            assert_allclose(single_new[name][0], new[name][run], rtol=1e-14)
+            assert_allclose(single_new[name][0], new[name][run], rtol=1e-12)
 
 
 def _monotone_case(seed):
@@ -241,9 +294,10 @@ def _monotone_case(seed):
     return X, sample_weight, weights, params, float(rng.choice([0.0, 1e-6, 0.5]))
 
 
-@pytest.mark.parametrize("seed_block", range(4))
-def test_mm_em_is_monotone(seed_block):
-    """EM with the MM M-step never lowers the MAP objective beyond rounding.
+@pytest.mark.parametrize("m_step", M_STEPS)
+@pytest.mark.parametrize("seed_block", range(3))
+def test_em_is_monotone(seed_block, m_step):
+    """EM with either M-step never lowers the MAP objective beyond rounding.
 
     The objective is the test's own log-sum-exp over ``log_prob``, which the
     tests above check against scipy and 40-digit mpmath; scipy itself is
@@ -254,7 +308,7 @@ def test_mm_em_is_monotone(seed_block):
     for seed in range(100 * seed_block, 100 * seed_block + 100):
         X, sample_weight, weights, params, pseudo_count = _monotone_case(seed)
         block = make_block(X, sample_weight)
-        family = DirichletMultinomialFamily(pseudo_count=pseudo_count)
+        family = _family(m_step, X, pseudo_count)
         constant = family.row_constants(block) @ sample_weight
         previous = None
         for _ in range(40):
@@ -269,13 +323,14 @@ def test_mm_em_is_monotone(seed_block):
     assert worst <= 1e-12
 
 
+@pytest.mark.parametrize("m_step", M_STEPS)
 @pytest.mark.parametrize("seed", range(5))
-def test_mm_em_is_monotone_scipy_objective(seed):
-    """At moderate precisions the MM steps raise the scipy log-likelihood too."""
+def test_em_is_monotone_scipy_objective(seed, m_step):
+    """At moderate precisions EM steps raise the scipy log-likelihood too."""
     rng = np.random.default_rng(seed)
     probs = np.array([[0.2, 0.8], [0.7, 0.3]])
     X = _dm_rows(rng, 80, probs, np.array([3.0, 30.0]), 40)
-    family = DirichletMultinomialFamily()
+    family = _family(m_step, X)
     block = make_block(X)
     params = _random_params(rng, 1, 2, 2, log_precision=(0, 5))
     weights = np.array([[0.5, 0.5]])
@@ -321,19 +376,33 @@ def _fit_one_component(X, family, n_iter=20000, tol=1e-14, start=None):
     return params
 
 
-def test_orobanche_one_component_mle():
-    """K = 1 on Crowder's seeds equals the scipy.optimize beta-binomial MLE."""
+@pytest.mark.parametrize("m_step", M_STEPS)
+def test_orobanche_one_component_mle(m_step):
+    """K = 1 on Crowder's seeds equals the scipy.optimize and VGAM MLEs."""
     X = np.column_stack([OROBANCHE_Y, OROBANCHE_N - OROBANCHE_Y])
-    params = _fit_one_component(X, DirichletMultinomialFamily())
-    mu, rho, loglik = betabinom_mle(OROBANCHE_Y, OROBANCHE_N)
+    params = _fit_one_component(X, _family(m_step, X))
     fitted_mu = params["probs"][0, 0, 0]
     fitted_rho = 1 / (1 + params["precision"][0, 0])
-    assert_allclose(fitted_mu, mu, rtol=1e-6)
-    assert_allclose(fitted_rho, rho, rtol=1e-5)
     fitted_loglik = dm_mixture_loglik(
         X, [1.0], params["probs"][0], params["precision"][0]
     )
-    assert fitted_loglik >= loglik - 1e-9
+    mu, rho, loglik = betabinom_mle(OROBANCHE_Y, OROBANCHE_N)
+    for reference in [(mu, rho, loglik), VGAM_OROBANCHE]:
+        assert_allclose(fitted_mu, reference[0], rtol=1e-6)
+        assert_allclose(fitted_rho, reference[1], rtol=1e-5)
+        assert fitted_loglik >= reference[2] - 1e-9
+
+
+@pytest.mark.parametrize("precision", [1e-3, 1.0, 1e3, 1e11])
+def test_exact_m_step_one_component_converges_in_one_step(precision):
+    """With one component the exact M-step reaches the MLE from any start."""
+    X = np.column_stack([OROBANCHE_Y, OROBANCHE_N - OROBANCHE_Y])
+    start = {"probs": np.array([[[0.9, 0.1]]]), "precision": np.array([[precision]])}
+    _, params, _ = reference_em_step(
+        _family("tails", X), make_block(X), np.ones((1, 1)), start
+    )
+    assert_allclose(params["probs"][0, 0, 0], VGAM_OROBANCHE[0], rtol=1e-7)
+    assert_allclose(1 / (1 + params["precision"][0, 0]), VGAM_OROBANCHE[1], rtol=1e-6)
 
 
 @pytest.mark.parametrize("seed", range(3))

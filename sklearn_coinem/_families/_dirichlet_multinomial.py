@@ -43,6 +43,17 @@ _ASYMPTOTIC_FROM = 10.0
 _TABLE_ROWS_FACTOR = 4
 _MAX_TABLE_FLOOR = 4096
 
+# Longest tail histograms (largest trials) of the exact M-step; beyond it
+# the statistics are the two sums of one MM step (Zhou & Lange 2010).
+MAX_TAIL_LENGTH = 10_000
+
+# Newton iterations of the exact M-step, and its relative stopping change.
+_INNER_MAX_ITER = 50
+_INNER_TOL = 1e-13
+
+# Rescalings of alpha tried at each iteration of the exact M-step.
+_PRECISION_FACTORS = (0.1, 0.5, 2.0, 10.0)
+
 # Coefficients of the Stirling series of lgamma(z) - (z - 1/2) log z + z
 # - log(2 pi) / 2, in powers 1/z, 1/z**3, ...
 _LGAMMA_SERIES = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188)
@@ -122,6 +133,11 @@ def alpha_digamma_diff(alpha, x):
     return out
 
 
+def _row_trials(X):
+    """Row sums ``n_i``; a product, since numpy's sum over a short axis is slow."""
+    return X @ np.ones(X.shape[1])
+
+
 def _use_tables(X, trials):
     """Whether the rising-factorial tables are cheaper and applicable."""
     top = trials.max(initial=0)
@@ -140,20 +156,16 @@ def _log_rising_table(a, top):
 def _reverse_counts(values, resp, top):
     """``G[r, k, j] = sum_i resp[r, k, i] [values_i > j]`` for ``j < top``.
 
-    One weighted ``bincount`` per (run, component) pair, then a reverse
-    cumulative sum: the cost is linear in the rows plus the table length.
+    A weighted ``bincount`` per (run, component) pair, then a reverse
+    cumulative sum: the cost is linear in the rows plus the table length
+    (one ``bincount`` per pair is faster than one over offset keys).
     """
-    n_runs, n_components, n_rows = resp.shape
-    n_pairs = n_runs * n_components
     bins = int(top) + 1
-    keys = np.arange(n_pairs)[:, None] * bins + values.astype(np.intp)[None, :]
-    hist = np.bincount(
-        keys.ravel(),
-        weights=resp.reshape(n_pairs, -1).ravel(),
-        minlength=n_pairs * bins,
-    ).reshape(n_runs, n_components, bins)
-    tail = np.cumsum(hist[..., ::-1], axis=-1)[..., ::-1]
-    return tail[..., 1:]
+    index = values.astype(np.intp)
+    flat = resp.reshape(-1, resp.shape[-1])
+    hist = np.stack([np.bincount(index, weights=row, minlength=bins) for row in flat])
+    tail = np.cumsum(hist[:, :0:-1], axis=-1)[:, ::-1]
+    return tail.reshape(resp.shape[:-1] + (bins - 1,))
 
 
 def dm_log_prob(X, probs, precision):
@@ -166,7 +178,7 @@ def dm_log_prob(X, probs, precision):
     :func:`log_rising`.
     """
     alpha = precision[..., None] * probs
-    trials = X.sum(axis=1)
+    trials = _row_trials(X)
     if _use_tables(X, trials):
         top = trials.max(initial=0)
         alpha_table = _log_rising_table(alpha, top)
@@ -195,7 +207,7 @@ def dm_statistics(X, resp, probs, precision):
         ``sum_i r_ik sum_{j < n_i} 1 / (A_k + j)``.
     """
     alpha = precision[..., None] * probs
-    trials = X.sum(axis=1)
+    trials = _row_trials(X)
     n_features = X.shape[1]
     if _use_tables(X, trials):
         top = trials.max(initial=0)
@@ -263,6 +275,130 @@ def dm_mm_step(alpha_sums, trial_sums, probs, precision, pseudo_count):
     return new_probs, np.clip(new_precision, MIN_PRECISION, MAX_PRECISION)
 
 
+def dm_tail_statistics(X, resp, length):
+    """Tail histograms of one block: the exact, additive DM statistics.
+
+    ``count_tails[r, k, c, j] = sum_i r_ik [x_ic > j]`` and
+    ``trial_tails[r, k, j] = sum_i r_ik [n_i > j]`` for ``j < length``
+    (at least the largest trials of the table, so that every block gives
+    arrays of one shape). The expected complete-data log-likelihood of a
+    component is, exactly, ``sum_c sum_j count_tails_cj log(alpha_c + j) -
+    sum_j trial_tails_j log(A + j)``.
+    """
+    trials = _row_trials(X)
+    if trials.max(initial=0) > length or not np.array_equal(X, np.floor(X)):
+        raise ValueError(
+            f"Tail statistics of length {length} need whole counts with at most "
+            f"{length} trials per row; got up to {trials.max(initial=0):g}."
+        )
+    count_tails = np.stack(
+        [_reverse_counts(X[:, c], resp, length) for c in range(X.shape[1])], axis=2
+    )
+    return count_tails, _reverse_counts(trials, resp, length)
+
+
+def _tail_sums(tails, a, power):
+    """``sum_j tails[..., j] / (a + j)**power`` (0 where the tail is 0)."""
+    steps = np.arange(tails.shape[-1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = tails / (a[..., None] + steps) ** power
+    return np.where(tails > 0, terms, 0.0).sum(axis=-1)
+
+
+def tail_objective(count_tails, trial_tails, alpha, pseudo_count):
+    """Expected complete-data log-likelihood plus log prior, shape (R, K)."""
+    steps = np.arange(trial_tails.shape[-1])
+    precision = alpha.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        count_terms = count_tails * safe_log(alpha[..., None] + steps)
+    objective = np.where(count_tails > 0, count_terms, 0.0).sum(axis=(-2, -1))
+    objective -= (trial_tails * np.log(precision[..., None] + steps)).sum(axis=-1)
+    if pseudo_count:
+        log_probs = safe_log(alpha) - np.log(precision)[..., None]
+        objective += pseudo_count * log_probs.sum(axis=-1)
+    return objective
+
+
+def _clip_precision(alpha):
+    """Rescale alpha rows so that their total lies in the precision range."""
+    precision = alpha.sum(axis=-1, keepdims=True)
+    clipped = np.clip(precision, MIN_PRECISION, MAX_PRECISION)
+    return alpha * (clipped / precision)
+
+
+def _newton_alpha(count_tails, trial_tails, alpha, pseudo_count):
+    """Newton step on the tail objective in alpha (nan where not a maximum).
+
+    The Hessian is ``diag(d) + h 1 1^T`` with ``d_c < 0``; Sherman-Morrison
+    solves it in O(C). Columns without counts (``d_c = 0``) stay fixed.
+    """
+    n_features = alpha.shape[-1]
+    a = pseudo_count
+    precision = alpha.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        grad = _tail_sums(count_tails, alpha, 1) + np.where(alpha > 0, a / alpha, 0)
+        grad -= (_tail_sums(trial_tails, precision, 1) + n_features * a / precision)[
+            ..., None
+        ]
+        diag = -_tail_sums(count_tails, alpha, 2) - np.where(alpha > 0, a / alpha**2, 0)
+        rank_one = _tail_sums(trial_tails, precision, 2) + n_features * a / precision**2
+        inverse = np.where(diag < 0, 1.0 / diag, 0.0)
+        denom = 1.0 + rank_one * inverse.sum(axis=-1)
+        step = inverse * grad
+        step -= inverse * (rank_one * step.sum(axis=-1) / denom)[..., None]
+        new = alpha - step
+    # Without counts and without a prior a column's maximiser is alpha_c = 0.
+    new = np.where((diag == 0) & (a == 0), 0.0, new)
+    ok = (denom > 0) & ((new > 0) | (diag == 0)).all(axis=-1)
+    return np.where(ok[..., None], new, np.nan)
+
+
+def dm_exact_m_step(count_tails, trial_tails, probs, precision, pseudo_count):
+    """Maximise the tail objective: the best of Newton, MM and rescaled steps.
+
+    Each iteration moves to the best of a Newton step, a Zhou & Lange MM
+    step and the current alpha rescaled by ``_PRECISION_FACTORS`` (which
+    walks a far-off precision geometrically towards the maximum, where the
+    objective is not concave and Newton steps fail); all candidates are
+    compared on the exact tail objective. The MM step never lowers it, so
+    the M-step never does and EM stays monotone (a generalised EM when the
+    iterations stop early). The cost is independent of the rows.
+    """
+    alpha = precision[..., None] * probs
+    objective = tail_objective(count_tails, trial_tails, alpha, pseudo_count)
+    for _ in range(_INNER_MAX_ITER):
+        current = alpha.sum(axis=-1)
+        mm_probs, mm_precision = dm_mm_step(
+            alpha * _tail_sums(count_tails, alpha, 1),
+            _tail_sums(trial_tails, current, 1),
+            alpha / current[..., None],
+            current,
+            pseudo_count,
+        )
+        candidates = [
+            mm_precision[..., None] * mm_probs,
+            _clip_precision(
+                _newton_alpha(count_tails, trial_tails, alpha, pseudo_count)
+            ),
+        ]
+        candidates = np.stack(
+            candidates + [_clip_precision(alpha * f) for f in _PRECISION_FACTORS]
+        )
+        values = tail_objective(count_tails, trial_tails, candidates, pseudo_count)
+        values[np.isnan(values)] = -np.inf
+        best = values.argmax(axis=0)
+        new_alpha = np.take_along_axis(candidates, best[None, ..., None], axis=0)[0]
+        new_objective = values.max(axis=0)
+        improved = new_objective > objective
+        alpha = np.where(improved[..., None], new_alpha, alpha)
+        change = np.where(improved, new_objective - objective, 0.0)
+        objective = np.where(improved, new_objective, objective)
+        if (change <= _INNER_TOL * np.maximum(np.abs(objective), 1.0)).all():
+            break
+    new_precision = alpha.sum(axis=-1)
+    return alpha / new_precision[..., None], new_precision
+
+
 def moment_precision(X, weighted_resp, probs):
     """Moment estimate of each component's precision, clipped to the init range.
 
@@ -314,19 +450,33 @@ class DirichletMultinomialFamily(ComponentFamily):
     ``A -> infinity`` is the multinomial (binomial) limit, represented by
     the cap ``MAX_PRECISION``.
 
-    The M-step is one MM step of Zhou & Lange (2010) (Minka's fixed point):
-    its statistics are additive sums at the current parameters, and the
-    objective never decreases for whole-number counts. The log-likelihood
-    of non-integral counts is still evaluated, but the minorisation, hence
-    monotonicity, holds only for whole counts.
+    Two M-steps, both monotone for whole-number counts:
+
+    - with ``max_trials`` (at least the largest row sum of the table, at
+      most ``MAX_TAIL_LENGTH``) the statistics are the tail histograms of
+      :func:`dm_tail_statistics`, of fixed shape and exact: the M-step
+      maximises the expected complete-data log-likelihood (Newton steps
+      safeguarded by MM steps, at a cost independent of the rows), so EM
+      converges as fast as for the multinomial family;
+    - otherwise the statistics are the two sums of one MM step of Zhou &
+      Lange (2010) (Minka's fixed point), which is slow when the rows have
+      many trials or lie near the binomial limit.
+
+    The log-likelihood of non-integral counts is evaluated, but neither
+    M-step is then guaranteed monotone (the MM minorisation holds for whole
+    counts only), and the tail statistics refuse them.
 
     Parameters
     ----------
-    pseudo_count : float
+    pseudo_count : float, default=0.0
         The ``a`` of a symmetric Dirichlet(1 + a) prior on the mean
         probabilities ``probs`` (as in the multinomial family); the
         precision has a flat prior on ``[MIN_PRECISION, MAX_PRECISION]``.
         0 gives maximum likelihood.
+    max_trials : int or None, default=None
+        Length of the tail histograms (the largest row sum they can hold);
+        None, or more than ``MAX_TAIL_LENGTH``, selects the one-step MM
+        statistics.
 
     References
     ----------
@@ -339,8 +489,15 @@ class DirichletMultinomialFamily(ComponentFamily):
 
     param_names = ("probs", "precision")
 
-    def __init__(self, pseudo_count=0.0):
+    def __init__(self, pseudo_count=0.0, max_trials=None):
         self.pseudo_count = pseudo_count
+        self.max_trials = max_trials
+
+    def _tail_length(self):
+        """Length of the tail histograms, or None for the one-step MM."""
+        if self.max_trials is None or self.max_trials > MAX_TAIL_LENGTH:
+            return None
+        return max(int(self.max_trials), 1)
 
     def row_constants(self, block):
         return log_coefficients(block.X)
@@ -349,12 +506,25 @@ class DirichletMultinomialFamily(ComponentFamily):
         return dm_log_prob(block.X, params["probs"], params["precision"])
 
     def accumulate(self, block, resp, params):
+        length = self._tail_length()
+        if length is not None:
+            count_tails, trial_tails = dm_tail_statistics(block.X, resp, length)
+            return {"count_tails": count_tails, "trial_tails": trial_tails}
         alpha_sums, trial_sums = dm_statistics(
             block.X, resp, params["probs"], params["precision"]
         )
         return {"alpha_sums": alpha_sums, "trial_sums": trial_sums}
 
     def m_step(self, stats, nk, params):
+        if "count_tails" in stats:
+            probs, precision = dm_exact_m_step(
+                stats["count_tails"],
+                stats["trial_tails"],
+                params["probs"],
+                params["precision"],
+                self.pseudo_count,
+            )
+            return {"probs": probs, "precision": precision}
         probs, precision = dm_mm_step(
             stats["alpha_sums"],
             stats["trial_sums"],
