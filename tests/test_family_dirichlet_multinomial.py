@@ -440,6 +440,27 @@ def test_binomial_data_fit_stays_finite(seed):
         assert gaps[-1] <= trials.sum() / precision
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_binomial_data_exact_m_step_reaches_binomial_mle(seed):
+    """With the exact M-step a few EM steps reach the binomial MLE or beat it."""
+    rng = np.random.default_rng(seed)
+    trials = rng.integers(20, 80, size=400)
+    heads = rng.binomial(trials, 0.35)
+    X = np.column_stack([heads, trials - heads])
+    binomial_loglik = binom.logpmf(heads, trials, heads.sum() / trials.sum()).sum()
+    block = make_block(X)
+    family = _family("tails", X)
+    params = {
+        name: value[None]
+        for name, value in family.init_params(block, np.ones((400, 1))).items()
+    }
+    for _ in range(3):
+        _, params, _ = reference_em_step(family, block, np.ones((1, 1)), params)
+    assert params["precision"][0, 0] <= MAX_PRECISION
+    fitted = dm_mixture_loglik(X, [1.0], params["probs"][0], params["precision"][0])
+    assert fitted >= binomial_loglik - trials.sum() / MAX_PRECISION
+
+
 def test_underdispersed_data_at_the_cap():
     """Underdispersed rows keep a precision at the cap there, never past it."""
     trials = np.full(50, 40)
