@@ -108,9 +108,7 @@ def dm_logpmf(X, alpha):
     trials = X.sum(axis=1)
     if X.shape[1] == 2:
         return betabinom.logpmf(X[:, 0], trials, alpha[0], alpha[1])
-    return np.array(
-        [dirichlet_multinomial.logpmf(x, alpha, n) for x, n in zip(X, trials)]
-    )
+    return dirichlet_multinomial.logpmf(X, alpha, trials)
 
 
 def dm_mixture_loglik(X, weights, probs, precision, sample_weight=None):

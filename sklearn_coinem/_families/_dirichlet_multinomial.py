@@ -43,15 +43,19 @@ _ASYMPTOTIC_FROM = 10.0
 _TABLE_ROWS_FACTOR = 4
 _MAX_TABLE_FLOOR = 4096
 
-# Longest tail histograms (largest trials) of the exact M-step; beyond it
-# the statistics are the two sums of one MM step (Zhou & Lange 2010).
-MAX_TAIL_LENGTH = 10_000
+# Longest tail histograms of the M-step statistics: outcomes j below it
+# enter the M-step exactly, those beyond through one MM minorisation (Zhou
+# & Lange 2010). Its cost grows with R K C times this length.
+MAX_TAIL_LENGTH = 4096
 
 # Newton iterations of the exact M-step, and its relative stopping change.
 _INNER_MAX_ITER = 50
 _INNER_TOL = 1e-13
 
-# Rescalings of alpha tried at each iteration of the exact M-step.
+# Candidates of each iteration of the M-step: fractions of the Newton step
+# (the objective is not concave, and full steps overshoot), and rescalings
+# of alpha.
+_NEWTON_DAMPING = (1.0, 0.5, 0.25)
 _PRECISION_FACTORS = (0.1, 0.5, 2.0, 10.0)
 
 # Coefficients of the Stirling series of lgamma(z) - (z - 1/2) log z + z
@@ -146,11 +150,14 @@ def _use_tables(X, trials):
 
 
 def _log_rising_table(a, top):
-    """``table[..., v] = sum_{j < v} log(a + j)`` for ``v = 0 .. top``."""
-    table = np.zeros(a.shape + (int(top) + 1,))
-    steps = safe_log(a[..., None] + np.arange(int(top)))
-    np.cumsum(steps, axis=-1, out=table[..., 1:])
-    return table
+    """``table[..., v] = lgamma(a + v) - lgamma(a)`` for ``v = 0 .. top``.
+
+    Each entry by :func:`log_rising`, accurate to rounding: a cumulative
+    sum of ``log(a + j)`` would be cheaper but accumulates ``sqrt(v)``
+    roundings, which show in the log-likelihood of rows with thousands of
+    trials.
+    """
+    return log_rising(a[..., None], np.arange(int(top) + 1.0))
 
 
 def _reverse_counts(values, resp, top):
@@ -161,7 +168,7 @@ def _reverse_counts(values, resp, top):
     (one ``bincount`` per pair is faster than one over offset keys).
     """
     bins = int(top) + 1
-    index = values.astype(np.intp)
+    index = np.minimum(values, top).astype(np.intp)
     flat = resp.reshape(-1, resp.shape[-1])
     hist = np.stack([np.bincount(index, weights=row, minlength=bins) for row in flat])
     tail = np.cumsum(hist[:, :0:-1], axis=-1)[:, ::-1]
@@ -196,55 +203,109 @@ def dm_log_prob(X, probs, precision):
     return log_prob
 
 
+def _beyond_sums(X, resp, alpha, precision, start):
+    """Zhou & Lange sums over the outcomes ``j >= start`` of the rows X."""
+    alpha_sums = np.empty(alpha.shape)
+    for c in range(X.shape[1]):
+        a = alpha[..., c, None]
+        if start == 0:
+            terms = alpha_digamma_diff(a, X[:, c])
+        else:
+            terms = a * digamma_diff(a + start, np.maximum(X[:, c] - start, 0.0))
+        alpha_sums[..., c] = np.einsum("rki,rki->rk", resp, terms)
+    rest = _row_trials(X) - start
+    trial_sums = np.einsum(
+        "rki,rki->rk", resp, digamma_diff(precision[..., None] + start, rest)
+    )
+    return alpha_sums, trial_sums
+
+
+class TailCounts:
+    """Tail histograms, shape (..., L), that add across blocks of any ``L``.
+
+    A block whose rows have fewer trials gives a shorter histogram; a sum
+    pads the shorter one with zeros, which is exact (its rows have no
+    outcomes there). Indexing selects runs, as for an array.
+    """
+
+    __slots__ = ("values",)
+
+    def __init__(self, values):
+        self.values = values
+
+    def __add__(self, other):
+        length = max(self.values.shape[-1], other.values.shape[-1])
+        return TailCounts(
+            _pad_tail(self.values, length) + _pad_tail(other.values, length)
+        )
+
+    def __getitem__(self, index):
+        return TailCounts(self.values[index])
+
+
+_STAT_NAMES = ("count_tails", "trial_tails", "alpha_sums", "trial_sums")
+
+
+def _unpack(stats):
+    """The statistics as arrays, in the order of ``_STAT_NAMES``."""
+    return tuple(
+        value.values if isinstance(value, TailCounts) else value
+        for value in (stats[name] for name in _STAT_NAMES)
+    )
+
+
+def _pad_tail(values, length):
+    width = [(0, 0)] * (values.ndim - 1) + [(0, length - values.shape[-1])]
+    return np.pad(values, width)
+
+
 def dm_statistics(X, resp, probs, precision):
-    """Additive MM statistics of one block (Zhou & Lange 2010).
+    """Additive statistics of one block for the M-step.
+
+    A whole-number row enters exactly: its outcomes ``j < min(x, L)`` (with
+    ``L = MAX_TAIL_LENGTH``) through the tail histograms ``count_tails[r, k,
+    c, j] = sum_i r_ik [x_ic > j]`` and ``trial_tails[r, k, j] = sum_i r_ik
+    [n_i > j]``, in which the expected complete-data log-likelihood of a
+    component is ``sum_cj count_tails log(alpha_c + j) - sum_j trial_tails
+    log(A + j)``. The outcomes ``j >= L`` of longer rows, and all of a row
+    of non-integral counts, enter through the Zhou & Lange (2010)
+    minorisation at the current parameters, ``S_c log alpha_c - T A`` with
+
+    ``alpha_sums = S_c = sum_i r_ik sum_{j >= L, j < x_ic} alpha_c / (alpha_c
+    + j)`` and ``trial_sums = T = sum_i r_ik sum_{j >= L, j < n_i} 1 / (A +
+    j)`` (digamma differences; ``L = 0`` for non-integral rows).
+
+    Every term is a sum over rows decided row by row, so the statistics of
+    a table are the sums of those of its blocks.
 
     Returns
     -------
+    count_tails : TailCounts of shape (R, K, C, L_block)
+    trial_tails : TailCounts of shape (R, K, L_block)
     alpha_sums : ndarray of shape (R, K, C)
-        ``sum_i r_ik sum_{j < x_ic} alpha_kc / (alpha_kc + j)``.
     trial_sums : ndarray of shape (R, K)
-        ``sum_i r_ik sum_{j < n_i} 1 / (A_k + j)``.
     """
     alpha = precision[..., None] * probs
     trials = _row_trials(X)
-    n_features = X.shape[1]
-    if _use_tables(X, trials):
-        top = trials.max(initial=0)
-        steps = np.arange(int(top))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            shares = alpha[..., None] / (alpha[..., None] + steps)
-        shares[..., 0] = 1.0
-        alpha_sums = np.stack(
-            [
-                np.einsum(
-                    "rkj,rkj->rk",
-                    _reverse_counts(X[:, c], resp, top),
-                    shares[..., c, :],
-                )
-                for c in range(n_features)
-            ],
-            axis=-1,
-        )
-        trial_sums = np.einsum(
-            "rkj,rkj->rk",
-            _reverse_counts(trials, resp, top),
-            1.0 / (precision[..., None] + steps),
-        )
-        return alpha_sums, trial_sums
-    alpha_sums = np.stack(
-        [
-            np.einsum(
-                "rki,rki->rk", resp, alpha_digamma_diff(alpha[..., c, None], X[:, c])
-            )
-            for c in range(n_features)
-        ],
-        axis=-1,
+    whole = (X == np.floor(X)).all(axis=1)
+    length = int(min(trials[whole].max(initial=0), MAX_TAIL_LENGTH))
+    exact_resp = resp if whole.all() else resp * whole
+    count_tails = np.stack(
+        [_reverse_counts(X[:, c], exact_resp, length) for c in range(X.shape[1])],
+        axis=2,
     )
-    trial_sums = np.einsum(
-        "rki,rki->rk", resp, digamma_diff(precision[..., None], trials)
-    )
-    return alpha_sums, trial_sums
+    trial_tails = _reverse_counts(trials, exact_resp, length)
+    alpha_sums = np.zeros(alpha.shape)
+    trial_sums = np.zeros(precision.shape)
+    for rows, start in (
+        (whole & (trials > MAX_TAIL_LENGTH), MAX_TAIL_LENGTH),
+        (~whole, 0),
+    ):
+        if rows.any():
+            beyond = _beyond_sums(X[rows], resp[..., rows], alpha, precision, start)
+            alpha_sums += beyond[0]
+            trial_sums += beyond[1]
+    return TailCounts(count_tails), TailCounts(trial_tails), alpha_sums, trial_sums
 
 
 def dm_mm_step(alpha_sums, trial_sums, probs, precision, pseudo_count):
@@ -275,28 +336,6 @@ def dm_mm_step(alpha_sums, trial_sums, probs, precision, pseudo_count):
     return new_probs, np.clip(new_precision, MIN_PRECISION, MAX_PRECISION)
 
 
-def dm_tail_statistics(X, resp, length):
-    """Tail histograms of one block: the exact, additive DM statistics.
-
-    ``count_tails[r, k, c, j] = sum_i r_ik [x_ic > j]`` and
-    ``trial_tails[r, k, j] = sum_i r_ik [n_i > j]`` for ``j < length``
-    (at least the largest trials of the table, so that every block gives
-    arrays of one shape). The expected complete-data log-likelihood of a
-    component is, exactly, ``sum_c sum_j count_tails_cj log(alpha_c + j) -
-    sum_j trial_tails_j log(A + j)``.
-    """
-    trials = _row_trials(X)
-    if trials.max(initial=0) > length or not np.array_equal(X, np.floor(X)):
-        raise ValueError(
-            f"Tail statistics of length {length} need whole counts with at most "
-            f"{length} trials per row; got up to {trials.max(initial=0):g}."
-        )
-    count_tails = np.stack(
-        [_reverse_counts(X[:, c], resp, length) for c in range(X.shape[1])], axis=2
-    )
-    return count_tails, _reverse_counts(trials, resp, length)
-
-
 def _tail_sums(tails, a, power):
     """``sum_j tails[..., j] / (a + j)**power`` (0 where the tail is 0)."""
     steps = np.arange(tails.shape[-1])
@@ -305,95 +344,132 @@ def _tail_sums(tails, a, power):
     return np.where(tails > 0, terms, 0.0).sum(axis=-1)
 
 
-def tail_objective(count_tails, trial_tails, alpha, pseudo_count):
-    """Expected complete-data log-likelihood plus log prior, shape (R, K)."""
+def surrogate_objective(stats, alpha, pseudo_count):
+    """The M-step objective of :func:`dm_statistics` plus the log prior, (R, K).
+
+    Exact for the tails; the minorised part adds ``S_c log alpha_c - T A``.
+    ``alpha`` may carry extra leading axes (candidates).
+    """
+    count_tails, trial_tails, alpha_sums, trial_sums = stats
     steps = np.arange(trial_tails.shape[-1])
     precision = alpha.sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         count_terms = count_tails * safe_log(alpha[..., None] + steps)
+        linear = (alpha_sums + pseudo_count) * safe_log(alpha)
     objective = np.where(count_tails > 0, count_terms, 0.0).sum(axis=(-2, -1))
+    objective += np.where(alpha_sums + pseudo_count > 0, linear, 0.0).sum(axis=-1)
     objective -= (trial_tails * np.log(precision[..., None] + steps)).sum(axis=-1)
+    objective -= trial_sums * precision
     if pseudo_count:
-        log_probs = safe_log(alpha) - np.log(precision)[..., None]
-        objective += pseudo_count * log_probs.sum(axis=-1)
+        objective -= alpha.shape[-1] * pseudo_count * np.log(precision)
     return objective
 
 
 def _clip_precision(alpha):
-    """Rescale alpha rows so that their total lies in the precision range."""
+    """Rescale alpha rows so that their total lies in the precision range.
+
+    Rows with a zero or infinite total become nan (discarded candidates).
+    """
     precision = alpha.sum(axis=-1, keepdims=True)
     clipped = np.clip(precision, MIN_PRECISION, MAX_PRECISION)
-    return alpha * (clipped / precision)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return alpha * (clipped / precision)
 
 
-def _newton_alpha(count_tails, trial_tails, alpha, pseudo_count):
-    """Newton step on the tail objective in alpha (nan where not a maximum).
+def _mm_alpha(stats, alpha, pseudo_count):
+    """One Zhou & Lange MM step on the surrogate objective (never lowers it)."""
+    count_tails, trial_tails, alpha_sums, trial_sums = stats
+    precision = alpha.sum(axis=-1)
+    probs, new_precision = dm_mm_step(
+        alpha * _tail_sums(count_tails, alpha, 1) + alpha_sums,
+        _tail_sums(trial_tails, precision, 1) + trial_sums,
+        alpha / precision[..., None],
+        precision,
+        pseudo_count,
+    )
+    return new_precision[..., None] * probs
 
-    The Hessian is ``diag(d) + h 1 1^T`` with ``d_c < 0``; Sherman-Morrison
-    solves it in O(C). Columns without counts (``d_c = 0``) stay fixed.
+
+def _newton_alpha(stats, alpha, pseudo_count):
+    """Newton steps on the surrogate objective: in alpha, and in log precision.
+
+    The Hessian in alpha is ``diag(d) + h 1 1^T`` with ``d_c < 0``;
+    Sherman-Morrison solves it in O(C). Where it is not negative definite
+    (far from the maximum) the step is nan. The second step moves only
+    ``log(precision)``, probabilities fixed, by its own Newton step where
+    that curvature is negative (else nan). Columns without counts go to 0
+    (their maximiser without a prior) or stay fixed.
     """
+    count_tails, trial_tails, alpha_sums, trial_sums = stats
     n_features = alpha.shape[-1]
     a = pseudo_count
+    linear = alpha_sums + a
     precision = alpha.sum(axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        grad = _tail_sums(count_tails, alpha, 1) + np.where(alpha > 0, a / alpha, 0)
-        grad -= (_tail_sums(trial_tails, precision, 1) + n_features * a / precision)[
-            ..., None
-        ]
-        diag = -_tail_sums(count_tails, alpha, 2) - np.where(alpha > 0, a / alpha**2, 0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        grad = _tail_sums(count_tails, alpha, 1) + np.where(
+            alpha > 0, linear / alpha, 0
+        )
+        grad -= (
+            _tail_sums(trial_tails, precision, 1)
+            + trial_sums
+            + n_features * a / precision
+        )[..., None]
+        diag = -_tail_sums(count_tails, alpha, 2) - np.where(
+            alpha > 0, linear / alpha**2, 0
+        )
         rank_one = _tail_sums(trial_tails, precision, 2) + n_features * a / precision**2
         inverse = np.where(diag < 0, 1.0 / diag, 0.0)
         denom = 1.0 + rank_one * inverse.sum(axis=-1)
         step = inverse * grad
         step -= inverse * (rank_one * step.sum(axis=-1) / denom)[..., None]
         new = alpha - step
-    # Without counts and without a prior a column's maximiser is alpha_c = 0.
-    new = np.where((diag == 0) & (a == 0), 0.0, new)
-    ok = (denom > 0) & ((new > 0) | (diag == 0)).all(axis=-1)
-    return np.where(ok[..., None], new, np.nan)
+        new = np.where(diag == 0, 0.0 if a == 0 else alpha, new)
+        ok = (denom > 0) & ((new > 0) | (diag == 0)).all(axis=-1)
+        slope = (alpha * grad).sum(axis=-1)
+        curvature = (diag * alpha**2).sum(axis=-1) + rank_one * precision**2 + slope
+        scaled = alpha * np.exp(-slope / curvature)[..., None]
+    return (
+        np.where(ok[..., None], new, np.nan),
+        np.where((curvature < 0)[..., None], scaled, np.nan),
+    )
 
 
-def dm_exact_m_step(count_tails, trial_tails, probs, precision, pseudo_count):
-    """Maximise the tail objective: the best of Newton, MM and rescaled steps.
+def dm_m_step(stats, probs, precision, pseudo_count):
+    """Maximise the surrogate objective: the best of Newton, MM and rescaled steps.
 
-    Each iteration moves to the best of a Newton step, a Zhou & Lange MM
-    step and the current alpha rescaled by ``_PRECISION_FACTORS`` (which
+    Each iteration moves to the best of a (damped) Newton step, a Newton
+    step in the log precision alone, a Zhou & Lange MM step and the current
+    alpha rescaled by ``_PRECISION_FACTORS`` (which
     walks a far-off precision geometrically towards the maximum, where the
     objective is not concave and Newton steps fail); all candidates are
-    compared on the exact tail objective. The MM step never lowers it, so
+    compared on the surrogate objective. The MM step never lowers it, so
     the M-step never does and EM stays monotone (a generalised EM when the
     iterations stop early). The cost is independent of the rows.
     """
     alpha = precision[..., None] * probs
-    objective = tail_objective(count_tails, trial_tails, alpha, pseudo_count)
+    objective = surrogate_objective(stats, alpha, pseudo_count)
+    active = np.ones(objective.shape, dtype=bool)
     for _ in range(_INNER_MAX_ITER):
-        current = alpha.sum(axis=-1)
-        mm_probs, mm_precision = dm_mm_step(
-            alpha * _tail_sums(count_tails, alpha, 1),
-            _tail_sums(trial_tails, current, 1),
-            alpha / current[..., None],
-            current,
-            pseudo_count,
-        )
-        candidates = [
-            mm_precision[..., None] * mm_probs,
-            _clip_precision(
-                _newton_alpha(count_tails, trial_tails, alpha, pseudo_count)
-            ),
+        newton, scaled = _newton_alpha(stats, alpha, pseudo_count)
+        candidates = [_mm_alpha(stats, alpha, pseudo_count), _clip_precision(scaled)]
+        candidates += [
+            _clip_precision(alpha + t * (newton - alpha)) for t in _NEWTON_DAMPING
         ]
-        candidates = np.stack(
-            candidates + [_clip_precision(alpha * f) for f in _PRECISION_FACTORS]
-        )
-        values = tail_objective(count_tails, trial_tails, candidates, pseudo_count)
+        candidates += [_clip_precision(alpha * f) for f in _PRECISION_FACTORS]
+        candidates = np.stack(candidates)
+        values = surrogate_objective(stats, candidates, pseudo_count)
         values[np.isnan(values)] = -np.inf
         best = values.argmax(axis=0)
         new_alpha = np.take_along_axis(candidates, best[None, ..., None], axis=0)[0]
         new_objective = values.max(axis=0)
-        improved = new_objective > objective
+        improved = active & (new_objective > objective)
         alpha = np.where(improved[..., None], new_alpha, alpha)
         change = np.where(improved, new_objective - objective, 0.0)
         objective = np.where(improved, new_objective, objective)
-        if (change <= _INNER_TOL * np.maximum(np.abs(objective), 1.0)).all():
+        # Each component stops on its own, so that batched runs give the
+        # results of single runs.
+        active &= change > _INNER_TOL * np.maximum(np.abs(objective), 1.0)
+        if not active.any():
             break
     new_precision = alpha.sum(axis=-1)
     return alpha / new_precision[..., None], new_precision
@@ -450,21 +526,17 @@ class DirichletMultinomialFamily(ComponentFamily):
     ``A -> infinity`` is the multinomial (binomial) limit, represented by
     the cap ``MAX_PRECISION``.
 
-    Two M-steps, both monotone for whole-number counts:
-
-    - with ``max_trials`` (at least the largest row sum of the table, at
-      most ``MAX_TAIL_LENGTH``) the statistics are the tail histograms of
-      :func:`dm_tail_statistics`, of fixed shape and exact: the M-step
-      maximises the expected complete-data log-likelihood (Newton steps
-      safeguarded by MM steps, at a cost independent of the rows), so EM
-      converges as fast as for the multinomial family;
-    - otherwise the statistics are the two sums of one MM step of Zhou &
-      Lange (2010) (Minka's fixed point), which is slow when the rows have
-      many trials or lie near the binomial limit.
-
-    The log-likelihood of non-integral counts is evaluated, but neither
-    M-step is then guaranteed monotone (the MM minorisation holds for whole
-    counts only), and the tail statistics refuse them.
+    The M-step maximises the expected complete-data log-likelihood, which
+    for whole counts is a function of tail histograms of the outcomes
+    (:func:`dm_statistics`): exact and additive over blocks, so EM keeps
+    its rate (with one component it converges in one step). It runs Newton
+    steps safeguarded by the MM step of Zhou & Lange (2010) (Minka's fixed
+    point) on those histograms, at a cost independent of the rows. Outcomes
+    beyond ``MAX_TAIL_LENGTH``, and rows of non-integral counts, enter
+    through that MM minorisation instead, which is slow when rows have many
+    trials. The objective never decreases for whole-number counts; for
+    non-integral ones (not a distribution) the log-likelihood is evaluated,
+    but the minorisation, hence monotonicity, does not hold.
 
     Parameters
     ----------
@@ -473,10 +545,6 @@ class DirichletMultinomialFamily(ComponentFamily):
         probabilities ``probs`` (as in the multinomial family); the
         precision has a flat prior on ``[MIN_PRECISION, MAX_PRECISION]``.
         0 gives maximum likelihood.
-    max_trials : int or None, default=None
-        Length of the tail histograms (the largest row sum they can hold);
-        None, or more than ``MAX_TAIL_LENGTH``, selects the one-step MM
-        statistics.
 
     References
     ----------
@@ -488,16 +556,10 @@ class DirichletMultinomialFamily(ComponentFamily):
     """
 
     param_names = ("probs", "precision")
+    param_bounds = {"probs": (0.0, 1.0), "precision": (0.0, np.inf)}
 
-    def __init__(self, pseudo_count=0.0, max_trials=None):
+    def __init__(self, pseudo_count=0.0):
         self.pseudo_count = pseudo_count
-        self.max_trials = max_trials
-
-    def _tail_length(self):
-        """Length of the tail histograms, or None for the one-step MM."""
-        if self.max_trials is None or self.max_trials > MAX_TAIL_LENGTH:
-            return None
-        return max(int(self.max_trials), 1)
 
     def row_constants(self, block):
         return log_coefficients(block.X)
@@ -506,31 +568,12 @@ class DirichletMultinomialFamily(ComponentFamily):
         return dm_log_prob(block.X, params["probs"], params["precision"])
 
     def accumulate(self, block, resp, params):
-        length = self._tail_length()
-        if length is not None:
-            count_tails, trial_tails = dm_tail_statistics(block.X, resp, length)
-            return {"count_tails": count_tails, "trial_tails": trial_tails}
-        alpha_sums, trial_sums = dm_statistics(
-            block.X, resp, params["probs"], params["precision"]
-        )
-        return {"alpha_sums": alpha_sums, "trial_sums": trial_sums}
+        stats = dm_statistics(block.X, resp, params["probs"], params["precision"])
+        return dict(zip(_STAT_NAMES, stats))
 
     def m_step(self, stats, nk, params):
-        if "count_tails" in stats:
-            probs, precision = dm_exact_m_step(
-                stats["count_tails"],
-                stats["trial_tails"],
-                params["probs"],
-                params["precision"],
-                self.pseudo_count,
-            )
-            return {"probs": probs, "precision": precision}
-        probs, precision = dm_mm_step(
-            stats["alpha_sums"],
-            stats["trial_sums"],
-            params["probs"],
-            params["precision"],
-            self.pseudo_count,
+        probs, precision = dm_m_step(
+            _unpack(stats), params["probs"], params["precision"], self.pseudo_count
         )
         return {"probs": probs, "precision": precision}
 
