@@ -627,3 +627,83 @@ def test_identifiability_problem(n_features, n_components, max_trials, identifia
         assert problem is None
     else:
         assert "not identifiable" in problem
+
+
+def _louis_case(n_features, seed=10):
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet(np.full(n_features, 3.0), size=2)
+    X = _dm_rows(rng, 80, probs, np.array([5.0, 40.0]), 30)
+    params = {"probs": probs, "precision": np.array([5.0, 40.0])}
+    resp = rng.dirichlet(np.ones(2), size=X.shape[0]).T * rng.uniform(0.5, 2, 80)
+    family = DirichletMultinomialFamily()
+    stats = family.accumulate(
+        make_block(X), resp[None], {n: v[None] for n, v in params.items()}
+    )
+    stats = {name: value[0] for name, value in stats.items()}
+    basis = family.free_basis(params, resp.sum(axis=1), stats)
+    return X, params, resp, family, stats, basis
+
+
+def _moved(family, params, basis, step):
+    jac = family.delta_jacobians(params, basis)
+    return {name: params[name] + jac[name] @ step for name in params}
+
+
+def _expected_loglik(X, resp, params):
+    """``sum_ik r_ik log f_k(x_i)`` from scipy's log-pmfs."""
+    alpha = params["precision"][:, None] * params["probs"]
+    return sum(resp[k] @ dm_logpmf(X, alpha[k]) for k in range(len(alpha)))
+
+
+@pytest.mark.parametrize("n_features", [2, 3])
+def test_louis_scores_match_finite_differences(n_features):
+    """complete_scores summed with the responsibilities is the gradient."""
+    X, params, resp, family, _, basis = _louis_case(n_features)
+    assert basis.n_free == 2 * n_features
+    scores = family.complete_scores(make_block(X), params, basis)
+    gradient = np.einsum("kn,nkp->p", resp, scores)
+    h = 1e-6
+    numeric = [
+        (
+            _expected_loglik(X, resp, _moved(family, params, basis, h * e))
+            - _expected_loglik(X, resp, _moved(family, params, basis, -h * e))
+        )
+        / (2 * h)
+        for e in np.eye(basis.n_free)
+    ]
+    assert_allclose(gradient, numeric, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("n_features", [2, 3])
+def test_louis_information_matches_finite_differences(n_features):
+    """complete_information is minus the Hessian of the expected log-likelihood."""
+    X, params, resp, family, stats, basis = _louis_case(n_features)
+    info = family.complete_information(params, resp.sum(axis=1), stats, basis)
+    block = make_block(X)
+
+    def gradient(step):
+        moved = _moved(family, params, basis, step)
+        return np.einsum("kn,nkp->p", resp, family.complete_scores(block, moved, basis))
+
+    h = 1e-5
+    numeric = np.array(
+        [(gradient(h * e) - gradient(-h * e)) / (2 * h) for e in np.eye(basis.n_free)]
+    )
+    assert_allclose(info, -(numeric + numeric.T) / 2, rtol=1e-6, atol=1e-6)
+
+
+def test_louis_boundary_values_leave_the_basis():
+    """A precision at the cap and an empty outcome are fixed, not free."""
+    X, params, resp, family, _, _ = _louis_case(3)
+    X[:, 2] = 0
+    params["probs"][:, 2] = 1e-12
+    params["probs"] /= params["probs"].sum(axis=1, keepdims=True)
+    params["precision"][1] = MAX_PRECISION
+    stats = family.accumulate(
+        make_block(X), resp[None], {n: v[None] for n, v in params.items()}
+    )
+    stats = {name: value[0] for name, value in stats.items()}
+    basis = family.free_basis(params, resp.sum(axis=1), stats)
+    assert_array_equal(basis.boundary["precision"], [False, True])
+    assert basis.boundary["probs"][:, 2].all()
+    assert basis.n_free == 2 + 1

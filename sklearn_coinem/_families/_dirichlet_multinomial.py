@@ -4,6 +4,7 @@ from math import comb
 
 import numpy as np
 from scipy.special import digamma, gammaln
+from sklearn.utils import Bunch
 
 from sklearn_coinem._families._base import ComponentFamily
 from sklearn_coinem._families._multinomial import (
@@ -48,15 +49,20 @@ _MAX_TABLE_FLOOR = 4096
 # & Lange 2010). Its cost grows with R K C times this length.
 MAX_TAIL_LENGTH = 4096
 
-# Newton iterations of the exact M-step, and its relative stopping change.
+# Iterations of the M-step, and the relative change of alpha at which a
+# component stops.
 _INNER_MAX_ITER = 50
-_INNER_TOL = 1e-13
+_INNER_TOL = 1e-12
 
 # Candidates of each iteration of the M-step: fractions of the Newton step
 # (the objective is not concave, and full steps overshoot), and rescalings
 # of alpha.
 _NEWTON_DAMPING = (1.0, 0.5, 0.25)
 _PRECISION_FACTORS = (0.1, 0.5, 2.0, 10.0)
+
+# Expected count (outcomes of a component) below which a probability is a
+# boundary value in the observed information (as the multinomial family).
+BOUNDARY_COUNT = 1e-3
 
 # Coefficients of the Stirling series of lgamma(z) - (z - 1/2) log z + z
 # - log(2 pi) / 2, in powers 1/z, 1/z**3, ...
@@ -241,6 +247,9 @@ class TailCounts:
 
     def __getitem__(self, index):
         return TailCounts(self.values[index])
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.values, dtype=dtype)
 
 
 _STAT_NAMES = ("count_tails", "trial_tails", "alpha_sums", "trial_sums")
@@ -434,21 +443,53 @@ def _newton_alpha(stats, alpha, pseudo_count):
     )
 
 
+def surrogate_change(stats, new_alpha, alpha, pseudo_count):
+    """``surrogate_objective(new_alpha) - surrogate_objective(alpha)``, accurately.
+
+    Summed as ``log1p`` of relative changes rather than as a difference of
+    two large sums, so that steps near the maximum are compared to their
+    own size, not to the rounding of the objective (which would leave
+    ``sqrt(eps)`` in the parameters). ``new_alpha`` may carry extra
+    leading axes (candidates).
+    """
+    count_tails, trial_tails, alpha_sums, trial_sums = stats
+    steps = np.arange(trial_tails.shape[-1])
+    precision = alpha.sum(axis=-1)
+    new_precision = new_alpha.sum(axis=-1)
+    delta = new_alpha - alpha
+    delta_precision = new_precision - precision
+    linear = alpha_sums + pseudo_count
+    with np.errstate(divide="ignore", invalid="ignore"):
+        count_terms = count_tails * np.log1p(
+            delta[..., None] / (alpha[..., None] + steps)
+        )
+        linear_terms = linear * np.log1p(delta / alpha)
+        trial_terms = trial_tails * np.log1p(
+            delta_precision[..., None] / (precision[..., None] + steps)
+        )
+    change = np.where(count_tails > 0, count_terms, 0.0).sum(axis=(-2, -1))
+    change += np.where(linear > 0, linear_terms, 0.0).sum(axis=-1)
+    change -= trial_terms.sum(axis=-1)
+    change -= trial_sums * delta_precision
+    if pseudo_count:
+        change -= alpha.shape[-1] * pseudo_count * np.log1p(delta_precision / precision)
+    return change
+
+
 def dm_m_step(stats, probs, precision, pseudo_count):
     """Maximise the surrogate objective: the best of Newton, MM and rescaled steps.
 
     Each iteration moves to the best of a (damped) Newton step, a Newton
     step in the log precision alone, a Zhou & Lange MM step and the current
-    alpha rescaled by ``_PRECISION_FACTORS`` (which
-    walks a far-off precision geometrically towards the maximum, where the
-    objective is not concave and Newton steps fail); all candidates are
-    compared on the surrogate objective. The MM step never lowers it, so
-    the M-step never does and EM stays monotone (a generalised EM when the
-    iterations stop early). The cost is independent of the rows.
+    alpha rescaled by ``_PRECISION_FACTORS`` (which walks a far-off
+    precision geometrically towards the maximum, where the objective is not
+    concave and Newton steps fail), if it raises the surrogate objective
+    (:func:`surrogate_change`). The MM step never lowers it, so the M-step
+    never does and EM stays monotone (a generalised EM when the iterations
+    stop early). The cost is independent of the rows.
     """
     alpha = precision[..., None] * probs
-    objective = surrogate_objective(stats, alpha, pseudo_count)
-    active = np.ones(objective.shape, dtype=bool)
+    active = np.ones(alpha.shape[:-1], dtype=bool)
     for _ in range(_INNER_MAX_ITER):
         newton, scaled = _newton_alpha(stats, alpha, pseudo_count)
         candidates = [_mm_alpha(stats, alpha, pseudo_count), _clip_precision(scaled)]
@@ -457,18 +498,17 @@ def dm_m_step(stats, probs, precision, pseudo_count):
         ]
         candidates += [_clip_precision(alpha * f) for f in _PRECISION_FACTORS]
         candidates = np.stack(candidates)
-        values = surrogate_objective(stats, candidates, pseudo_count)
-        values[np.isnan(values)] = -np.inf
-        best = values.argmax(axis=0)
+        changes = surrogate_change(stats, candidates, alpha, pseudo_count)
+        changes[np.isnan(changes)] = -np.inf
+        best = changes.argmax(axis=0)
         new_alpha = np.take_along_axis(candidates, best[None, ..., None], axis=0)[0]
-        new_objective = values.max(axis=0)
-        improved = active & (new_objective > objective)
+        improved = active & (changes.max(axis=0) > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            moved = (np.abs(new_alpha - alpha) > _INNER_TOL * alpha).any(axis=-1)
         alpha = np.where(improved[..., None], new_alpha, alpha)
-        change = np.where(improved, new_objective - objective, 0.0)
-        objective = np.where(improved, new_objective, objective)
-        # Each component stops on its own, so that batched runs give the
-        # results of single runs.
-        active &= change > _INNER_TOL * np.maximum(np.abs(objective), 1.0)
+        # Each component stops on its own (so that batched runs give the
+        # results of single runs) once its alpha settles.
+        active &= improved & moved
         if not active.any():
             break
     new_precision = alpha.sum(axis=-1)
@@ -678,3 +718,119 @@ class DirichletMultinomialFamily(ComponentFamily):
     def sample(self, params, components, n_trials, rng):
         alpha = params["precision"][components, None] * params["probs"][components]
         return sample_multinomial(sample_dirichlet(alpha, rng), n_trials, rng)
+
+    def interval_scales(self, params):
+        """Logit intervals for beta-binomial probabilities, Wald ones for C > 2.
+
+        As the multinomial family; the precision's interval is on the log
+        scale.
+        """
+        binomial = params["probs"].shape[-1] == 2
+        return {"probs": "logit" if binomial else "wald", "precision": "logit"}
+
+    # ------------------------------------------------------------ Louis
+    def free_basis(self, params, nk, stats):
+        """Per component: the probabilities but the largest, and the precision.
+
+        Probabilities with an expected count below ``BOUNDARY_COUNT``, a
+        precision at the cap (the binomial limit) or at its floor, and all
+        of a component without data are boundary values: held fixed, never
+        in the basis.
+        """
+        probs, precision = params["probs"], params["precision"]
+        count_tails, _, alpha_sums, _ = _unpack(stats)
+        counts = count_tails.sum(axis=-1) + alpha_sums
+        n_components = probs.shape[0]
+        empty = (nk < BOUNDARY_COUNT) | (counts.sum(axis=1) < BOUNDARY_COUNT)
+        boundary = (counts < BOUNDARY_COUNT) | empty[:, None]
+        ref = probs.argmax(axis=1)
+        free_mask = ~boundary
+        free_mask[np.arange(n_components), ref] = False
+        boundary[np.arange(n_components), ref] |= ~free_mask.any(axis=1)
+        precision_boundary = (
+            empty
+            | (precision >= MAX_PRECISION * (1 - 1e-9))
+            | (precision <= MIN_PRECISION * (1 + 1e-9))
+        )
+        comp, col = np.nonzero(free_mask)
+        precision_comp = np.flatnonzero(~precision_boundary)
+        return Bunch(
+            n_free=len(comp) + len(precision_comp),
+            comp=comp,
+            col=col,
+            ref=ref,
+            precision_comp=precision_comp,
+            boundary={"probs": boundary, "precision": precision_boundary},
+            empty=empty,
+        )
+
+    def complete_scores(self, block, params, basis):
+        """``A (Psi_c - Psi_ref)`` per probability, ``sum_c p_c Psi_c - Psi_n``.
+
+        ``Psi_c = digamma(alpha_c + x_c) - digamma(alpha_c)`` and ``Psi_n``
+        the same for the precision and the trials.
+        """
+        X, probs, precision = block.X, params["probs"], params["precision"]
+        alpha = precision[:, None] * probs
+        psi = digamma_diff(alpha[None], X[:, None, :])
+        psi_trials = digamma_diff(precision[None], _row_trials(X)[:, None])
+        scores = np.zeros((X.shape[0], probs.shape[0], basis.n_free))
+        n_probs = len(basis.comp)
+        comp, col, ref = basis.comp, basis.col, basis.ref[basis.comp]
+        scores[:, comp, np.arange(n_probs)] = precision[comp] * (
+            psi[:, comp, col] - psi[:, comp, ref]
+        )
+        k = basis.precision_comp
+        scores[:, k, n_probs + np.arange(len(k))] = (psi[:, k] * probs[k]).sum(
+            axis=-1
+        ) - psi_trials[:, k]
+        return scores
+
+    def complete_information(self, params, nk, stats, basis):
+        """Minus the expected Hessian of ``log f_k`` from the tail histograms.
+
+        Needs every row inside the tail histograms (whole counts, at most
+        ``MAX_TAIL_LENGTH`` trials): the minorised part of the statistics
+        carries no second derivatives.
+        """
+        count_tails, trial_tails, alpha_sums, trial_sums = _unpack(stats)
+        if alpha_sums.any() or trial_sums.any():
+            raise NotImplementedError(
+                "The observed information of the Dirichlet-multinomial family "
+                f"needs whole counts and at most {MAX_TAIL_LENGTH} trials per row."
+            )
+        probs, precision = params["probs"], params["precision"]
+        alpha = precision[:, None] * probs
+        first = _tail_sums(count_tails, alpha, 1)
+        second = -_tail_sums(count_tails, alpha, 2)
+        second_trials = -_tail_sums(trial_tails, precision, 2)
+        info = np.zeros((basis.n_free, basis.n_free))
+        n_probs = len(basis.comp)
+        for k in range(probs.shape[0]):
+            idx = np.flatnonzero(basis.comp == k)
+            cols, r = basis.col[idx], basis.ref[k]
+            a = precision[k]
+            info[idx, idx] -= a**2 * second[k, cols]
+            info[np.ix_(idx, idx)] -= a**2 * second[k, r]
+            where = np.flatnonzero(basis.precision_comp == k)
+            if where.size:
+                j = n_probs + where[0]
+                info[j, j] = -(probs[k] ** 2 @ second[k] - second_trials[k])
+                cross = first[k, cols] - first[k, r]
+                cross += a * (
+                    probs[k, cols] * second[k, cols] - probs[k, r] * second[k, r]
+                )
+                info[idx, j] = info[j, idx] = -cross
+        return info
+
+    def delta_jacobians(self, params, basis):
+        probs, precision = params["probs"], params["precision"]
+        n_probs = len(basis.comp)
+        jac_probs = np.zeros(probs.shape + (basis.n_free,))
+        cols = np.arange(n_probs)
+        jac_probs[basis.comp, basis.col, cols] = 1.0
+        jac_probs[basis.comp, basis.ref[basis.comp], cols] = -1.0
+        jac_precision = np.zeros(precision.shape + (basis.n_free,))
+        k = basis.precision_comp
+        jac_precision[k, n_probs + np.arange(len(k))] = 1.0
+        return {"probs": jac_probs, "precision": jac_precision}
