@@ -54,10 +54,14 @@ MAX_TAIL_LENGTH = 4096
 _INNER_MAX_ITER = 50
 _INNER_TOL = 1e-12
 
+# Relative size of a Newton step that counts as converged (its objective
+# change is then below rounding and may come out negative).
+_SETTLED = 1e-9
+
 # Candidates of each iteration of the M-step: fractions of the Newton step
 # (the objective is not concave, and full steps overshoot), and rescalings
 # of alpha.
-_NEWTON_DAMPING = (1.0, 0.5, 0.25)
+_NEWTON_DAMPING = (0.5, 0.25)
 _PRECISION_FACTORS = (0.1, 0.5, 2.0, 10.0)
 
 # Expected count (outcomes of a component) below which a probability is a
@@ -479,30 +483,46 @@ def surrogate_change(stats, new_alpha, alpha, pseudo_count):
 def dm_m_step(stats, probs, precision, pseudo_count):
     """Maximise the surrogate objective: the best of Newton, MM and rescaled steps.
 
-    Each iteration moves to the best of a (damped) Newton step, a Newton
-    step in the log precision alone, a Zhou & Lange MM step and the current
-    alpha rescaled by ``_PRECISION_FACTORS`` (which walks a far-off
-    precision geometrically towards the maximum, where the objective is not
-    concave and Newton steps fail), if it raises the surrogate objective
-    (:func:`surrogate_change`). The MM step never lowers it, so the M-step
-    never does and EM stays monotone (a generalised EM when the iterations
-    stop early). The cost is independent of the rows.
+    Each iteration takes the Newton step if it raises the surrogate
+    objective (:func:`surrogate_change`), else the best of damped Newton
+    steps, a Newton step in the log precision alone, a Zhou & Lange MM step
+    and the current alpha rescaled by ``_PRECISION_FACTORS`` (which walks a
+    far-off precision geometrically towards the maximum, where the
+    objective is not concave and Newton steps fail), if that raises it. The
+    MM step never lowers it, so the M-step never does and EM stays monotone
+    (a generalised EM when the iterations stop early). The cost is
+    independent of the rows.
     """
     alpha = precision[..., None] * probs
     active = np.ones(alpha.shape[:-1], dtype=bool)
     for _ in range(_INNER_MAX_ITER):
         newton, scaled = _newton_alpha(stats, alpha, pseudo_count)
-        candidates = [_mm_alpha(stats, alpha, pseudo_count), _clip_precision(scaled)]
-        candidates += [
-            _clip_precision(alpha + t * (newton - alpha)) for t in _NEWTON_DAMPING
-        ]
-        candidates += [_clip_precision(alpha * f) for f in _PRECISION_FACTORS]
-        candidates = np.stack(candidates)
-        changes = surrogate_change(stats, candidates, alpha, pseudo_count)
-        changes[np.isnan(changes)] = -np.inf
-        best = changes.argmax(axis=0)
-        new_alpha = np.take_along_axis(candidates, best[None, ..., None], axis=0)[0]
-        improved = active & (changes.max(axis=0) > 0)
+        newton = _clip_precision(newton)
+        # Near the maximum the full Newton step wins: the other candidates
+        # are evaluated only where it does not raise the objective.
+        new_alpha = newton
+        improved = active & (surrogate_change(stats, newton, alpha, pseudo_count) > 0)
+        # A Newton step below rounding means the maximum is reached.
+        with np.errstate(invalid="ignore"):
+            settled = (np.abs(newton - alpha) <= _SETTLED * alpha).all(axis=-1)
+        active &= improved | ~settled
+        if (active & ~improved).any():
+            candidates = [
+                _mm_alpha(stats, alpha, pseudo_count),
+                _clip_precision(scaled),
+            ]
+            candidates += [
+                _clip_precision(alpha + t * (newton - alpha)) for t in _NEWTON_DAMPING
+            ]
+            candidates += [_clip_precision(alpha * f) for f in _PRECISION_FACTORS]
+            candidates = np.stack(candidates)
+            changes = surrogate_change(stats, candidates, alpha, pseudo_count)
+            changes[np.isnan(changes)] = -np.inf
+            best = changes.argmax(axis=0)
+            others = np.take_along_axis(candidates, best[None, ..., None], axis=0)[0]
+            fallback = active & ~improved
+            new_alpha = np.where(fallback[..., None], others, newton)
+            improved |= fallback & (changes.max(axis=0) > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             moved = (np.abs(new_alpha - alpha) > _INNER_TOL * alpha).any(axis=-1)
         alpha = np.where(improved[..., None], new_alpha, alpha)
