@@ -1,5 +1,7 @@
 """Tests of BetaBinomialMixture against scipy, scipy.optimize and VGAM."""
 
+import pickle
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -9,6 +11,8 @@ from scipy.stats import binom
 
 from sklearn_coinem import BinomialMixture
 from sklearn_coinem._beta_binomial_mixture import BetaBinomialMixture
+from sklearn_coinem._estep import sum_statistics
+from sklearn_coinem._table import RowBlock
 from tests._references import (
     OROBANCHE_N,
     OROBANCHE_Y,
@@ -166,3 +170,46 @@ def test_precision_init_is_validated(params, message):
     """Wrong precision_init values raise a ValueError naming the problem."""
     with pytest.raises(ValueError, match=message):
         BetaBinomialMixture(**params).fit(OROBANCHE)
+
+
+def test_statistics_pickle_and_add():
+    """Family statistics survive pickling (dask, joblib) and still add."""
+    rng = np.random.default_rng(4)
+    X = _overdispersed(rng, 200, [[0.3, 0.7]], 10.0).astype(float)
+    family = BetaBinomialMixture()._make_family()
+    params = {"probs": np.full((1, 1, 2), 0.5), "precision": np.full((1, 1), 10.0)}
+    resp = np.ones((1, 1, 200))
+    stats = family.accumulate(RowBlock(X, np.ones(200)), resp, params)
+    back = pickle.loads(pickle.dumps(stats))
+    total = sum_statistics(back, stats)
+    for name in stats:
+        assert_allclose(np.asarray(total[name]), 2 * np.asarray(stats[name]))
+
+
+def test_dask_array_fit_equals_numpy_fit():
+    """A fit on a chunked dask array equals the fit on the numpy array."""
+    da = pytest.importorskip("dask.array")
+    dask = pytest.importorskip("dask")
+    rng = np.random.default_rng(5)
+    X = _overdispersed(rng, 600, [[0.2, 0.8], [0.6, 0.4]], 20.0)
+    model = BetaBinomialMixture(2, random_state=0)
+    expected = model.fit(X)
+    expected = {"weights": expected.weights_, "precision": expected.precision_}
+    with dask.config.set(scheduler="synchronous"):
+        fitted = BetaBinomialMixture(2, random_state=0).fit(da.from_array(X, 150))
+    assert_allclose(fitted.weights_, expected["weights"], rtol=1e-6)
+    assert_allclose(fitted.precision_, expected["precision"], rtol=1e-6)
+
+
+def test_partial_fit_continues_on_the_merged_rows():
+    """partial_fit on a second chunk is fit on both chunks from the last state."""
+    rng = np.random.default_rng(6)
+    X = _overdispersed(rng, 600, [[0.2, 0.8], [0.6, 0.4]], 20.0)
+    streamed = BetaBinomialMixture(2, random_state=0).partial_fit(X[:300])
+    start = streamed.weights_, streamed.probs_, streamed.precision_
+    streamed.partial_fit(X[300:])
+    direct = BetaBinomialMixture(
+        2, weights_init=start[0], probs_init=start[1], precision_init=start[2]
+    ).fit(X)
+    assert_allclose(streamed.probs_, direct.probs_, rtol=1e-8)
+    assert_allclose(streamed.precision_, direct.precision_, rtol=1e-7)
