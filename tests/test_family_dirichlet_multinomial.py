@@ -14,8 +14,11 @@ from sklearn_coinem._families._dirichlet_multinomial import (
     MAX_TAIL_LENGTH,
     MIN_PRECISION,
     DirichletMultinomialFamily,
+    _unpack,
     digamma_diff,
     log_rising,
+    surrogate_change,
+    surrogate_objective,
 )
 from tests._references import (
     OROBANCHE_N,
@@ -707,3 +710,22 @@ def test_louis_boundary_values_leave_the_basis():
     assert_array_equal(basis.boundary["precision"], [False, True])
     assert basis.boundary["probs"][:, 2].all()
     assert basis.n_free == 2 + 1
+
+
+def test_surrogate_is_the_expected_complete_loglik():
+    """For whole counts the M-step objective is sum_i r_i log f(x_i) (scipy)."""
+    rng = np.random.default_rng(11)
+    X = _dm_rows(rng, 120, np.array([[0.2, 0.3, 0.5]]), [4.0], 40)
+    params = _random_params(rng, 1, 2, 3)
+    resp = rng.uniform(size=(1, 2, X.shape[0]))
+    family = DirichletMultinomialFamily()
+    stats = _unpack(family.accumulate(make_block(X), resp, params))
+    alpha = params["precision"][..., None] * params["probs"]
+    constants = family.row_constants(make_block(X))
+    expected = [resp[0, k] @ (dm_logpmf(X, alpha[0, k]) - constants) for k in range(2)]
+    assert_allclose(surrogate_objective(stats, alpha, 0.0)[0], expected, rtol=1e-10)
+    moved = alpha * rng.uniform(0.5, 2.0, size=alpha.shape)
+    difference = surrogate_objective(stats, moved, 0.3) - surrogate_objective(
+        stats, alpha, 0.3
+    )
+    assert_allclose(surrogate_change(stats, moved, alpha, 0.3), difference, rtol=1e-9)
