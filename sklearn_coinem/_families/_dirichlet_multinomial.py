@@ -190,9 +190,9 @@ def dm_log_prob(X, probs, precision):
 
     ``sum_c [lgamma(x_c + alpha_c) - lgamma(alpha_c)] - [lgamma(n + A) -
     lgamma(A)]`` with ``alpha = precision * probs`` and ``A = precision``.
-    Whole counts index tables of ``sum_{j < v} log(a + j)`` (exact in the
-    binomial limit, and cheaper than lgamma per entry); other counts use
-    :func:`log_rising`.
+    Whole counts index tables of :func:`log_rising` over ``v = 0 .. max
+    trials`` (one evaluation per value rather than per entry); other counts
+    call it per entry. Both are free of cancellation in the binomial limit.
     """
     alpha = precision[..., None] * probs
     trials = _row_trials(X)
