@@ -165,3 +165,31 @@ def reference_em_step(family, block, weights, params, constant=0.0):
     nk = resp.sum(axis=-1)
     new_params = family.m_step(family.accumulate(block, resp, params), nk, params)
     return nk / nk.sum(axis=-1, keepdims=True), new_params, objective
+
+
+# Callables of a conformance case (tests/test_families.py FamilyCase) for
+# the beta-binomial family: data, parameters, scipy log-pmf, moments.
+def betabinom_case_data(rng, n_rows):
+    """Overdispersed two-column counts with 0 to 29 trials."""
+    trials = rng.integers(0, 30, size=n_rows)
+    heads = rng.binomial(trials, rng.beta(2.0, 3.0, size=n_rows))
+    return {"X": np.column_stack([heads, trials - heads]).astype(float)}
+
+
+def betabinom_case_params(rng, n_runs, n_components, block):
+    """Random mean probabilities and precisions in [1, e^5]."""
+    probs = rng.dirichlet(np.full(2, 2.0), size=(n_runs, n_components))
+    precision = np.exp(rng.uniform(0, 5, size=(n_runs, n_components)))
+    return {"probs": probs, "precision": precision}
+
+
+def betabinom_case_logpmf(block, params):
+    """``scipy.stats.betabinom.logpmf`` of the rows under one component."""
+    alpha = params["precision"] * params["probs"]
+    return dm_logpmf(block.X, alpha)
+
+
+def betabinom_case_moments(params, trials):
+    """Mean ``n p`` and variance ``n p (1 - p) (n + A) / (1 + A)``."""
+    p, precision = params["probs"], params["precision"]
+    return trials * p, trials * p * (1 - p) * (trials + precision) / (1 + precision)
