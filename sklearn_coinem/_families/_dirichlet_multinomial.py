@@ -235,7 +235,8 @@ class TailCounts:
 
     A block whose rows have fewer trials gives a shorter histogram; a sum
     pads the shorter one with zeros, which is exact (its rows have no
-    outcomes there). Indexing selects runs, as for an array.
+    outcomes there). Scaling by a number and indexing (runs) act as on an
+    array.
     """
 
     __slots__ = ("values",)
@@ -248,6 +249,14 @@ class TailCounts:
         return TailCounts(
             _pad_tail(self.values, length) + _pad_tail(other.values, length)
         )
+
+    def __mul__(self, scale):
+        return TailCounts(self.values * scale)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, scale):
+        return TailCounts(self.values / scale)
 
     def __getitem__(self, index):
         return TailCounts(self.values[index])
