@@ -2,6 +2,7 @@
 
 from sklearn_coinem._alignment import align_components
 from sklearn_coinem._base import CollapsedComponentsWarning, IdentifiabilityWarning
+from sklearn_coinem._beta_binomial_mixture import BetaBinomialMixture
 from sklearn_coinem._binomial_mixture import BinomialMixture
 from sklearn_coinem._binomial_regression_mixture import BinomialRegressionMixture
 from sklearn_coinem._classifier import BinomialMixtureClassifier
@@ -12,6 +13,7 @@ from sklearn_coinem._monitor import FitMonitor, monitor_fits
 __version__ = "0.1.0"
 
 __all__ = [
+    "BetaBinomialMixture",
     "BinomialMixture",
     "BinomialRegressionMixture",
     "BinomialMixtureClassifier",

@@ -18,9 +18,18 @@ from scipy.stats import binom, multinomial
 from sklearn_coinem._estep import em_step, sufficient_statistics
 from sklearn_coinem._families import ComponentFamily, MultinomialFamily
 from sklearn_coinem._families._binomial_regression import BinomialRegressionFamily
+from sklearn_coinem._families._dirichlet_multinomial import (
+    DirichletMultinomialFamily,
+)
 from sklearn_coinem._numerics import safe_log
 from sklearn_coinem._solver import run_em
 from sklearn_coinem._table import RowBlock, RowTable
+from tests._references import (
+    betabinom_case_data,
+    betabinom_case_logpmf,
+    betabinom_case_moments,
+    betabinom_case_params,
+)
 
 
 @dataclass
@@ -91,6 +100,14 @@ CASES = [
         _multinomial_params,
         _multinomial_logpmf,
         _multinomial_moments,
+    ),
+    FamilyCase(
+        "beta-binomial",
+        lambda pseudo_count=1e-3: DirichletMultinomialFamily(pseudo_count=pseudo_count),
+        betabinom_case_data,
+        betabinom_case_params,
+        betabinom_case_logpmf,
+        lambda params, trials, design_row: betabinom_case_moments(params, trials),
     ),
     FamilyCase(
         "binomial-regression",
