@@ -213,3 +213,39 @@ def test_partial_fit_continues_on_the_merged_rows():
     ).fit(X)
     assert_allclose(streamed.probs_, direct.probs_, rtol=1e-8)
     assert_allclose(streamed.precision_, direct.precision_, rtol=1e-7)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::sklearn_coinem.CollapsedComponentsWarning")
+def test_grid_search_compares_families_by_held_out_likelihood():
+    """GridSearchCV over both families picks the beta-binomial on overdispersed rows.
+
+    Three beta-binomial clusters (means 0.1/0.25/0.45, precision 60): the
+    held-out log-likelihood of the beta-binomial family beats every binomial
+    mixture of up to 4 components.
+    """
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+
+    from sklearn_coinem import BinomialMixture
+
+    rng = np.random.default_rng(0)
+    means, precision = np.array([0.1, 0.25, 0.45]), 60.0
+    z = rng.integers(3, size=600)
+    depth = rng.negative_binomial(10, 0.1, size=600) + 5
+    alt = rng.binomial(
+        depth, rng.beta(means[z] * precision, (1 - means[z]) * precision)
+    )
+    X = np.column_stack([alt, depth - alt])
+    grid = {
+        "mix": [BinomialMixture(random_state=0), BetaBinomialMixture(random_state=0)],
+        "mix__n_components": [1, 2, 3, 4],
+    }
+    search = GridSearchCV(Pipeline([("mix", BinomialMixture())]), grid, cv=3)
+    search.fit(X)
+    assert isinstance(search.best_params_["mix"], BetaBinomialMixture)
+    scores = search.cv_results_["mean_test_score"]
+    family = [type(p["mix"]).__name__ for p in search.cv_results_["params"]]
+    binomial = [s for s, f in zip(scores, family) if f == "BinomialMixture"]
+    beta = [s for s, f in zip(scores, family) if f == "BetaBinomialMixture"]
+    assert min(beta[1:]) > max(binomial)
