@@ -42,6 +42,9 @@ class FamilyCase:
     params: Callable  # (rng, n_runs, n_components, block) -> batched params
     reference_logpmf: Callable  # (block, params of one component) -> (n,)
     moments: Callable  # (params of one component, trials, design row) -> mean, var
+    # Agreement of fits whose statistics are summed in another order: the
+    # rounding of closed-form M-steps, the inner tolerance of iterative ones.
+    rtol: float = 1e-9
 
 
 def _multinomial_data(rng, n_rows, n_features=3):
@@ -108,6 +111,7 @@ CASES = [
         betabinom_case_params,
         betabinom_case_logpmf,
         lambda params, trials, design_row: betabinom_case_moments(params, trials),
+        rtol=1e-7,
     ),
     FamilyCase(
         "binomial-regression",
@@ -266,10 +270,10 @@ def test_family_compressed_rows_match_raw_rows(case):
     params = case.params(rng, 2, 2, block)
     result = _fit(case, compressed, weights, params, algorithm="em", max_iter=30)
     expected = _fit(case, raw, weights, params, algorithm="em", max_iter=30)
-    assert_allclose(result.weights, expected.weights, rtol=1e-9)
+    assert_allclose(result.weights, expected.weights, rtol=case.rtol)
     for name in params:
-        assert_allclose(result.params[name], expected.params[name], rtol=1e-8)
-    assert_allclose(result.lower_bound, expected.lower_bound, rtol=1e-11)
+        assert_allclose(result.params[name], expected.params[name], rtol=10 * case.rtol)
+    assert_allclose(result.lower_bound, expected.lower_bound, rtol=case.rtol / 100)
 
 
 @pytest.mark.parametrize("seed", range(10))

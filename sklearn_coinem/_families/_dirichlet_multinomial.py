@@ -744,7 +744,7 @@ class DirichletMultinomialFamily(ComponentFamily):
             "components, rows with more trials, or the binomial family."
         )
 
-    def sample(self, params, components, n_trials, rng):
+    def sample(self, params, components, n_trials, rng, design=None):
         alpha = params["precision"][components, None] * params["probs"][components]
         return sample_multinomial(sample_dirichlet(alpha, rng), n_trials, rng)
 
