@@ -329,24 +329,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
         )
 
     def _run(self, table, family, weights, params, lower_bound):
-        """Run EM from every starting point; return the result and the best run.
-
-        A monitor that needs ordered output (``verbose``) gets the runs one
-        after the other. Otherwise they are split into at most ``n_jobs``
-        joblib tasks, each a batch of runs; runs are independent, so the
-        result does not depend on the split. A table kept on dask workers
-        already spreads every E-step, so its runs stay in one task.
-        """
-        n_runs = len(weights)
-        monitor = active_monitor(self.verbose, self.verbose_interval)
-        monitor.fit_started(self, n_runs, table.total_weight)
-        n_tasks = min(effective_n_jobs(self.n_jobs), n_runs)
-        if monitor.sequential:
-            tasks = [np.array([run]) for run in range(n_runs)]
-        elif not isinstance(table, RowTable):
-            tasks = [np.arange(n_runs)]
-        else:
-            tasks = np.array_split(np.arange(n_runs), n_tasks)
+        """Run EM from every starting point; return the result and the best run."""
         options = {
             "pseudo_count": self.pseudo_count,
             "update_weights": self.update_weights,
@@ -354,33 +337,9 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             "max_iter": self.max_iter,
             "algorithm": self.algorithm,
         }
-
-        def arguments(idx):
-            """Positional and keyword arguments of ``run_em`` for runs ``idx``."""
-            callback = None
-            if len(tasks) == 1 or monitor.sequential:
-                offset = idx[0]
-
-                def callback(run, n_iter, objective, change):
-                    monitor.iteration(offset + run, n_iter, objective, change)
-
-            args = table, family, weights[idx], take_runs(params, idx)
-            start = None if lower_bound is None else lower_bound[idx]
-            return args, {"lower_bound": start, "callback": callback, **options}
-
-        if monitor.sequential:
-            results = []
-            for idx in tasks:
-                args, kwargs = arguments(idx)
-                results.append(_finished(run_em(*args, **kwargs), idx, monitor))
-        else:
-            results = Parallel(n_jobs=1 if len(tasks) == 1 else self.n_jobs)(
-                delayed(run_em)(*args, **kwargs)
-                for args, kwargs in map(arguments, tasks)
-            )
-            for result, idx in zip(results, tasks):
-                _finished(result, idx, monitor)
-        result = EMResult.concatenate(results)
+        result = run_starts(
+            self, table, family, weights, params, lower_bound, options, self.n_jobs
+        )
         return result, int(np.argmax(result.lower_bound))
 
     # ------------------------------------------------------------ predict
@@ -681,6 +640,65 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
         labels = rng.choice(len(self.weights_), size=n_samples, p=self.weights_)
         X = self._family.sample(self._fitted_params(), labels, trials, rng)
         return X, labels
+
+
+def run_starts(
+    estimator,
+    table,
+    family,
+    weights,
+    params,
+    lower_bound,
+    options,
+    n_jobs=None,
+    component_labels=None,
+):
+    """Run EM from every starting point of ``estimator``; return the EMResult.
+
+    A monitor that needs ordered output (``verbose``) gets the runs one
+    after the other. Otherwise they are split into at most ``n_jobs``
+    joblib tasks, each a batch of runs; runs are independent, so the
+    result does not depend on the split. A table kept on dask workers
+    already spreads every E-step, so its runs stay in one task.
+    ``options`` are the keyword arguments of ``run_em``.
+    """
+    n_runs = len(weights)
+    monitor = active_monitor(estimator.verbose, estimator.verbose_interval)
+    monitor.fit_started(estimator, n_runs, table.total_weight)
+    n_tasks = min(effective_n_jobs(n_jobs), n_runs)
+    if monitor.sequential:
+        tasks = [np.array([run]) for run in range(n_runs)]
+    elif not isinstance(table, RowTable):
+        tasks = [np.arange(n_runs)]
+    else:
+        tasks = np.array_split(np.arange(n_runs), n_tasks)
+
+    def arguments(idx):
+        """Positional and keyword arguments of ``run_em`` for runs ``idx``."""
+        callback = None
+        if len(tasks) == 1 or monitor.sequential:
+            offset = idx[0]
+
+            def callback(run, n_iter, objective, change):
+                monitor.iteration(offset + run, n_iter, objective, change)
+
+        args = table, family, weights[idx], take_runs(params, idx)
+        start = None if lower_bound is None else lower_bound[idx]
+        kwargs = {"lower_bound": start, "callback": callback, **options}
+        return args, {**kwargs, "component_labels": component_labels}
+
+    if monitor.sequential:
+        results = []
+        for idx in tasks:
+            args, kwargs = arguments(idx)
+            results.append(_finished(run_em(*args, **kwargs), idx, monitor))
+    else:
+        results = Parallel(n_jobs=1 if len(tasks) == 1 else n_jobs)(
+            delayed(run_em)(*args, **kwargs) for args, kwargs in map(arguments, tasks)
+        )
+        for result, idx in zip(results, tasks):
+            _finished(result, idx, monitor)
+    return EMResult.concatenate(results)
 
 
 def _finished(result, runs, monitor):

@@ -21,15 +21,13 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from sklearn_coinem._base import _kept_on_error
+from sklearn_coinem._base import _kept_on_error, run_starts
 from sklearn_coinem._estep import estimate_log_resp
 from sklearn_coinem._families import MultinomialFamily
 from sklearn_coinem._families._base import take_runs
 from sklearn_coinem._inference import information_criteria
 from sklearn_coinem._initialization import initial_parameters
-from sklearn_coinem._monitor import active_monitor
 from sklearn_coinem._numerics import safe_log
-from sklearn_coinem._solver import EMResult, run_em
 from sklearn_coinem._table import RowBlock, RowTable
 from sklearn_coinem._validation import (
     check_counts,
@@ -497,41 +495,23 @@ class BinomialMixtureClassifier(ClassifierMixin, BaseEstimator):
 
     def _run(self, table, family, weights, params, component_labels):
         """Run EM from every start, as one batch unless the monitor needs order."""
-        n_runs = len(weights)
-        monitor = active_monitor(self.verbose, self.verbose_interval)
-        monitor.fit_started(self, n_runs, table.total_weight)
-        if monitor.sequential:
-            batches = [np.array([run]) for run in range(n_runs)]
-        else:
-            batches = [np.arange(n_runs)]
-        results = []
-        for runs in batches:
-
-            def callback(run, n_iter, objective, change, offset=runs[0]):
-                monitor.iteration(offset + run, n_iter, objective, change)
-
-            result = run_em(
-                table,
-                family,
-                weights[runs],
-                take_runs(params, runs),
-                pseudo_count=self.pseudo_count,
-                update_weights=True,
-                tol=self.tol,
-                max_iter=self.max_iter,
-                algorithm=self.algorithm,
-                callback=callback,
-                component_labels=component_labels,
-            )
-            for run, global_run in enumerate(runs):
-                monitor.run_finished(
-                    int(global_run),
-                    int(result.n_iter[run]),
-                    float(result.lower_bound[run]),
-                    bool(result.converged[run]),
-                )
-            results.append(result)
-        return EMResult.concatenate(results)
+        options = {
+            "pseudo_count": self.pseudo_count,
+            "update_weights": True,
+            "tol": self.tol,
+            "max_iter": self.max_iter,
+            "algorithm": self.algorithm,
+        }
+        return run_starts(
+            self,
+            table,
+            family,
+            weights,
+            params,
+            None,
+            options,
+            component_labels=component_labels,
+        )
 
     # ------------------------------------------------------------ predict
     def _check_rows(self, X, method):
