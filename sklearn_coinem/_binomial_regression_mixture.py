@@ -1,12 +1,17 @@
 """BinomialRegressionMixture: mixtures of logistic regressions for count data."""
 
+import warnings
+
 import numpy as np
 from scipy.special import expit
 from scipy.stats import norm
 from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
+from sklearn.utils._tags import ClassifierTags
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import (
     _check_sample_weight,
+    check_array,
     check_consistent_length,
     check_is_fitted,
     column_or_1d,
@@ -14,12 +19,118 @@ from sklearn.utils.validation import (
 )
 
 from sklearn_coinem._base import BaseCountMixture, _batch, _kept_on_error
+from sklearn_coinem._dask import _is_dask_collection
 from sklearn_coinem._estep import estimate_log_resp
 from sklearn_coinem._families._binomial_regression import BinomialRegressionFamily
 from sklearn_coinem._groups import GroupedFamily, GroupedTable
 from sklearn_coinem._inference import information_criteria, standard_errors
 from sklearn_coinem._numerics import safe_log
-from sklearn_coinem._table import RowBlock, RowTable
+from sklearn_coinem._table import RowBlock, RowTable, merge_tables
+
+# The failure and success values of a 1-D y of 0/1 (or boolean) outcomes.
+BERNOULLI_LABELS = np.array([0, 1])
+
+
+def outcome_labels(y):
+    """The (failure, success) values of a 1-D y of binary outcomes.
+
+    Values within {0, 1} (or booleans) are failures and successes even when
+    only one occurs; any other two values are labels, the larger the
+    success (``LogisticRegression``'s ``classes_[1]``).
+    """
+    target = type_of_target(y, input_name="y", raise_unknown=True)
+    values = np.unique(y)
+    if target == "binary" and np.isin(values, BERNOULLI_LABELS).all():
+        return BERNOULLI_LABELS
+    if target == "binary" and len(values) == 2:
+        return values
+    if target == "binary":
+        raise ValueError(
+            f"y holds one class, {values[0]!r}, which is not 0 or 1: it is not "
+            "known whether it is the success or the failure. Pass 0/1 outcomes "
+            "or (successes, failures) counts."
+        )
+    raise ValueError(
+        "A 1-D y must hold binary outcomes (0/1, booleans or two labels, the "
+        f"larger the success); got a {target} target. Pass counts as a "
+        "two-column y of (successes, failures), as R's cbind(s, f)."
+    )
+
+
+def outcome_counts(y, labels):
+    """The (successes, failures) counts of a y of outcomes or of counts.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,) or (n_samples, 2)
+        Binary outcomes valued in ``labels``, or non-negative integer counts.
+    labels : ndarray of shape (2,)
+        The failure and success values of a 1-D y.
+
+    Returns
+    -------
+    counts : ndarray of shape (n_samples, 2)
+        Float64 successes and failures.
+    """
+    if y.ndim == 1:
+        known = np.isin(y, labels)
+        if not known.all():
+            raise ValueError(
+                f"y has values {np.unique(y[~known])[:5]!r} that were not seen "
+                f"in fit, whose outcomes were {labels!r} (failure, success)."
+            )
+        success = (y == labels[1]).astype(np.float64)
+        return np.column_stack([success, 1.0 - success])
+    if y.ndim != 2 or y.shape[1] != 2 or y.dtype.kind not in "biuf":
+        raise ValueError(
+            "y must be 1-D binary outcomes or two columns, the successes and "
+            f"failures of each row (as R's cbind(s, f)); got shape {y.shape}."
+        )
+    counts = y.astype(np.float64)
+    if (counts < 0).any():
+        raise ValueError("y must hold non-negative counts.")
+    if (counts != np.round(counts)).any():
+        raise ValueError(
+            "y must hold integer counts of successes and failures; for "
+            "proportions, pass the counts (proportion times trials)."
+        )
+    return counts
+
+
+def regression_rows(X, y, fit_intercept, labels):
+    """Validated counts (n, 2) and design (n, p + fit_intercept) of one chunk."""
+    X = check_array(X, dtype=np.float64, ensure_min_samples=0, input_name="X")
+    y = check_array(
+        y, ensure_2d=False, dtype=None, ensure_min_samples=0, input_name="y"
+    )
+    check_consistent_length(X, y)
+    counts = outcome_counts(y, labels)
+    return counts, design_matrix(X, fit_intercept)
+
+
+def design_matrix(X, fit_intercept):
+    """The covariates, after a column of ones when ``fit_intercept``."""
+    return np.column_stack([np.ones(len(X)), X]) if fit_intercept else X
+
+
+class _NotProvided:
+    """A method of the count mixtures that this estimator does not have.
+
+    ``hasattr`` is False: these methods take X alone, and a regression's
+    density needs y too.
+    """
+
+    def __init__(self, instead):
+        self.instead = instead
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        raise AttributeError(
+            f"BinomialRegressionMixture has no {self.name}(X): its densities "
+            f"are of y given X; use {self.instead}(X, y)."
+        )
 
 
 class BinomialRegressionMixture(BaseCountMixture):
@@ -216,31 +327,33 @@ class BinomialRegressionMixture(BaseCountMixture):
         return BinomialRegressionFamily(shared=shared)
 
     def _design(self, X):
-        return np.column_stack([np.ones(len(X)), X]) if self.fit_intercept else X
+        return design_matrix(X, self.fit_intercept)
 
     def _check_data(self, X, y, *, reset):
         """Validated covariates (n, p) and counts (n, 2), both float64."""
         X, y = validate_data(
-            self, X, y, reset=reset, multi_output=True, dtype=np.float64
+            self, X, y, reset=reset, multi_output=True, dtype=None, y_numeric=False
         )
-        y = np.asarray(y, dtype=np.float64)
-        if y.ndim != 2 or y.shape[1] != 2:
-            raise ValueError(
-                "y must have two columns, the successes and failures of each "
-                f"row (as R's cbind(s, f)); got shape {y.shape}."
+        X = check_array(X, dtype=np.float64, input_name="X")
+        y = np.asarray(y)
+        if reset:
+            self.outcome_labels_ = (
+                outcome_labels(y) if y.ndim == 1 else BERNOULLI_LABELS
             )
-        if (y < 0).any():
-            raise ValueError("y must hold non-negative counts.")
-        return X, y
+        return X, outcome_counts(y, self.outcome_labels_)
 
-    def _table(self, X, y, sample_weight, groups, *, reset):
+    def _table(self, X, y, sample_weight, groups, *, reset, distributed=True):
         """The row table, or with ``groups`` the table of groups and its family."""
+        if _is_dask_collection(X) or _is_dask_collection(y):
+            if groups is not None:
+                raise ValueError("groups are not supported with dask input.")
+            return self._dask_table(X, y, sample_weight, reset, distributed)
         X, counts = self._check_data(X, y, reset=reset)
+        family = self._make_family() if reset else self._family
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
-        family = self._make_family() if reset else self._family
         design = self._design(X)
         if groups is None:
             return RowTable.compress(family, counts, sample_weight, design), family
@@ -248,6 +361,40 @@ class BinomialRegressionMixture(BaseCountMixture):
         check_consistent_length(X, groups)
         family = GroupedFamily(family)
         table = GroupedTable.from_groups(family, counts, groups, sample_weight, design)
+        return table, family
+
+    def _dask_table(self, X, y, sample_weight, reset, distributed):
+        """The row table of dask X and y, validated and compressed on the workers."""
+        from sklearn_coinem._dask import (
+            MAX_LOCAL_ROWS,
+            check_2d,
+            dask_design_table,
+            dask_outcome_labels,
+            feature_names_view,
+        )
+
+        check_2d(X)
+        validate_data(self, feature_names_view(X), reset=reset, skip_check_array=True)
+        if reset:
+            self.outcome_labels_ = (
+                dask_outcome_labels(y, outcome_labels)
+                if y.ndim == 1
+                else BERNOULLI_LABELS
+            )
+        family = self._make_family() if reset else self._family
+        table, sums = dask_design_table(
+            X,
+            y,
+            sample_weight,
+            family=family,
+            rows=regression_rows,
+            rows_args=(self.fit_intercept, self.outcome_labels_),
+            max_local_rows=MAX_LOCAL_ROWS if distributed else np.inf,
+        )
+        if sample_weight is not None and not table.total_weight > 0:
+            raise ValueError(
+                "Sample weights must contain at least one non-zero number."
+            )
         return table, family
 
     def _fitted_params(self):
@@ -281,8 +428,10 @@ class BinomialRegressionMixture(BaseCountMixture):
         X : array-like of shape (n_samples, n_features)
             Covariates.
 
-        y : array-like of shape (n_samples, 2)
-            Successes and failures of each row.
+        y : array-like of shape (n_samples,) or (n_samples, 2)
+            Binary outcomes (0/1, booleans, or two labels whose larger is
+            the success), or the successes and failures of each row as
+            non-negative integer counts (R's ``cbind(s, f)``).
 
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights (integer weights repeat rows).
@@ -305,34 +454,84 @@ class BinomialRegressionMixture(BaseCountMixture):
                 table, family, self._check_weights_init(), None
             )
             result, best = self._run(table, family, *start)
-            self._store_result(family, table, result, best, reorder=True)
-            # Row-level methods use the family of rows.
-            self._family = getattr(family, "family", family)
-            coef = self.coef_
-            self.intercept_ = coef[:, 0] if self.fit_intercept else np.zeros(len(coef))
-            self.coef_ = coef[:, 1:] if self.fit_intercept else coef
+            self._store_coef(family, table, result, best, reorder=True)
+            # A new fit starts a new stream for partial_fit.
+            self._stream = None
         return self
 
+    def _store_coef(self, family, table, result, best, *, reorder):
+        """Store the best run, with the intercept split off the design's coef."""
+        self._store_result(family, table, result, best, reorder=reorder)
+        # Row-level methods use the family of rows.
+        self._family = getattr(family, "family", family)
+        coef = self.coef_
+        self.intercept_ = coef[:, 0] if self.fit_intercept else np.zeros(len(coef))
+        self.coef_ = coef[:, 1:] if self.fit_intercept else coef
+
+    def _stream_key(self):
+        """What a stream's table and family depend on besides the data."""
+        shared = None if self.shared is None else np.asarray(self.shared).tolist()
+        return self.n_components, self.fit_intercept, shared
+
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
-        """Not supported yet for regressions: raises NotImplementedError.
+        """Update the mixture with a chunk of rows (exact streaming EM).
+
+        As :meth:`BinomialMixture.partial_fit`: the rows of all chunks seen
+        so far are kept as their table of distinct (covariates, counts)
+        rows with total weights. The first call (or the first after ``fit``)
+        initialises like ``fit`` on the chunk; every later call merges the
+        chunk into the table and continues EM from the current parameters
+        for at most ``max_iter`` iterations, keeping the component order.
+        After any sequence of chunks the model is therefore ``fit`` on their
+        concatenation started from the parameters before the last call. A
+        call after ``set_params`` changed ``n_components``, ``fit_intercept``
+        or ``shared`` warns and starts a new stream. ``groups`` are not
+        supported: a group could span chunks.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or dask array of shape (n_samples, n_features)
             Covariates.
 
-        y : array-like of shape (n_samples, 2)
-            Successes and failures.
+        y : array-like of shape (n_samples,) or (n_samples, 2)
+            Binary outcomes, or successes and failures, as in :meth:`fit`;
+            1-D outcomes must take the values of the first chunk's.
 
         sample_weight : array-like of shape (n_samples,), default=None
-            Row weights.
+            Non-negative row weights.
 
         Returns
         -------
         self : object
-            Never returned.
+            The updated mixture.
         """
-        raise NotImplementedError("partial_fit is not available for regressions yet.")
+        stream = getattr(self, "_stream", None)
+        if stream is not None and self._stream_params != self._stream_key():
+            warnings.warn(
+                f"{type(self).__name__}.partial_fit: n_components, fit_intercept "
+                "or shared changed since the stream started; starting a new "
+                "stream from this chunk.",
+                UserWarning,
+                stacklevel=2,
+            )
+            stream = None
+        with _kept_on_error(self):
+            table, family = self._table(
+                X, y, sample_weight, None, reset=stream is None, distributed=False
+            )
+            if stream is None:
+                start = self._starting_points(
+                    table, family, self._check_weights_init(), None
+                )
+            else:
+                table = merge_tables(family, [stream, table])
+                start = self.weights_[None], _batch(self._fitted_params()), None
+            self._check_identifiable(family, table)
+            result, best = self._run(table, family, *start)
+            self._store_coef(family, table, result, best, reorder=stream is None)
+            self._stream, self._stream_params = table, self._stream_key()
+        return self
 
     # ------------------------------------------------------------ predict
     def predict(self, X):
@@ -353,16 +552,19 @@ class BinomialRegressionMixture(BaseCountMixture):
         eta = self._design(X) @ self._fitted_params()["coef"].T
         return expit(eta) @ self.weights_
 
-    def predict_proba(self, X, y):
-        """Posterior probability of each component given covariates and counts.
+    def posterior_proba(self, X, y):
+        """Posterior probability of each component given covariates and outcomes.
+
+        flexmix's ``posterior()``. It needs y, so it is not sklearn's
+        ``predict_proba(X)``, which this estimator does not have.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Covariates.
 
-        y : array-like of shape (n_samples, 2)
-            Successes and failures.
+        y : array-like of shape (n_samples,) or (n_samples, 2)
+            Binary outcomes or (successes, failures) counts, as in :meth:`fit`.
 
         Returns
         -------
@@ -371,16 +573,19 @@ class BinomialRegressionMixture(BaseCountMixture):
         """
         return np.exp(self._log_resp(X, y)[1])
 
-    def score_samples(self, X, y):
+    def log_likelihood_samples(self, X, y):
         """Full log-likelihood of each row (with the binomial coefficient).
+
+        It needs y, so it is not sklearn's ``score_samples(X)``, which this
+        estimator does not have.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Covariates.
 
-        y : array-like of shape (n_samples, 2)
-            Successes and failures.
+        y : array-like of shape (n_samples,) or (n_samples, 2)
+            Binary outcomes or (successes, failures) counts, as in :meth:`fit`.
 
         Returns
         -------
@@ -397,8 +602,8 @@ class BinomialRegressionMixture(BaseCountMixture):
         X : array-like of shape (n_samples, n_features)
             Covariates.
 
-        y : array-like of shape (n_samples, 2)
-            Successes and failures.
+        y : array-like of shape (n_samples,) or (n_samples, 2)
+            Binary outcomes or (successes, failures) counts, as in :meth:`fit`.
 
         sample_weight : array-like of shape (n_samples,), default=None
             Row weights of the mean.
@@ -410,11 +615,13 @@ class BinomialRegressionMixture(BaseCountMixture):
         Returns
         -------
         log_likelihood : float
-            Weighted mean of :meth:`score_samples` (or of the groups'
+            Weighted mean of :meth:`log_likelihood_samples` (or of the groups'
             log-likelihoods per row).
         """
         if groups is None:
-            return float(np.average(self.score_samples(X, y), weights=sample_weight))
+            return float(
+                np.average(self.log_likelihood_samples(X, y), weights=sample_weight)
+            )
         criteria = self._criteria(X, y, sample_weight, groups)
         return criteria.log_likelihood / criteria.n_obs
 
@@ -426,8 +633,8 @@ class BinomialRegressionMixture(BaseCountMixture):
         X : array-like of shape (n_samples, n_features)
             Covariates.
 
-        y : array-like of shape (n_samples, 2)
-            Successes and failures.
+        y : array-like of shape (n_samples,) or (n_samples, 2)
+            Binary outcomes or (successes, failures) counts, as in :meth:`fit`.
 
         sample_weight : array-like of shape (n_samples,), default=None
             Row weights.
@@ -438,7 +645,7 @@ class BinomialRegressionMixture(BaseCountMixture):
             Most probable component of each row given its covariates and
             counts.
         """
-        return self.fit(X, y, sample_weight).predict_proba(X, y).argmax(axis=1)
+        return self.fit(X, y, sample_weight).posterior_proba(X, y).argmax(axis=1)
 
     # ---------------------------------------------------------- inference
     def _criteria(self, X, y, sample_weight, groups):
@@ -468,8 +675,8 @@ class BinomialRegressionMixture(BaseCountMixture):
         X : array-like of shape (n_samples, n_features)
             Covariates.
 
-        y : array-like of shape (n_samples, 2)
-            Successes and failures.
+        y : array-like of shape (n_samples,) or (n_samples, 2)
+            Binary outcomes or (successes, failures) counts, as in :meth:`fit`.
 
         sample_weight : array-like of shape (n_samples,), default=None
             Row weights.
@@ -492,8 +699,8 @@ class BinomialRegressionMixture(BaseCountMixture):
         X : array-like of shape (n_samples, n_features)
             Covariates.
 
-        y : array-like of shape (n_samples, 2)
-            Successes and failures.
+        y : array-like of shape (n_samples,) or (n_samples, 2)
+            Binary outcomes or (successes, failures) counts, as in :meth:`fit`.
 
         sample_weight : array-like of shape (n_samples,), default=None
             Row weights; they also set ``n``.
@@ -516,8 +723,8 @@ class BinomialRegressionMixture(BaseCountMixture):
         X : array-like of shape (n_samples, n_features)
             Covariates.
 
-        y : array-like of shape (n_samples, 2)
-            Successes and failures.
+        y : array-like of shape (n_samples,) or (n_samples, 2)
+            Binary outcomes or (successes, failures) counts, as in :meth:`fit`.
 
         sample_weight : array-like of shape (n_samples,), default=None
             Row weights.
@@ -540,8 +747,8 @@ class BinomialRegressionMixture(BaseCountMixture):
         X : array-like of shape (n_samples, n_features)
             Covariates, usually the training data.
 
-        y : array-like of shape (n_samples, 2)
-            Successes and failures.
+        y : array-like of shape (n_samples,) or (n_samples, 2)
+            Binary outcomes or (successes, failures) counts, as in :meth:`fit`.
 
         sample_weight : array-like of shape (n_samples,), default=None
             Row weights.
@@ -611,6 +818,10 @@ class BinomialRegressionMixture(BaseCountMixture):
         )
         return y, labels
 
+    # The count mixtures' X-only densities; here they need y.
+    predict_proba = _NotProvided("posterior_proba")
+    score_samples = _NotProvided("log_likelihood_samples")
+
     def __sklearn_tags__(self):
         # The base class asks its family, which needs the fitted width.
         tags = super(BaseCountMixture, self).__sklearn_tags__()
@@ -618,4 +829,8 @@ class BinomialRegressionMixture(BaseCountMixture):
         tags.input_tags.sparse = False
         tags.target_tags.required = True
         tags.target_tags.multi_output = True
+        # A 1-D y must be binary, which is what these tags say (sklearn's
+        # checks then pass two-valued targets); the estimator is no
+        # classifier: predict returns the success probability.
+        tags.classifier_tags = ClassifierTags(multi_class=False)
         return tags

@@ -73,9 +73,11 @@ def test_score_samples_and_predict_match_scipy():
     eta = model.intercept_[:, None] + model.coef_ @ X.T
     log_pmf = binom.logpmf(y[:, 0], y.sum(axis=1), expit(eta))
     joint = log_pmf + np.log(model.weights_)[:, None]
-    assert_allclose(model.score_samples(X, y), logsumexp(joint, axis=0), rtol=1e-10)
+    assert_allclose(
+        model.log_likelihood_samples(X, y), logsumexp(joint, axis=0), rtol=1e-10
+    )
     resp = np.exp(joint - logsumexp(joint, axis=0))
-    assert_allclose(model.predict_proba(X, y), resp.T, rtol=1e-9, atol=1e-12)
+    assert_allclose(model.posterior_proba(X, y), resp.T, rtol=1e-9, atol=1e-12)
     assert_allclose(model.predict(X), model.weights_ @ expit(eta), rtol=1e-12)
 
 

@@ -12,13 +12,19 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from sklearn_coinem import BetaBinomialMixture, BinomialMixture
+from sklearn_coinem import (
+    BetaBinomialMixture,
+    BinomialMixture,
+    BinomialRegressionMixture,
+)
 
 ESTIMATORS = [
     BinomialMixture(),
     BinomialMixture(2, n_init=2, random_state=0),
     BinomialMixture(3, init_params="random", algorithm="em", random_state=0),
     BetaBinomialMixture(2, n_init=2, max_iter=100, random_state=0),
+    BinomialRegressionMixture(),
+    BinomialRegressionMixture(2, shared=[0], n_init=2, random_state=0),
 ]
 
 # sklearn's sparse-container checks assume that an estimator with
