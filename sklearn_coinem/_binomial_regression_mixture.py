@@ -26,6 +26,7 @@ from sklearn_coinem._groups import GroupedFamily, GroupedTable
 from sklearn_coinem._inference import information_criteria, standard_errors
 from sklearn_coinem._numerics import safe_log
 from sklearn_coinem._table import RowBlock, RowTable, merge_tables
+from sklearn_coinem._validation import check_n_samples
 
 # The failure and success values of a 1-D y of 0/1 (or boolean) outcomes.
 BERNOULLI_LABELS = np.array([0, 1])

@@ -405,3 +405,107 @@ def dask_weighted_mean(values, sample_weight):
     terms = da.where(relative > 0, values * relative, 0.0)
     total, norm = dask.compute(terms.sum(), relative.sum())
     return float(total / norm)
+
+
+def dask_outcome_labels(y, labels_of):
+    """``labels_of`` applied to the distinct values of a 1-D dask y."""
+    dask, da = _import_dask()
+    return labels_of(np.asarray(da.unique(y).compute()))
+
+
+def _design_chunk_table(X_block, y_block, sample_weight, family, rows, rows_args):
+    """Validate and compress one chunk of covariates and outcomes.
+
+    ``rows(X_block, y_block, *rows_args)`` returns the chunk's validated
+    counts and design, the in-memory checks and messages; the result is the
+    ``(RowTable, sums)`` of :func:`_chunk_table`.
+    """
+    counts, design = rows(X_block, y_block, *rows_args)
+    n_rows = counts.shape[0]
+    if sample_weight is not None:
+        sample_weight = _check_chunk_weight(sample_weight, counts.shape[0])
+        n_rows = np.count_nonzero(sample_weight)
+    table = RowTable.compress(family, counts, sample_weight, design)
+    totals = table.X.sum(axis=1)
+    weighted_total = table.weights @ totals
+    sums = np.array([counts.shape[0], n_rows, totals.max(initial=0.0), weighted_total])
+    return table, sums
+
+
+def dask_design_table(
+    X, y, sample_weight, *, family, rows, rows_args=(), max_local_rows=MAX_LOCAL_ROWS
+):
+    """Validate and compress dask covariates and outcomes on the workers.
+
+    The table of distinct (counts, design) rows, as ``RowTable.compress``
+    makes in memory, for families with covariates. y (in memory or dask,
+    1-D or 2-D) is split along the row chunks of X.
+
+    Parameters
+    ----------
+    X : dask array or dask dataframe of shape (n_samples, n_features)
+        Covariates.
+    y : array-like or dask array of shape (n_samples,) or (n_samples, q)
+        Outcomes.
+    sample_weight : array-like or dask array of shape (n_samples,) or None
+        Row weights.
+    family : ComponentFamily
+        The component densities (for the per-row constants).
+    rows : callable
+        ``rows(X_block, y_block, *rows_args) -> (counts, design)``, which
+        validates one chunk; picklable.
+    rows_args : tuple, default=()
+        Its further arguments.
+    max_local_rows : int, default=MAX_LOCAL_ROWS
+        Distinct rows up to which the merged table is brought to the client.
+
+    Returns
+    -------
+    table : RowTable or DaskCountTable
+    sums : Bunch
+        As :func:`dask_count_table`'s.
+    """
+    dask, da = _import_dask()
+    X = _known_row_chunks(_as_dask_array(X))
+    expected = int(sum(X.chunks[0]))
+    if not isinstance(y, da.Array):
+        y = np.asarray(y)
+    if isinstance(y, da.Array):
+        y = _known_row_chunks(y)
+    if y.ndim not in (1, 2) or y.shape[0] != expected:
+        raise ValueError(
+            "Found input variables with inconsistent numbers of samples: "
+            f"[{expected}, {y.shape[0] if y.ndim else 0}]"
+        )
+    chunks = (X.chunks[0],) if y.ndim == 1 else (X.chunks[0], (y.shape[1],))
+    if isinstance(y, da.Array):
+        y = y.rechunk(chunks)
+    else:
+        y = da.from_array(y, chunks=chunks)
+    parts = [
+        dask.delayed(_design_chunk_table, pure=True)(
+            X_block, y_block, weight, family, rows, rows_args
+        )
+        for X_block, y_block, weight in zip(
+            X.to_delayed().ravel(),
+            y.to_delayed().ravel(),
+            _weight_blocks(sample_weight, X),
+        )
+    ]
+    parts = dask.persist(*parts)
+    summaries = dask.compute(*[dask.delayed(_summary)(part) for part in parts])
+    n_samples, n_rows, max_total, weighted_total = _combine_sums(
+        *(s[1] for s in summaries)
+    )
+    sums = Bunch(
+        n_samples=int(n_samples),
+        n_rows=int(n_rows),
+        max_total=float(max_total),
+        weighted_total=float(weighted_total),
+    )
+    if sum(s[0] for s in summaries) <= max_local_rows:
+        merged = _tree_reduce(list(parts), _merge_chunk_tables, family)
+        table = dask.compute(merged)[0][0]
+    else:
+        table = DaskCountTable(parts, summaries, family, max_local_rows)
+    return table, sums

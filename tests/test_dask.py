@@ -500,3 +500,82 @@ def test_dask_predict_overflowing_totals_raise_on_compute(client):
     huge = da.from_array(np.vstack([X, [[1e308, 1e308]]]), chunks=(50, 2))
     with pytest.raises(ValueError, match="total count overflows"):
         bm.score_samples(huge).compute()
+
+
+def _regression_rows(n_samples, seed):
+    """Two logistic components with two covariates and varying trials."""
+    from scipy.special import expit
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_samples, 2))
+    component = rng.integers(2, size=n_samples)
+    trials = rng.integers(1, 20, size=n_samples)
+    eta = np.array([-1.0, 1.0])[component] + X @ np.array([0.5, -0.3])
+    successes = rng.binomial(trials, expit(eta))
+    return X, np.column_stack([successes, trials - successes])
+
+
+def _assert_same_regression(result, expected, atol):
+    assert_allclose(result.weights_, expected.weights_, rtol=0, atol=atol)
+    assert_allclose(result.coef_, expected.coef_, rtol=0, atol=atol)
+    assert_allclose(result.intercept_, expected.intercept_, rtol=0, atol=atol)
+    assert_allclose(result.lower_bound_, expected.lower_bound_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_regression_fit_dask_equals_in_memory(client, weighted):
+    """Dask covariates, counts and weights fit the in-memory regression mixture."""
+    from sklearn_coinem import BinomialRegressionMixture
+
+    X, y = _regression_rows(3000, seed=10)
+    sample_weight = None
+    if weighted:
+        sample_weight = np.random.default_rng(11).uniform(0, 2, len(X))
+        sample_weight[:700] = 0
+    dask_weight = None if sample_weight is None else da.from_array(sample_weight, 600)
+    params = {"n_components": 2, "n_init": 3, "random_state": 0, "tol": 1e-10}
+    expected = BinomialRegressionMixture(**params).fit(
+        X, y, sample_weight=sample_weight
+    )
+    result = BinomialRegressionMixture(**params).fit(
+        da.from_array(X, chunks=(700, 2)),
+        da.from_array(y, chunks=(500, 2)),
+        sample_weight=dask_weight,
+    )
+    _assert_same_regression(result, expected, atol=1e-8)
+    assert result.n_iter_ == expected.n_iter_
+
+
+def test_regression_fit_dask_distributed_estep_equals_in_memory(client, monkeypatch):
+    """Above MAX_LOCAL_ROWS the regression's E-step runs on the workers."""
+    from sklearn_coinem import BinomialRegressionMixture, _dask
+
+    monkeypatch.setattr(_dask, "MAX_LOCAL_ROWS", 50)
+    X, y = _regression_rows(2000, seed=12)
+    # Both continue from one start (warm_start): dask's own starts would be
+    # drawn from its local sample of rows, not from all rows.
+    params = {"n_components": 2, "tol": 1e-10, "warm_start": True, "random_state": 0}
+    result = BinomialRegressionMixture(**params).fit(X[:100], y[:100])
+    expected = BinomialRegressionMixture(**params).fit(X[:100], y[:100])
+    result.fit(da.from_array(X, chunks=(300, 2)), y)
+    expected.fit(X, y)
+    _assert_same_regression(result, expected, atol=1e-7)
+
+
+def test_regression_fit_dask_binary_labels_and_bad_chunk(client):
+    """A 1-D dask y of two labels is read as in memory; a bad chunk raises."""
+    from sklearn_coinem import BinomialRegressionMixture
+
+    X, y = _regression_rows(1000, seed=13)
+    outcomes = np.where(y[:, 0] > y[:, 1], 5, 2)
+    params = {"n_components": 1, "tol": 1e-12}
+    expected = BinomialRegressionMixture(**params).fit(X, outcomes)
+    result = BinomialRegressionMixture(**params).fit(
+        da.from_array(X, chunks=(300, 2)), da.from_array(outcomes, chunks=300)
+    )
+    assert_array_equal(result.outcome_labels_, [2, 5])
+    _assert_same_regression(result, expected, atol=1e-10)
+    bad = y.copy()
+    bad[900, 0] = -1
+    with pytest.raises(ValueError, match="non-negative counts"):
+        BinomialRegressionMixture().fit(da.from_array(X, chunks=(300, 2)), bad)
