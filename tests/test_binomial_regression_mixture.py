@@ -190,3 +190,104 @@ def test_groups_of_single_rows_equal_no_groups():
     assert_allclose(
         grouped.score(X, y, groups=np.arange(80)), plain.score(X, y), rtol=1e-10
     )
+
+
+def test_partial_fit_equals_fit_warm_started():
+    """After chunks, the last partial_fit is fit on all rows from the same start."""
+    rng = np.random.default_rng(6)
+    X, y = _simulate(rng, 600, np.array([-1.5, 1.0]), np.array([[1.0], [-0.5]]))
+    weights = rng.uniform(0.5, 1.5, 600)
+    params = {"n_components": 2, "random_state": 0, "tol": 1e-10}
+    model = BinomialRegressionMixture(**params)
+    for start, stop in [(0, 200), (200, 450)]:
+        model.partial_fit(
+            X[start:stop], y[start:stop], sample_weight=weights[start:stop]
+        )
+    assert model._stream.total_weight == pytest.approx(weights[:450].sum())
+    expected = BinomialRegressionMixture(**params, warm_start=True)
+    expected.fit(X[:200], y[:200], sample_weight=weights[:200])
+    expected.weights_, expected.intercept_ = model.weights_, model.intercept_
+    expected.coef_ = model.coef_
+    model.partial_fit(X[450:], y[450:], sample_weight=weights[450:])
+    expected.fit(X, y, sample_weight=weights)
+    assert_allclose(model.weights_, expected.weights_, atol=1e-10)
+    assert_allclose(model.coef_, expected.coef_, atol=1e-10)
+    assert_allclose(model.intercept_, expected.intercept_, atol=1e-10)
+
+
+def test_partial_fit_first_call_equals_fit_and_one_component_is_glm():
+    """The first chunk fits like fit; K=1 streams to the pooled GLM optimum."""
+    rng = np.random.default_rng(7)
+    X, y = _simulate(rng, 400, np.array([-0.4]), np.array([[0.7, -1.1]]))
+    params = {"n_components": 2, "n_init": 3, "random_state": 0}
+    first = BinomialRegressionMixture(**params).partial_fit(X, y)
+    fitted = BinomialRegressionMixture(**params).fit(X, y)
+    assert_allclose(first.coef_, fitted.coef_, atol=1e-12)
+    streamed = BinomialRegressionMixture(tol=1e-14)
+    for start in range(0, 400, 100):
+        streamed.partial_fit(X[start : start + 100], y[start : start + 100])
+    pooled = BinomialRegressionMixture(tol=1e-14).fit(X, y)
+    assert_allclose(streamed.coef_, pooled.coef_, atol=1e-7)
+    assert_allclose(streamed.intercept_, pooled.intercept_, atol=1e-7)
+
+
+def test_partial_fit_rejects_bad_chunks_and_restarts_on_new_params():
+    """Bad chunks leave the stream as it was; changed parameters start anew."""
+    rng = np.random.default_rng(8)
+    X, y = _simulate(rng, 100, np.array([-1.0, 1.0]), np.array([[0.8], [-0.8]]))
+    model = BinomialRegressionMixture(2, random_state=0).partial_fit(X, y)
+    stream, coef = model._stream, model.coef_.copy()
+    with pytest.raises(ValueError, match="X has 2 features"):
+        model.partial_fit(np.ones((5, 2)), y[:5])
+    with pytest.raises(ValueError, match="not seen in fit"):
+        model.partial_fit(X[:5], np.array([0, 1, 2, 1, 0]))
+    assert model._stream is stream
+    assert_array_equal(model.coef_, coef)
+    model.set_params(shared=[0])
+    with pytest.warns(UserWarning, match="starting a new stream"):
+        model.partial_fit(X[:50], y[:50])
+    assert model._stream.total_weight == 50
+    model.fit(X, y)
+    assert model._stream is None
+
+
+def test_binary_outcomes_equal_one_trial_counts():
+    """1-D 0/1, boolean and two-label y are rows of one trial, the larger a success."""
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(200, 2))
+    outcomes = (rng.random(200) < expit(X @ [1.0, -0.5])).astype(int)
+    counts = np.column_stack([outcomes, 1 - outcomes])
+    expected = BinomialRegressionMixture(tol=1e-12).fit(X, counts)
+    for y in (outcomes, outcomes.astype(bool), np.where(outcomes, "yes", "no")):
+        model = BinomialRegressionMixture(tol=1e-12).fit(X, y)
+        assert_allclose(model.coef_, expected.coef_, rtol=1e-12)
+        assert_allclose(model.score(X, y), expected.score(X, counts), rtol=1e-12)
+    model = BinomialRegressionMixture(tol=1e-12).fit(X, np.where(outcomes, 7, -3))
+    assert_array_equal(model.outcome_labels_, [-3, 7])
+    assert_allclose(model.coef_, expected.coef_, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "y, match",
+    [
+        (np.array([0, 1, 2, 1]), "must hold binary outcomes"),
+        (np.array([0.2, 0.5, 0.2, 0.5]), "continuous"),
+        (np.array([3, 3, 3, 3]), "one class"),
+        (np.array([[1, 2], [0.5, 1], [1, 1], [0, 2]]), "integer counts"),
+        (np.array([[1, -2], [1, 1], [1, 1], [0, 2]]), "non-negative counts"),
+        (np.ones((4, 3)), "two columns"),
+        (np.array([0, 1, 1, 0], dtype=object), "Unknown label type"),
+    ],
+)
+def test_meaningless_y_raises(y, match):
+    """Counts must be non-negative integers; 1-D y must be binary outcomes."""
+    with pytest.raises(ValueError, match=match):
+        BinomialRegressionMixture().fit(np.zeros((4, 1)), y)
+
+
+def test_count_mixture_methods_are_absent():
+    """predict_proba(X) and score_samples(X) do not exist: they would need y."""
+    model = BinomialRegressionMixture()
+    assert not hasattr(model, "predict_proba")
+    with pytest.raises(AttributeError, match="posterior_proba"):
+        model.predict_proba  # noqa: B018
