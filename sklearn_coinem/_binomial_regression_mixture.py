@@ -145,6 +145,13 @@ class BinomialRegressionMixture(BaseCountMixture):
     (flexmix's ``FLXMRglmfix(fixed = ...)``). With ``groups`` in :meth:`fit`,
     all rows of a group come from one component (flexmix's ``y ~ x | g``).
 
+    ``y`` is either non-negative integer counts of shape (n, 2), or a 1-D
+    vector of binary outcomes, rows of one trial, as ``LogisticRegression``
+    takes them: 0/1 or booleans, or two labels of which the larger is the
+    success (``outcome_labels_``). Proportions, other values and negative
+    or non-integer counts raise. ``predict(X)`` is the mixture's success
+    probability; methods that need the outcomes take ``(X, y)``.
+
     Each EM iteration takes one minorise-maximise step on the coefficients
     (the Jaakkola-Jordan bound of the logistic log-likelihood), so the
     log-likelihood never decreases and SQUAREM accelerates it; see
@@ -229,6 +236,10 @@ class BinomialRegressionMixture(BaseCountMixture):
 
     lower_bounds_ : ndarray of shape (n_recorded,)
         Its value after each recorded step.
+
+    outcome_labels_ : ndarray of shape (2,)
+        The failure and success values of a 1-D ``y``; ``[0, 1]`` when
+        fitted on counts.
 
     n_features_in_ : int
         Number of covariates seen during fit.
@@ -392,6 +403,8 @@ class BinomialRegressionMixture(BaseCountMixture):
             rows_args=(self.fit_intercept, self.outcome_labels_),
             max_local_rows=MAX_LOCAL_ROWS if distributed else np.inf,
         )
+        if reset:
+            check_n_samples(sums.n_samples, self.n_components)
         if sample_weight is not None and not table.total_weight > 0:
             raise ValueError(
                 "Sample weights must contain at least one non-zero number."
