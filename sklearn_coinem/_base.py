@@ -176,15 +176,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             self._store_result(family, table, result, best, reorder=user[1] is None)
             # A new fit starts a new stream for partial_fit.
             self._stream = None
-        self._warn_collapsed(n_rows)
-        if not self.converged_ and self.max_iter > 0:
-            warnings.warn(
-                "Best performing initialization did not converge. Try different "
-                "init parameters, or increase max_iter, tol, or check for "
-                "degenerate data.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+        self._warn_fit(n_rows)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -250,7 +242,19 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
         self._warn_collapsed(n_rows)
         return self
 
-    def _warn_collapsed(self, n_rows):
+    def _warn_fit(self, n_rows):
+        """Warn about collapsed components and a best run cut by max_iter."""
+        self._warn_collapsed(n_rows, stacklevel=5)
+        if not self.converged_ and self.max_iter > 0:
+            warnings.warn(
+                "Best performing initialization did not converge. Try different "
+                "init parameters, or increase max_iter, tol, or check for "
+                "degenerate data.",
+                ConvergenceWarning,
+                stacklevel=5,
+            )
+
+    def _warn_collapsed(self, n_rows, stacklevel=4):
         """Warn when fitted components coincide or have (almost) no weight."""
         note = collapsed_components(self.weights_, self._fitted_params(), n_rows)
         if note:
@@ -258,7 +262,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
                 f"{type(self).__name__}: {note}. The data support fewer "
                 "components than n_components; consider a smaller n_components.",
                 CollapsedComponentsWarning,
-                stacklevel=4,
+                stacklevel=stacklevel,
             )
 
     def _continued_stream(self):

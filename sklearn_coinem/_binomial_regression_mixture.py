@@ -118,7 +118,9 @@ class _NotProvided:
     """A method of the count mixtures that this estimator does not have.
 
     ``hasattr`` is False: these methods take X alone, and a regression's
-    density needs y too.
+    density needs y too (``fit_predict`` would break sklearn's rule
+    ``fit_predict(X, y) == fit(X, y).predict(X)``, since ``predict`` is the
+    success probability here).
     """
 
     def __init__(self, instead):
@@ -129,8 +131,8 @@ class _NotProvided:
 
     def __get__(self, instance, owner=None):
         raise AttributeError(
-            f"BinomialRegressionMixture has no {self.name}(X): its densities "
-            f"are of y given X; use {self.instead}(X, y)."
+            f"BinomialRegressionMixture has no {self.name}: its densities "
+            f"are of y given X; use {self.instead}."
         )
 
 
@@ -471,6 +473,7 @@ class BinomialRegressionMixture(BaseCountMixture):
             self._store_coef(family, table, result, best, reorder=True)
             # A new fit starts a new stream for partial_fit.
             self._stream = None
+        self._warn_fit(table.total_weight)
         return self
 
     def _store_coef(self, family, table, result, best, *, reorder):
@@ -638,28 +641,6 @@ class BinomialRegressionMixture(BaseCountMixture):
             )
         criteria = self._criteria(X, y, sample_weight, groups)
         return criteria.log_likelihood / criteria.n_obs
-
-    def fit_predict(self, X, y, sample_weight=None):
-        """Fit, then return the most probable component of each row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Covariates.
-
-        y : array-like of shape (n_samples,) or (n_samples, 2)
-            Binary outcomes or (successes, failures) counts, as in :meth:`fit`.
-
-        sample_weight : array-like of shape (n_samples,), default=None
-            Row weights.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Most probable component of each row given its covariates and
-            counts.
-        """
-        return self.fit(X, y, sample_weight).posterior_proba(X, y).argmax(axis=1)
 
     # ---------------------------------------------------------- inference
     def _criteria(self, X, y, sample_weight, groups):
@@ -833,8 +814,9 @@ class BinomialRegressionMixture(BaseCountMixture):
         return y, labels
 
     # The count mixtures' X-only densities; here they need y.
-    predict_proba = _NotProvided("posterior_proba")
-    score_samples = _NotProvided("log_likelihood_samples")
+    predict_proba = _NotProvided("posterior_proba(X, y)")
+    score_samples = _NotProvided("log_likelihood_samples(X, y)")
+    fit_predict = _NotProvided("fit(X, y).posterior_proba(X, y).argmax(axis=1)")
 
     def __sklearn_tags__(self):
         # The base class asks its family, which needs the fitted width.
