@@ -626,7 +626,7 @@ def _mapped_offsets(done, direction):
     for other, offsets in done:
         c = (direction @ other) / (other @ other)
         if np.allclose(direction, c * other, rtol=0, atol=1e-12 * abs(c)):
-            return np.sort(c * offsets)
+            return c * offsets if c > 0 else c * offsets[::-1]
     return None
 
 

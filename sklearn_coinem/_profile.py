@@ -21,7 +21,7 @@ _MAX_SUBSTEPS = 30
 
 # Steps of the bracketing search before a bound is declared to lie at the
 # edge of the parameter's range (each halves the distance to the edge).
-_MAX_EXPANSIONS = 40
+_MAX_EXPANSIONS = 80
 
 # A bound closer than this fraction of the distance from the estimate to an
 # edge of the parameter's range is the edge itself.
@@ -213,14 +213,21 @@ def _solve_side(signed_root, t_max, side, edge, half_width, scale):
     is pulled halfway back to the last point inside the bound.
     """
     target = side * half_width
-    inner = t_max
+    inner, stuck = t_max, edge
     trial = t_max + side * half_width * scale
     for _ in range(_MAX_EXPANSIONS):
-        if np.isfinite(edge) and side * (trial - edge) >= 0:
-            trial = inner + (edge - inner) / 2
+        if side * (trial - stuck) >= 0:
+            trial = inner + (stuck - inner) / 2
         root = signed_root(trial)
         if root is None:
-            trial = inner + (trial - inner) / 2
+            stuck = trial
+            if abs(stuck - inner) <= _BOUND_RTOL * scale:
+                # The path ends inside the bound: the other parameters run
+                # onto the edge of their space (a weight to 0, beyond which
+                # this parameter is no longer identified) with the deviance
+                # still below the bound, so no value up to the edge of this
+                # parameter's range is excluded.
+                return edge if np.isfinite(edge) else np.nan
             continue
         if side * (root - target) >= 0:
             return brentq(
@@ -229,7 +236,7 @@ def _solve_side(signed_root, t_max, side, edge, half_width, scale):
                 xtol=_BOUND_RTOL * scale,
             )
         inner = trial
-        if np.isfinite(edge) and abs(edge - inner) <= _EDGE_RTOL * abs(edge - t_max):
+        if np.isfinite(stuck) and abs(stuck - inner) <= _EDGE_RTOL * abs(stuck - t_max):
             return edge
         # A secant step from the estimate (root 0), aimed a little beyond.
         trial = t_max + (trial - t_max) * (1.2 * target / root if root else 2.0)
