@@ -592,8 +592,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             raise ValueError(f"confidence must be in (0, 1), got {confidence!r}.")
         if interval not in ("logit", "wald", "profile"):
             raise ValueError(
-                "interval must be 'logit', 'wald' or 'profile', got "
-                f"{interval!r}."
+                f"interval must be 'logit', 'wald' or 'profile', got {interval!r}."
             )
         check_is_fitted(self)
         n_free = n_parameters(

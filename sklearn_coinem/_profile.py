@@ -13,7 +13,7 @@ from scipy.optimize import brentq
 # Newton stops when the predicted gain of the log-likelihood, half the
 # squared Newton decrement, is below this: far below the 1.92 of a 95%
 # bound, and above the rounding of a sum of many log-likelihood terms.
-_GAIN_TOL = 1e-10
+_GAIN_TOL = 1e-8
 _MAX_NEWTON = 50
 
 # Halvings of a move along the profile path before it is given up.
@@ -148,7 +148,15 @@ def profile_bounds(
     nuisance = null_space(direction[None, :])
     solved = {t_max: (delta_max, derivatives(delta_max)[1], value_max)}
 
+    roots = {}
+
     def signed_root(t):
+        if t in roots:
+            return roots[t]
+        roots[t] = _signed_root(t)
+        return roots[t]
+
+    def _signed_root(t):
         value = _follow(solved, t, direction, nuisance, loglik, derivatives, inside)
         if value is None:
             return None

@@ -69,14 +69,15 @@ def test_profile_one_die_is_binomial_interval_of_each_outcome():
 
 def _mixture_loglik(X, w0, p0, p1):
     """Two-coin mixture log-likelihood from scipy's binomial pmf."""
-    n = X.sum(axis=1)
+    rows, repeats = np.unique(X, axis=0, return_counts=True)
+    n = rows.sum(axis=1)
     log_comp = np.column_stack(
         [
-            np.log(w0) + binom.logpmf(X[:, 0], n, p0),
-            np.log1p(-w0) + binom.logpmf(X[:, 0], n, p1),
+            np.log(w0) + binom.logpmf(rows[:, 0], n, p0),
+            np.log1p(-w0) + binom.logpmf(rows[:, 0], n, p1),
         ]
     )
-    return logsumexp(log_comp, axis=1).sum()
+    return repeats @ logsumexp(log_comp, axis=1)
 
 
 def _brute_force_profile(X, mle, index):
@@ -176,3 +177,20 @@ def _coverage(case, n_datasets, seed):
         ci = np.concatenate([se.weights_ci[perm], se.probs_ci[perm].reshape(-1, 2)])
         covered += (ci[:, 0] <= truth) & (truth <= ci[:, 1])
     return covered / n_datasets
+
+
+@pytest.mark.slow
+def test_profile_coverage_small_overlapping_component_by_simulation():
+    """Hard case: 95% profile intervals cover every parameter near the nominal rate.
+
+    Weights 0.15/0.85, heads probabilities 0.5/0.35, 600 rows of 20 flips,
+    where the logit intervals of the small component undercover (measured
+    in docs/performance.rst: 0.88 for its probability). 150 data sets keep
+    the test near a minute on one free core; the Monte Carlo standard error
+    of a coverage of 0.95 is then 0.018, and the band [0.91, 0.99] is
+    0.95 -/+ 2.2 of them, which the logit intervals' 0.88 would fail.
+    """
+    case = ([0.15, 0.85], [[0.5, 0.5], [0.35, 0.65]], 600, 20, 5)
+    coverage = _coverage(case, n_datasets=150, seed=12)
+    print("profile coverage of weights, then probs row by row:", coverage)
+    assert np.all((coverage >= 0.91) & (coverage <= 0.99)), coverage
