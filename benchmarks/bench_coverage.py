@@ -34,27 +34,27 @@ from sklearn_coinem import BinomialMixture, align_components
 from sklearn_coinem.datasets import make_binomial_mixture
 
 CASES = {
-    "hard": dict(
-        weights=[0.15, 0.85],
-        probs=[[0.5, 0.5], [0.35, 0.65]],
-        n_samples=600,
-        n_trials=20,
-        n_init=5,
-    ),
-    "coins": dict(
-        weights=[0.4, 0.6],
-        probs=[[0.8, 0.2], [0.3, 0.7]],
-        n_samples=200,
-        n_trials=(5, 15),
-        n_init=1,
-    ),
-    "dice": dict(
-        weights=[0.35, 0.65],
-        probs=[[0.6, 0.3, 0.1], [0.2, 0.3, 0.5]],
-        n_samples=200,
-        n_trials=(4, 10),
-        n_init=1,
-    ),
+    "hard": {
+        "weights": [0.15, 0.85],
+        "probs": [[0.5, 0.5], [0.35, 0.65]],
+        "n_samples": 600,
+        "n_trials": 20,
+        "n_init": 5,
+    },
+    "coins": {
+        "weights": [0.4, 0.6],
+        "probs": [[0.8, 0.2], [0.3, 0.7]],
+        "n_samples": 200,
+        "n_trials": (5, 15),
+        "n_init": 1,
+    },
+    "dice": {
+        "weights": [0.35, 0.65],
+        "probs": [[0.6, 0.3, 0.1], [0.2, 0.3, 0.5]],
+        "n_samples": 200,
+        "n_trials": (4, 10),
+        "n_init": 1,
+    },
 }
 INTERVALS = ("logit", "wald", "profile")
 
@@ -80,7 +80,7 @@ def coverage(case, n_reps, seed=1, start_at_truth=False):
             n_trials=spec["n_trials"],
             random_state=int(rng.integers(2**31)),
         )
-        start = dict(weights_init=weights, probs_init=probs) if start_at_truth else {}
+        start = {"weights_init": weights, "probs_init": probs} if start_at_truth else {}
         bm = BinomialMixture(
             len(weights),
             tol=1e-10,
