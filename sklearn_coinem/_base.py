@@ -594,8 +594,10 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             or not 0 < confidence < 1
         ):
             raise ValueError(f"confidence must be in (0, 1), got {confidence!r}.")
-        if interval not in ("logit", "wald"):
-            raise ValueError(f"interval must be 'logit' or 'wald', got {interval!r}.")
+        if interval not in ("logit", "wald", "profile"):
+            raise ValueError(
+                f"interval must be 'logit', 'wald' or 'profile', got {interval!r}."
+            )
         check_is_fitted(self)
         n_free = n_parameters(
             self._family,

@@ -12,6 +12,7 @@ from sklearn.utils import Bunch
 
 from sklearn_coinem._estep import estimate_log_resp, sufficient_statistics
 from sklearn_coinem._numerics import safe_log
+from sklearn_coinem._profile import maximise, profile_bounds
 from sklearn_coinem._solver import single_blas_thread
 
 # Expected rows below which a weight is treated as lying on the boundary of
@@ -474,10 +475,12 @@ def standard_errors(
         If False the weights are known constants: standard error 0.
     confidence : float, default=0.95
         Coverage of the two-sided intervals.
-    interval : {"logit", "wald"}, default="logit"
+    interval : {"logit", "wald", "profile"}, default="logit"
         Scale of the intervals: the family's choice per parameter
         (``family.interval_scales``; the weights always on the logit scale),
-        or plain Wald intervals clipped to the parameter's range for all.
+        plain Wald intervals clipped to the parameter's range for all, or
+        profile-likelihood intervals (:func:`profile_intervals`) for every
+        estimate with a standard error.
     feature_names : sequence of str, default=None
         Names of the outcome columns for the table.
     row_weight : float, default=1.0
@@ -527,10 +530,162 @@ def standard_errors(
             estimates[name], std_error, half, bounds[name], scales[name]
         )
         result[f"{name}_status"] = status[name].astype(str)
+    if interval == "profile" and not np.isnan(covariance).any():
+        profiled = profile_intervals(
+            table, family, weights, params, free, status, confidence
+        )
+        for name, ci in profiled.items():
+            known = ~np.isnan(ci[..., 0])
+            result[f"{name}_ci"][known] = ci[known]
     result.newton_decrement = float(np.sqrt(max(score @ covariance @ score, 0.0)))
     result.message = _explain(status, result.newton_decrement)
     result.table = _tidy_table(estimates, result, feature_names)
     return result
+
+
+def profile_intervals(table, family, weights, params, free, status, confidence):
+    """Profile-likelihood intervals of every weight and parameter entry.
+
+    The interval of an entry ``psi`` holds the values where twice the drop
+    of the profile log-likelihood (the log-likelihood maximised over all
+    other free parameters with ``psi`` held) stays below the
+    chi-square(1) quantile (Venzon & Moolgavkar 1988). The free basis of
+    the observed information is the chart: every natural parameter is
+    affine in its coordinates (``_delta_jacobians``), and Louis' formula
+    gives the score and information at any point of it, so the nuisance
+    maximisation is Newton's method. The profile keeps the components in
+    their fitted order (``family.canonical_order``), the identifiability
+    constraint without which a weight's profile would pass through the
+    relabelled maximum. An entry that is an affine function of
+    one already profiled (the reference weight with two components, the
+    second probability of a coin) takes that entry's interval, mapped.
+
+    Parameters
+    ----------
+    table, family, weights, params
+        As for :func:`standard_errors`.
+    free : Bunch
+        The free basis (:func:`observed_information`).
+    status : dict
+        ``name -> str array``; only "estimated" and "near boundary" entries
+        are profiled.
+    confidence : float
+        Coverage of the two-sided intervals.
+
+    Returns
+    -------
+    intervals : dict
+        ``name -> ndarray of shape estimate.shape + (2,)``, NaN where the
+        entry was not profiled.
+    """
+    estimates = {"weights": weights, **params}
+    bounds = {"weights": (0.0, 1.0), **family.param_bounds}
+    jacobians = _delta_jacobians(family, weights, params, free)
+    chart = _Chart(table, family, weights, params, free, jacobians, bounds)
+    delta_max, _, info_max, _ = maximise(
+        chart.loglik, chart.derivatives, chart.inside, np.zeros(free.n_free)
+    )
+    half = norm.ppf(0.5 + confidence / 2)
+    done = []
+    intervals = {}
+    for name, jac in jacobians.items():
+        rows = jac.reshape(-1, free.n_free)
+        flat_estimate = np.ravel(estimates[name])
+        flat_status = np.ravel(status[name])
+        ci = np.full((len(rows), 2), np.nan)
+        for i, direction in enumerate(rows):
+            if flat_status[i] not in ("estimated", "near boundary"):
+                continue
+            if not np.any(direction):
+                continue
+            offsets = _mapped_offsets(done, direction)
+            if offsets is None:
+                low, high = np.asarray(bounds[name]) - flat_estimate[i]
+                offsets = profile_bounds(
+                    chart.loglik,
+                    chart.derivatives,
+                    chart.inside,
+                    delta_max,
+                    direction,
+                    (low, high),
+                    half,
+                    np.sqrt(direction @ np.linalg.solve(info_max, direction)),
+                )
+                done.append((direction, offsets))
+            ci[i] = flat_estimate[i] + offsets
+        intervals[name] = ci.reshape(np.shape(estimates[name]) + (2,))
+    return intervals
+
+
+def _mapped_offsets(done, direction):
+    """Bounds of ``direction @ delta`` from a profiled parallel direction, or None.
+
+    ``direction = c * other`` makes the profile of one the profile of the
+    other, with the bounds scaled by ``c`` (and swapped when ``c < 0``).
+    """
+    for other, offsets in done:
+        c = (direction @ other) / (other @ other)
+        if np.allclose(direction, c * other, rtol=0, atol=1e-12 * abs(c)):
+            return c * offsets if c > 0 else c * offsets[::-1]
+    return None
+
+
+class _Chart:
+    """The log-likelihood and its derivatives on the free basis' affine chart.
+
+    ``delta`` is the offset of the free coordinates from the fitted ones;
+    the weights and parameters are the fitted ones plus the Jacobians
+    times ``delta``. The free basis (which weight and which probabilities
+    are the references) stays that of the fit, so scores and information
+    at every point are in one coordinate system.
+    """
+
+    def __init__(self, table, family, weights, params, free, jacobians, bounds):
+        self.table, self.family, self.free = table, family, free
+        self.estimates = {"weights": weights, **params}
+        self.jacobians = jacobians
+        self.bounds = bounds
+        self.moving = {
+            name: np.any(jac != 0, axis=-1) for name, jac in jacobians.items()
+        }
+        self.order = family.canonical_order(weights, params)
+
+    def natural(self, delta):
+        values = {
+            name: self.estimates[name] + self.jacobians[name] @ delta
+            for name in self.jacobians
+        }
+        return values.pop("weights"), values
+
+    def inside(self, delta):
+        weights, params = self.natural(delta)
+        for name, value in {"weights": weights, **params}.items():
+            low, high = self.bounds[name]
+            moving = value[self.moving[name]]
+            if not np.all((moving > low) & (moving < high)):
+                return False
+        # Label switching would join the profile of one component to that
+        # of another: the chart keeps the fitted order of the components.
+        return np.array_equal(self.family.canonical_order(weights, params), self.order)
+
+    def loglik(self, delta):
+        weights, params = self.natural(delta)
+        _, _, loglik = self.table.map_reduce(
+            sufficient_statistics, self.family, *_batched(weights, params)
+        )
+        return float(loglik[0])
+
+    def derivatives(self, delta):
+        weights, params = self.natural(delta)
+        nk, stats = self.table.map_reduce(
+            _expected_statistics, self.family, weights, params
+        )
+        info = _complete_information(self.family, weights, params, nk, stats, self.free)
+        covariance, score = self.table.map_reduce(
+            _score_moments, self.family, weights, params, self.free
+        )
+        info -= covariance
+        return score, (info + info.T) / 2
 
 
 def _flag_near_boundary(status, estimate, std_error, half_width, bounds):

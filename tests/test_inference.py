@@ -688,5 +688,5 @@ def test_standard_errors_rejects_unknown_interval():
     """An unknown interval scale is a clear error."""
     X, _ = make_binomial_mixture(100, random_state=0)
     bm = BinomialMixture(2, random_state=0).fit(X)
-    with pytest.raises(ValueError, match="interval must be 'logit' or 'wald'"):
-        bm.standard_errors(X, interval="profile")
+    with pytest.raises(ValueError, match="must be 'logit', 'wald' or 'profile'"):
+        bm.standard_errors(X, interval="bootstrap")
