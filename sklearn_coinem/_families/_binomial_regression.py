@@ -69,66 +69,78 @@ def binomial_logit_log_prob(X, eta):
     return np.negative(out, out=out)
 
 
-def jaakkola_jordan_weight(eta, prob=None, complement=None):
+def jaakkola_jordan_weight(eta, magnitude=None, tanh_half=None):
     """``tanh(eta / 2) / (2 eta)``, the minorising curvature of ``log expit``.
 
     It lies in (0, 1/4] and equals 1/4 at ``eta = 0``: the quadratic that
     touches ``log expit`` at ``eta`` with this curvature lies below it
-    everywhere (Jaakkola & Jordan 2000). ``prob`` and ``complement`` are
-    ``expit(eta)`` and ``expit(-eta)`` if already known: their difference is
-    ``tanh(eta / 2)``, to about ``1e-16 / |eta|`` relative, and below
-    ``SMALL_ETA`` the Taylor series takes over.
+    everywhere (Jaakkola & Jordan 2000). ``magnitude`` and ``tanh_half`` are
+    ``|eta|`` and ``tanh(|eta| / 2)`` if already known (the latter to about
+    ``1e-16`` absolute, so the ratio to about ``1e-16 / |eta|`` relative);
+    below ``SMALL_ETA`` the Taylor series takes over.
     """
-    prob = expit(eta) if prob is None else prob
-    complement = expit(-eta) if complement is None else complement
+    magnitude = np.abs(eta) if magnitude is None else magnitude
+    tanh_half = np.tanh(magnitude / 2) if tanh_half is None else tanh_half
     with np.errstate(divide="ignore", invalid="ignore"):
-        weight = prob - complement
-        weight /= eta
+        weight = tanh_half / magnitude
     weight *= 0.5
-    small = np.abs(eta) < SMALL_ETA
+    small = magnitude < SMALL_ETA
     if small.any():
-        weight[small] = 0.25 - eta[small] ** 2 / 48.0
+        weight[small] = 0.25 - magnitude[small] ** 2 / 48.0
     return weight
 
 
 def binomial_logit_pieces(X, eta, curvature):
     """Score residual ``s - n p``, bound curvature and Fisher weight ``n p (1 - p)``.
 
-    ``p = expit(eta)`` and ``1 - p = expit(-eta)`` are each computed without
-    cancellation, so the Fisher weight keeps its relative precision at any
-    eta. Every piece is ``trials`` times one array, updated in place: this
-    runs on every row at every iteration.
+    Everything comes from one exponential, ``exp(-|eta|)``, which never
+    overflows: ``max(p, 1 - p) = 1 / (1 + exp(-|eta|))`` and ``min(p, 1 - p)``
+    (that times ``exp(-|eta|)``) are both exact to rounding, so the Fisher
+    weight keeps its relative precision at any eta. Updated in place, and
+    without ``scipy.special.expit`` (ten times slower than ``np.exp``) or
+    ``np.where`` (slow on unpredictable masks): this runs on every row at
+    every iteration.
     """
     successes, failures = X[:, 0], X[:, 1]
     trials = successes + failures
-    prob = expit(eta)
-    complement = expit(-eta)
-    if curvature == "bohning":
-        weights = np.broadcast_to(trials / 4.0, eta.shape)
-    elif curvature != "newton":
-        weights = jaakkola_jordan_weight(eta, prob, complement)
-        weights *= trials
-    complement *= prob
-    complement *= trials
-    residual = prob
+    magnitude = np.abs(eta)
+    small = np.negative(magnitude)
+    np.exp(small, out=small)
+    large = small + 1.0
+    np.reciprocal(large, out=large)
+    small *= large
+    tanh_half = large - small
+    fisher = small * large
+    fisher *= trials
+    # p is min(p, 1 - p) plus, where eta >= 0, their difference.
+    residual = np.greater_equal(eta, 0.0) * tanh_half
+    residual += small
     residual *= -trials
     residual += successes
-    if curvature == "newton":
-        weights = complement
-    return residual, weights, complement
+    if curvature == "bohning":
+        weights = np.broadcast_to(trials / 4.0, eta.shape)
+    elif curvature == "newton":
+        weights = fisher
+    else:
+        weights = jaakkola_jordan_weight(eta, magnitude, tanh_half)
+        weights *= trials
+    return residual, weights, fisher
 
 
 def weighted_outer_sums(weights, design):
     """``sum_i w_rki x_i x_i^T`` of every run and component, shape (R, K, p, p).
 
     One product with the ``p (p + 1) / 2`` distinct columns of the rows'
-    outer products: the matrices are symmetric.
+    outer products (the matrices are symmetric), built from the transposed
+    design: indexing the columns of a row-major array is several times
+    slower.
     """
     n_runs, n_components, n_samples = weights.shape
     n_cols = design.shape[1]
     rows, cols = np.triu_indices(n_cols)
-    outer = design[:, rows] * design[:, cols]
-    upper = weights.reshape(n_runs * n_components, n_samples) @ outer
+    columns = np.ascontiguousarray(design.T)
+    outer = columns[rows] * columns[cols]
+    upper = weights.reshape(n_runs * n_components, n_samples) @ outer.T
     sums = np.empty((n_runs * n_components, n_cols, n_cols))
     sums[:, rows, cols] = upper
     sums[:, cols, rows] = upper
