@@ -23,7 +23,7 @@ from sklearn_coinem._table import RowTable
 from sklearn_coinem.datasets import load_betablocker
 from tests import _references_flexmix as flexmix
 
-MONOTONE = ["jaakkola-jordan", "bohning"]
+MONOTONE = ["certified-newton", "jaakkola-jordan", "bohning"]
 
 
 def _block(X, design, weights=None):

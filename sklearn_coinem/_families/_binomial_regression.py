@@ -222,11 +222,13 @@ class BinomialRegressionFamily(ComponentFamily):
     shared : array-like of shape (p,), bool, default=None
         Design columns whose coefficient is common to all components; None
         means none.
-    curvature : {"jaakkola-jordan", "bohning", "newton"}, default="jaakkola-jordan"
+    curvature : {"certified-newton", "jaakkola-jordan", "bohning", "newton"}, \
+            default="certified-newton"
         Curvature of the quadratic that one M-step maximises: the
-        Jaakkola-Jordan or Böhning-Lindsay minoriser (monotone), or the
+        Jaakkola-Jordan or Böhning-Lindsay minoriser (monotone), the
         log-likelihood's own Hessian (one IRLS step, not monotone; for
-        comparison only).
+        comparison only), or that Hessian whenever the Jaakkola-Jordan
+        minoriser certifies its step (monotone, see the notes).
 
     Notes
     -----
@@ -240,6 +242,18 @@ class BinomialRegressionFamily(ComponentFamily):
     steps. Either way the step is ``coef + B^-1 g`` with
     ``B = sum_i r_ik w_i x_i x_i^T`` and ``g = sum_i r_ik x_i (s_i - n_i p_ik)``;
     shared coefficients sum the bound and gradient over components.
+
+    ``"certified-newton"`` computes the same statistics plus the
+    complete-data information ``F = sum_i r_ik n_i p_ik (1 - p_ik) x_i x_i^T``
+    (which standard errors need anyway) and takes the Newton (IRLS) step
+    ``d = F^-1 g`` of a run whenever the minoriser's value at it,
+    ``sum_k g_k.d_k - d_k^T B_k d_k / 2``, is non-negative: that value is a
+    lower bound on the step's gain of the complete-data objective, so the
+    step is a generalised EM step and the log-likelihood still never
+    decreases. Otherwise the run takes the bound step. Near a maximum the
+    Newton step is nearly the exact M-step, so EM needs fewer iterations
+    (17 instead of 19 with SQUAREM, 18 instead of 26 with plain EM on the
+    benchmark's 10^5 rows; see ``docs/performance.rst``).
 
     References
     ----------
@@ -261,7 +275,7 @@ class BinomialRegressionFamily(ComponentFamily):
     param_names = ("coef",)
     param_bounds = {"coef": (-np.inf, np.inf)}
 
-    def __init__(self, shared=None, curvature="jaakkola-jordan"):
+    def __init__(self, shared=None, curvature="certified-newton"):
         self.shared = shared
         self.curvature = curvature
 
