@@ -84,8 +84,9 @@ def jaakkola_jordan_weight(eta, magnitude=None, tanh_half=None):
     with np.errstate(divide="ignore", invalid="ignore"):
         weight = tanh_half / magnitude
     weight *= 0.5
-    small = magnitude < SMALL_ETA
-    if small.any():
+    # One reduction decides whether any entry needs the series.
+    if magnitude.size and magnitude.min() < SMALL_ETA:
+        small = magnitude < SMALL_ETA
         weight[small] = 0.25 - magnitude[small] ** 2 / 48.0
     return weight
 
@@ -301,8 +302,9 @@ class BinomialRegressionFamily(ComponentFamily):
         eta = linear_predictor(design, params["coef"])
         residual, weights, fisher = binomial_logit_pieces(block.X, eta, self.curvature)
         residual *= resp
-        fisher *= resp
+        n_runs = resp.shape[0]
         if self.curvature == "newton":
+            fisher *= resp
             information = weighted_outer_sums(fisher, design)
             return {
                 "grad": residual @ design,
@@ -310,8 +312,10 @@ class BinomialRegressionFamily(ComponentFamily):
                 "information": information,
             }
         # One product for both curvature sums: the bound and the information.
-        sums = weighted_outer_sums(np.concatenate([resp * weights, fisher]), design)
-        n_runs = resp.shape[0]
+        weighted = np.empty((2 * n_runs,) + resp.shape[1:])
+        np.multiply(resp, weights, out=weighted[:n_runs])
+        np.multiply(resp, fisher, out=weighted[n_runs:])
+        sums = weighted_outer_sums(weighted, design)
         return {
             "grad": residual @ design,
             "hess": sums[:n_runs],
