@@ -412,8 +412,13 @@ class BinomialRegressionFamily(ComponentFamily):
         identifiable". Groups (rows sharing a component) are not taken into
         account.
         """
-        design = block.design[block.weights > 0]
-        trials = block.X[block.weights > 0].sum(axis=1)
+        # Masks are applied only when they drop rows: on large tables the
+        # copies cost as much as an EM iteration.
+        positive = block.weights > 0
+        design, X = block.design, block.X
+        if not positive.all():
+            design, X = design[positive], X[positive]
+        trials = X.sum(axis=1)
         n_cols = design.shape[1]
         if np.linalg.matrix_rank(design) < n_cols:
             return (
@@ -421,7 +426,10 @@ class BinomialRegressionFamily(ComponentFamily):
                 "coefficients are not identifiable even with one component."
             )
         needed = 2 * n_components - 1
-        rank = np.linalg.matrix_rank(design[trials >= needed]) if needed > 1 else n_cols
+        eligible = trials >= needed
+        rank = n_cols
+        if needed > 1 and not eligible.all():
+            rank = np.linalg.matrix_rank(design[eligible])
         if rank >= n_cols:
             return None
         return (
