@@ -10,11 +10,16 @@ from scipy.special import expit, log_expit, logsumexp
 from scipy.stats import binom
 from sklearn.utils import check_random_state
 
+from sklearn_coinem._binomial_regression_mixture import refine_on_subsample
+from sklearn_coinem._families import _binomial_regression
 from sklearn_coinem._families._binomial_regression import (
     CURVATURES,
     BinomialRegressionFamily,
+    binomial_logit_pieces,
     jaakkola_jordan_weight,
+    minorised_gain,
     tied_newton_step,
+    weighted_outer_sums,
 )
 from sklearn_coinem._groups import group_layout, grouped_e_step
 from sklearn_coinem._initialization import initial_parameters
@@ -23,7 +28,7 @@ from sklearn_coinem._table import RowTable
 from sklearn_coinem.datasets import load_betablocker
 from tests import _references_flexmix as flexmix
 
-MONOTONE = ["jaakkola-jordan", "bohning"]
+MONOTONE = ["certified-newton", "jaakkola-jordan", "bohning"]
 
 
 def _block(X, design, weights=None):
@@ -610,3 +615,109 @@ def test_compressed_table_gives_raw_statistics():
     assert_allclose(
         table.constant_sum, family.row_constants(raw_block).sum(), rtol=1e-12
     )
+
+
+def _complete_data_objective(block, resp, coef):
+    """``sum_rki r_rki (s_i log p_rki + f_i log(1 - p_rki))``, scipy's log_expit.
+
+    The binomial coefficients are left out: they cancel in every gain.
+    """
+    successes, failures = block.X.T
+    eta = coef @ block.design.T
+    log_lik = successes * log_expit(eta) + failures * log_expit(-eta)
+    return (resp * log_lik).sum(axis=(1, 2))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_minorised_gain_bounds_the_complete_data_gain(seed):
+    """The certificate of a step never exceeds its gain of Q (scipy), any step."""
+    rng = np.random.default_rng(seed)
+    block = _simulate(rng, 150, rng.normal(size=(3, 3)))
+    family = BinomialRegressionFamily(curvature="jaakkola-jordan")
+    coef = rng.normal(scale=2.0, size=(2, 3, 3))
+    resp = rng.uniform(size=(2, 3, 150))
+    stats = family.accumulate(block, resp, {"coef": coef})
+    before = _complete_data_objective(block, resp, coef)
+    for scale in (1e-3, 0.1, 1.0, 10.0):
+        step = rng.normal(scale=scale, size=coef.shape)
+        gain = _complete_data_objective(block, resp, coef + step) - before
+        bound = minorised_gain(stats["hess"], stats["grad"], step)
+        assert (bound <= gain + 1e-9 * np.abs(before)).all()
+
+
+def test_certified_newton_converges_quadratically_near_the_optimum():
+    """Near statsmodels' optimum one certified step is Newton's: error squared."""
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(5)
+    block = _simulate(rng, 300, np.array([[-0.5, 1.0, -0.7]]))
+    optimum = sm.GLM(block.X, block.design, family=sm.families.Binomial())
+    optimum = optimum.fit(tol=1e-14).params
+    start = optimum + rng.normal(scale=0.02, size=3)
+    resp = np.ones((1, 1, 300))
+    errors = {}
+    for curvature in ("certified-newton", "jaakkola-jordan"):
+        family = BinomialRegressionFamily(curvature=curvature)
+        params = {"coef": start[None, None]}
+        params = family.m_step(family.accumulate(block, resp, params), None, params)
+        errors[curvature] = np.abs(params["coef"][0, 0] - optimum).max()
+    initial = np.abs(start - optimum).max()
+    # The bound step only contracts the error by a constant factor.
+    assert errors["certified-newton"] < 2 * initial**2 < 0.1 * initial
+    assert errors["jaakkola-jordan"] > 0.1 * initial
+
+
+def test_logit_pieces_match_mpmath_at_extreme_eta():
+    """Residual ``s - n p`` and Fisher weight ``n p (1 - p)`` to 1e-14 at any eta."""
+    mpmath = pytest.importorskip("mpmath")
+    eta = np.array([[-800.0, -40.0, -3.0, -1e-6, 0.0, 2e-4, 0.7, 25.0, 800.0]])
+    X = np.array([[3.0, 7.0]] * eta.shape[1])
+    residual, _, fisher = binomial_logit_pieces(X, eta, "newton")
+    with mpmath.workdps(50):
+        probs = [1 / (1 + mpmath.exp(-mpmath.mpf(e))) for e in eta[0]]
+        expected_residual = [float(3 - 10 * p) for p in probs]
+        expected_fisher = [float(10 * p * (1 - p)) for p in probs]
+    assert_allclose(residual[0], expected_residual, rtol=1e-14, atol=1e-15)
+    assert_allclose(fisher[0], expected_fisher, rtol=1e-14)
+
+
+def test_weighted_outer_sums_equal_einsum():
+    """The symmetric product equals the brute-force sum of weighted outer products."""
+    rng = np.random.default_rng(6)
+    design = rng.normal(size=(70, 5))
+    weights = rng.uniform(size=(2, 3, 70))
+    expected = np.einsum("rkn,ni,nj->rkij", weights, design, design)
+    assert_allclose(weighted_outer_sums(weights, design), expected, rtol=1e-12)
+
+
+def test_init_params_on_a_subsample_is_close_to_all_rows(monkeypatch):
+    """Starting fits on every m-th row of a large table stay near the full ones."""
+    rng = np.random.default_rng(7)
+    block = _simulate(rng, 6000, np.array([[-1.0, 1.0, 0.5], [1.0, -0.5, 0.2]]))
+    resp = rng.dirichlet(np.ones(2), size=6000)
+    family = BinomialRegressionFamily()
+    monkeypatch.setattr(_binomial_regression, "INIT_ROWS", 1000)
+    subsampled = family.init_params(block, resp)["coef"]
+    monkeypatch.setattr(_binomial_regression, "INIT_ROWS", 10**6)
+    full = family.init_params(block, resp)["coef"]
+    assert_allclose(subsampled, full, atol=0.15)
+    assert not np.allclose(subsampled, full, atol=1e-8)
+
+
+def test_refine_on_subsample_reaches_the_same_maximum(monkeypatch):
+    """EM from a start refined on 2048 rows ends where EM on all rows ends."""
+    rng = np.random.default_rng(8)
+    block = _simulate(rng, 40000, np.array([[-1.5, 1.0, -0.5], [1.0, -1.0, 0.8]]))
+    family = BinomialRegressionFamily()
+    table = RowTable.from_rows(family, block.X, block.weights, block.design)
+    weights, params = initial_parameters(
+        table, family, 2, 1, "k-means++", check_random_state(0)
+    )
+    options = {"pseudo_count": 0.0, "update_weights": True, "tol": 1e-8}
+    refined = refine_on_subsample(table, family, weights, params, **options)
+    assert not np.allclose(refined[1]["coef"], params["coef"], atol=1e-3)
+    results = [
+        run_em(table, family, *start, max_iter=1000, **options)
+        for start in [(weights, params), refined]
+    ]
+    assert_allclose(results[1].lower_bound, results[0].lower_bound, rtol=1e-10, atol=0)
+    assert results[1].n_iter[0] < results[0].n_iter[0]

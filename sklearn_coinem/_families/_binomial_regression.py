@@ -11,7 +11,7 @@ from sklearn_coinem._families._multinomial import row_proportions
 from sklearn_coinem._numerics import log_coefficients
 
 #: The curvatures of the quadratic the M-step maximises (see the class notes).
-CURVATURES = ("jaakkola-jordan", "bohning", "newton")
+CURVATURES = ("certified-newton", "jaakkola-jordan", "bohning", "newton")
 
 # Smoothing added to both counts of every row when a start is fitted from
 # responsibilities: it keeps starting coefficients finite on separated rows.
@@ -23,6 +23,10 @@ INIT_SMOOTHING = 0.5
 # them left every k-means++ start of K = 3 in the same local optimum).
 INIT_STEPS = 4
 
+# Rows (with responsibilities) that those steps use at most: an evenly spaced
+# subset of the table beyond that.
+INIT_ROWS = 1 << 13
+
 # Relative ridge added to each curvature matrix: a larger curvature keeps the
 # quadratic a minoriser, and a component without data (curvature 0, gradient
 # 0) then stays where it is instead of producing nan.
@@ -32,8 +36,9 @@ RIDGE = 1e-10
 # (the multinomial family's threshold).
 BOUNDARY_COUNT = 1e-3
 
-# Below this |eta| the curvature tanh(eta / 2) / (2 eta) is its Taylor series.
-SMALL_ETA = 1e-4
+# Below this |eta| the curvature tanh(eta / 2) / (2 eta) is its Taylor series
+# 1/4 - eta^2 / 48 (next term eta^4 / 480, below 1e-14 relative).
+SMALL_ETA = 1e-3
 
 
 def linear_predictor(design, coef):
@@ -46,60 +51,100 @@ def binomial_logit_log_prob(X, eta):
 
     With ``a = log(1 + exp(-|eta|))``, ``-log expit(eta) = max(-eta, 0) + a``
     and ``-log expit(-eta) = max(eta, 0) + a``: no cancellation at any eta.
+    Written in place on a few arrays: it runs on every row at every iteration.
     """
     successes, failures = X[:, 0], X[:, 1]
-    softplus_tail = np.log1p(np.exp(-np.abs(eta)))
-    return -(
-        (successes + failures) * softplus_tail
-        + successes * np.maximum(-eta, 0.0)
-        + failures * np.maximum(eta, 0.0)
-    )
+    out = np.abs(eta)
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+    np.log1p(out, out=out)
+    out *= successes + failures
+    positive = np.maximum(eta, 0.0)
+    # positive - eta is max(-eta, 0) exactly (one of the two is zero).
+    negative = positive - eta
+    negative *= successes
+    positive *= failures
+    out += negative
+    out += positive
+    return np.negative(out, out=out)
 
 
-def jaakkola_jordan_weight(eta, decay=None):
+def jaakkola_jordan_weight(eta, magnitude=None, tanh_half=None):
     """``tanh(eta / 2) / (2 eta)``, the minorising curvature of ``log expit``.
 
     It lies in (0, 1/4] and equals 1/4 at ``eta = 0``: the quadratic that
     touches ``log expit`` at ``eta`` with this curvature lies below it
-    everywhere (Jaakkola & Jordan 2000). ``decay`` is ``exp(-|eta|)`` if
-    already known.
+    everywhere (Jaakkola & Jordan 2000). ``magnitude`` and ``tanh_half`` are
+    ``|eta|`` and ``tanh(|eta| / 2)`` if already known (the latter to about
+    ``1e-16`` absolute, so the ratio to about ``1e-16 / |eta|`` relative);
+    below ``SMALL_ETA`` the Taylor series takes over.
     """
-    eta = np.abs(eta)
-    decay = np.exp(-eta) if decay is None else decay
-    small = eta < SMALL_ETA
-    safe = np.where(small, 1.0, eta)
-    # tanh(x / 2) = (1 - exp(-x)) / (1 + exp(-x)), with expm1 for small x.
-    weight = -np.expm1(-safe) / ((1.0 + decay) * 2.0 * safe)
-    return np.where(small, 0.25 - eta**2 / 48.0, weight)
+    magnitude = np.abs(eta) if magnitude is None else magnitude
+    tanh_half = np.tanh(magnitude / 2) if tanh_half is None else tanh_half
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weight = tanh_half / magnitude
+    weight *= 0.5
+    # One reduction decides whether any entry needs the series.
+    if magnitude.size and magnitude.min() < SMALL_ETA:
+        small = magnitude < SMALL_ETA
+        weight[small] = 0.25 - magnitude[small] ** 2 / 48.0
+    return weight
 
 
 def binomial_logit_pieces(X, eta, curvature):
-    """Score residual ``s - n p``, bound curvature and Fisher weight ``n p (1 - p)``."""
+    """Score residual ``s - n p``, bound curvature and Fisher weight ``n p (1 - p)``.
+
+    Everything comes from one exponential, ``exp(-|eta|)``, which never
+    overflows: ``max(p, 1 - p) = 1 / (1 + exp(-|eta|))`` and ``min(p, 1 - p)``
+    (that times ``exp(-|eta|)``) are both exact to rounding, so the Fisher
+    weight keeps its relative precision at any eta. Updated in place, and
+    without ``scipy.special.expit`` (ten times slower than ``np.exp``) or
+    ``np.where`` (slow on unpredictable masks): this runs on every row at
+    every iteration.
+    """
     successes, failures = X[:, 0], X[:, 1]
     trials = successes + failures
-    decay = np.exp(-np.abs(eta))
-    # expit(eta) and expit(-eta) from one exponential, each without cancellation.
-    small = decay / (1.0 + decay)
-    positive = eta >= 0
-    prob = np.where(positive, 1.0 - small, small)
-    complement = np.where(positive, small, 1.0 - small)
-    residual = successes * complement - failures * prob
-    fisher = trials * prob * complement
+    magnitude = np.abs(eta)
+    small = np.negative(magnitude)
+    np.exp(small, out=small)
+    large = small + 1.0
+    np.reciprocal(large, out=large)
+    small *= large
+    tanh_half = large - small
+    fisher = small * large
+    fisher *= trials
+    # p is min(p, 1 - p) plus, where eta >= 0, their difference.
+    residual = np.greater_equal(eta, 0.0) * tanh_half
+    residual += small
+    residual *= -trials
+    residual += successes
     if curvature == "bohning":
         weights = np.broadcast_to(trials / 4.0, eta.shape)
-    elif curvature == "jaakkola-jordan":
-        weights = trials * jaakkola_jordan_weight(eta, decay)
-    else:
+    elif curvature == "newton":
         weights = fisher
+    else:
+        weights = jaakkola_jordan_weight(eta, magnitude, tanh_half)
+        weights *= trials
     return residual, weights, fisher
 
 
 def weighted_outer_sums(weights, design):
-    """``sum_i w_rki x_i x_i^T`` of every run and component, shape (R, K, p, p)."""
+    """``sum_i w_rki x_i x_i^T`` of every run and component, shape (R, K, p, p).
+
+    One product with the ``p (p + 1) / 2`` distinct columns of the rows'
+    outer products (the matrices are symmetric), built from the transposed
+    design: indexing the columns of a row-major array is several times
+    slower.
+    """
     n_runs, n_components, n_samples = weights.shape
     n_cols = design.shape[1]
-    outer = (design[:, :, None] * design[:, None, :]).reshape(n_samples, -1)
-    sums = weights.reshape(n_runs * n_components, n_samples) @ outer
+    rows, cols = np.triu_indices(n_cols)
+    columns = np.ascontiguousarray(design.T)
+    outer = columns[rows] * columns[cols]
+    upper = weights.reshape(n_runs * n_components, n_samples) @ outer.T
+    sums = np.empty((n_runs * n_components, n_cols, n_cols))
+    sums[:, rows, cols] = upper
+    sums[:, cols, rows] = upper
     return sums.reshape(n_runs, n_components, n_cols, n_cols)
 
 
@@ -109,6 +154,17 @@ def add_ridge(hess):
     diag = np.einsum("...ii->...i", hess)
     scale = RIDGE * diag.mean(axis=-1) + np.finfo(float).tiny
     return hess + scale[..., None, None] * np.eye(n_cols)
+
+
+def minorised_gain(hess, grad, step):
+    """``sum_k g_k.d_k - d_k^T H_k d_k / 2`` of every run, shape (R,).
+
+    With ``H`` a minorising curvature (plus its ridge), this is a lower
+    bound on the gain of the expected complete-data log-likelihood along
+    ``step``: a step with a non-negative value never decreases it.
+    """
+    curved = (add_ridge(hess) @ step[..., None])[..., 0]
+    return np.einsum("rkp,rkp->r", step, grad - curved / 2)
 
 
 def tied_newton_step(hess, grad, shared):
@@ -167,11 +223,13 @@ class BinomialRegressionFamily(ComponentFamily):
     shared : array-like of shape (p,), bool, default=None
         Design columns whose coefficient is common to all components; None
         means none.
-    curvature : {"jaakkola-jordan", "bohning", "newton"}, default="jaakkola-jordan"
+    curvature : {"certified-newton", "jaakkola-jordan", "bohning", "newton"}, \
+            default="certified-newton"
         Curvature of the quadratic that one M-step maximises: the
-        Jaakkola-Jordan or Böhning-Lindsay minoriser (monotone), or the
+        Jaakkola-Jordan or Böhning-Lindsay minoriser (monotone), the
         log-likelihood's own Hessian (one IRLS step, not monotone; for
-        comparison only).
+        comparison only), or that Hessian whenever the Jaakkola-Jordan
+        minoriser certifies its step (monotone, see the notes).
 
     Notes
     -----
@@ -185,6 +243,18 @@ class BinomialRegressionFamily(ComponentFamily):
     steps. Either way the step is ``coef + B^-1 g`` with
     ``B = sum_i r_ik w_i x_i x_i^T`` and ``g = sum_i r_ik x_i (s_i - n_i p_ik)``;
     shared coefficients sum the bound and gradient over components.
+
+    ``"certified-newton"`` computes the same statistics plus the
+    complete-data information ``F = sum_i r_ik n_i p_ik (1 - p_ik) x_i x_i^T``
+    (which standard errors need anyway) and takes the Newton (IRLS) step
+    ``d = F^-1 g`` of a run whenever the minoriser's value at it,
+    ``sum_k g_k.d_k - d_k^T B_k d_k / 2``, is non-negative: that value is a
+    lower bound on the step's gain of the complete-data objective, so the
+    step is a generalised EM step and the log-likelihood still never
+    decreases. Otherwise the run takes the bound step. Near a maximum the
+    Newton step is nearly the exact M-step, so EM needs fewer iterations
+    (17 instead of 19 with SQUAREM, 18 instead of 26 with plain EM on the
+    benchmark's 10^5 rows; see ``docs/performance.rst``).
 
     References
     ----------
@@ -206,7 +276,7 @@ class BinomialRegressionFamily(ComponentFamily):
     param_names = ("coef",)
     param_bounds = {"coef": (-np.inf, np.inf)}
 
-    def __init__(self, shared=None, curvature="jaakkola-jordan"):
+    def __init__(self, shared=None, curvature="certified-newton"):
         self.shared = shared
         self.curvature = curvature
 
@@ -231,13 +301,23 @@ class BinomialRegressionFamily(ComponentFamily):
         design = block.design
         eta = linear_predictor(design, params["coef"])
         residual, weights, fisher = binomial_logit_pieces(block.X, eta, self.curvature)
-        # One product for both curvature sums: the bound and the information.
-        sums = weighted_outer_sums(
-            np.concatenate([resp * weights, resp * fisher]), design
-        )
+        residual *= resp
         n_runs = resp.shape[0]
+        if self.curvature == "newton":
+            fisher *= resp
+            information = weighted_outer_sums(fisher, design)
+            return {
+                "grad": residual @ design,
+                "hess": information.copy(),
+                "information": information,
+            }
+        # One product for both curvature sums: the bound and the information.
+        weighted = np.empty((2 * n_runs,) + resp.shape[1:])
+        np.multiply(resp, weights, out=weighted[:n_runs])
+        np.multiply(resp, fisher, out=weighted[n_runs:])
+        sums = weighted_outer_sums(weighted, design)
         return {
-            "grad": (resp * residual) @ design,
+            "grad": residual @ design,
             "hess": sums[:n_runs],
             "information": sums[n_runs:],
         }
@@ -245,7 +325,12 @@ class BinomialRegressionFamily(ComponentFamily):
     def m_step(self, stats, nk, params):
         coef = params["coef"]
         shared = self._shared_mask(coef.shape[-1])
-        return {"coef": coef + tied_newton_step(stats["hess"], stats["grad"], shared)}
+        step = tied_newton_step(stats["hess"], stats["grad"], shared)
+        if self.curvature == "certified-newton":
+            newton = tied_newton_step(stats["information"], stats["grad"], shared)
+            certified = minorised_gain(stats["hess"], stats["grad"], newton) >= 0
+            step = np.where(certified[:, None, None], newton, step)
+        return {"coef": coef + step}
 
     def log_prior(self, params):
         return np.zeros(params["coef"].shape[0])
@@ -254,8 +339,18 @@ class BinomialRegressionFamily(ComponentFamily):
         return row_proportions(block.X)
 
     def init_params(self, block, weighted_resp):
-        """A few Newton steps from 0 on the smoothed counts ``s + 1/2, f + 1/2``."""
-        smoothed = SimpleNamespace(X=block.X + INIT_SMOOTHING, design=block.design)
+        """A few Newton steps from 0 on the smoothed counts ``s + 1/2, f + 1/2``.
+
+        On more than ``INIT_ROWS`` rows with responsibilities, the steps use
+        every ``m``-th of them only (a start need not be exact, and the steps
+        otherwise cost as much as several EM iterations).
+        """
+        rows = np.flatnonzero(weighted_resp.sum(axis=1) > 0)
+        rows = rows[:: max(1, -(-len(rows) // INIT_ROWS))]
+        weighted_resp = weighted_resp[rows]
+        smoothed = SimpleNamespace(
+            X=block.X[rows] + INIT_SMOOTHING, design=block.design[rows]
+        )
         newton = BinomialRegressionFamily(self.shared, curvature="newton")
         resp = weighted_resp.T[None]
         params = {"coef": np.zeros((1,) + resp.shape[1:2] + block.design.shape[1:])}
@@ -317,8 +412,13 @@ class BinomialRegressionFamily(ComponentFamily):
         identifiable". Groups (rows sharing a component) are not taken into
         account.
         """
-        design = block.design[block.weights > 0]
-        trials = block.X[block.weights > 0].sum(axis=1)
+        # Masks are applied only when they drop rows: on large tables the
+        # copies cost as much as an EM iteration.
+        positive = block.weights > 0
+        design, X = block.design, block.X
+        if not positive.all():
+            design, X = design[positive], X[positive]
+        trials = X.sum(axis=1)
         n_cols = design.shape[1]
         if np.linalg.matrix_rank(design) < n_cols:
             return (
@@ -326,7 +426,10 @@ class BinomialRegressionFamily(ComponentFamily):
                 "coefficients are not identifiable even with one component."
             )
         needed = 2 * n_components - 1
-        rank = np.linalg.matrix_rank(design[trials >= needed]) if needed > 1 else n_cols
+        eligible = trials >= needed
+        rank = n_cols
+        if needed > 1 and not eligible.all():
+            rank = np.linalg.matrix_rank(design[eligible])
         if rank >= n_cols:
             return None
         return (
