@@ -92,9 +92,38 @@ class RowTable(RowBlock):
             n_features = X.shape[1]
             labels = rows[:, n_features].toarray().ravel().astype(np.intp) - 1
             return cls.from_rows(family, rows[:, :n_features], weights, None, labels)
+        if design is not None:
+            table = cls._distinct_by_design(family, X, sample_weight, design, labels)
+            if table is not None:
+                return table
         rows, weights = _compress_counts(_stack(X, design, labels), sample_weight)
         X, design, labels = _split(rows, X.shape[1], design, labels)
         return cls.from_rows(family, X, weights, design, labels)
+
+    @classmethod
+    def _distinct_by_design(cls, family, X, sample_weight, design, labels):
+        """The table of rows that a covariate makes distinct, or None.
+
+        With a continuous covariate every row is distinct and compression
+        merges nothing. A column of distinct values then orders the rows by
+        one sort, into an order that does not depend on the input's, as the
+        compressed table's does not.
+        """
+        weights = np.ones(len(X)) if sample_weight is None else sample_weight
+        weights = np.asarray(weights, dtype=np.float64)
+        keep = np.flatnonzero(weights > 0)
+        for column in design.T:
+            values = np.sort(column[keep])
+            if np.all(values[1:] > values[:-1]):
+                break
+        else:
+            return None
+        # Distinct rows in the lexicographic order of the compressed table.
+        rows = _stack(X, design, labels)[keep]
+        order = np.lexsort(rows.T[::-1])
+        rows = rows[order]
+        X, design, labels = _split(rows, X.shape[1], design, labels)
+        return cls.from_rows(family, X, weights[keep][order], design, labels)
 
     @classmethod
     def _uncompressed(cls, family, X, sample_weight, design, labels):

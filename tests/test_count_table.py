@@ -275,3 +275,27 @@ def test_fit_float_weights_row_order_invariant(seed, n_samples, n_components):
     assert_allclose(shuffled.probs_, bm.probs_, rtol=0, atol=1e-10)
     assert_allclose(shuffled.weights_, bm.weights_, rtol=0, atol=1e-10)
     assert shuffled.n_iter_ == bm.n_iter_
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_rows_made_distinct_by_a_covariate_are_sorted_like_compressed_rows(weighted):
+    """A continuous covariate skips the merging, not the canonical order."""
+    from sklearn_coinem._families import BinomialRegressionFamily
+    from sklearn_coinem._table import RowTable
+
+    rng = np.random.default_rng(0)
+    counts = rng.integers(0, 4, size=(300, 2)).astype(float)
+    design = np.column_stack(
+        [np.ones(300), rng.integers(0, 2, 300), rng.normal(size=300)]
+    )
+    weights = rng.uniform(0, 2, 300) if weighted else None
+    if weighted:
+        weights[:7] = 0.0
+    table = RowTable.compress(BinomialRegressionFamily(), counts, weights, design)
+    # Reference: numpy's sorted unique rows of the positive-weight rows.
+    keep = slice(None) if weights is None else weights > 0
+    stacked = np.hstack([counts, design])[keep]
+    unique, index = np.unique(stacked, axis=0, return_index=True)
+    assert_array_equal(np.hstack([table.X, table.design]), unique)
+    expected = np.ones(300)[keep] if weights is None else weights[keep]
+    assert_array_equal(table.weights, expected[index])
