@@ -234,6 +234,21 @@ class ComponentFamily:
         """
         raise NotImplementedError
 
+    def prior_derivatives(self, params, basis):
+        """Gradient and minus Hessian of :meth:`log_prior` in the free basis.
+
+        Optional: with it (and the Louis hooks) the engine polishes fits
+        with Newton steps and certifies them by the Newton decrement;
+        without it runs stop by the Aitken rule alone. ``params`` has no
+        run axis; ``basis`` comes from :meth:`free_basis`.
+
+        Returns
+        -------
+        score : ndarray of shape (n_free,)
+        information : ndarray of shape (n_free, n_free)
+        """
+        raise NotImplementedError
+
 
 def take_runs(params, idx):
     """The runs ``idx`` of batched parameters."""
