@@ -10,12 +10,15 @@ from sklearn_coinem._inference import (
     observed_information,
 )
 
-# Largest cost of one observed information, in EM iterations, at which the
-# engine polishes with Newton steps. Louis' formula costs about
-# n_free**2 / (n_components * n_features) EM iterations (the outer products
-# of the per-row scores against the E-step's products); beyond this a few
-# Newton steps cost more than the EM iterations they save.
-_MAX_INFORMATION_COST = 16.0
+# Costs of one observed information, in EM iterations. Louis' formula
+# costs about n_free**2 / (n_components * n_features) of them (the outer
+# products of the per-row scores against the E-step's products). Up to
+# _CHEAP_INFORMATION a quiet run polishes at once; up to
+# _MAX_INFORMATION_COST only after a tail of plain EM steps fails to certify
+# it (a flat likelihood, where EM would take hundreds of iterations more);
+# beyond, Newton steps cost more than the EM iterations they save.
+_CHEAP_INFORMATION = 16.0
+_MAX_INFORMATION_COST = 256.0
 
 # The hooks a family needs for Newton steps on its parameters.
 _HOOKS = (
@@ -33,16 +36,19 @@ def information_cost(family, n_components, n_features, update_weights):
     return n_free**2 / (n_components * n_features)
 
 
-def can_polish(family, n_components, n_features, update_weights):
-    """Whether Newton steps are available for ``family`` and cheap enough."""
+def polish_mode(family, n_components, n_features, update_weights):
+    """When quiet runs polish: ``"first"``, ``"after_tail"`` or None (never).
+
+    None where the family lacks a hook or the information is too costly.
+    """
     implemented = all(
         getattr(type(family), hook) is not getattr(ComponentFamily, hook)
         for hook in _HOOKS
     )
-    return implemented and (
-        information_cost(family, n_components, n_features, update_weights)
-        <= _MAX_INFORMATION_COST
-    )
+    cost = information_cost(family, n_components, n_features, update_weights)
+    if not implemented or cost > _MAX_INFORMATION_COST:
+        return None
+    return "first" if cost <= _CHEAP_INFORMATION else "after_tail"
 
 
 def newton_step(table, family, weights, params, *, pseudo_count, update_weights):

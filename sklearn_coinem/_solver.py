@@ -321,7 +321,7 @@ def run_em(
     n_runs = len(weights)
     if lower_bound is None:
         lower_bound = np.full(n_runs, -np.inf)
-    newton = _newton_map(table, family, weights, pseudo_count, update_weights)
+    newton, mode = _newton_map(table, family, weights, pseudo_count, update_weights)
     if component_labels is not None or _STOPPING_RULE == "change":
         newton = None
     runs = _Runs(
@@ -332,6 +332,7 @@ def run_em(
         table.total_weight,
         0 if newton is None else _MAX_NEWTON,
     )
+    runs.newton_first = mode == "first"
     coords = _Coordinates(family, update_weights)
 
     def em_map(idx, w, p):
@@ -378,11 +379,12 @@ def run_em(
 def _plain_step(runs, idx, em_map, algorithm, callback):
     """Advance runs ``idx`` by one EM iteration and certify the quiet ones.
 
-    Plain EM runs certify on their whole history, and quiet ones that it
-    does not certify go to Newton polishing where available. SQUAREM runs
-    certify on
-    their tail of plain EM steps, and leave it, with a tenfold smaller tol,
-    after ``_MAX_TAIL`` steps that do not certify.
+    Plain EM runs certify on their whole history; SQUAREM runs on their
+    tail of plain EM steps. Where Newton steps are available a quiet run
+    that is not certified polishes: at once if the information is cheap
+    (``runs.newton_first``), else after ``_MAX_TAIL`` quiet steps. A
+    SQUAREM run that does not polish leaves its tail after ``_MAX_TAIL``
+    steps and accelerates again with a tenfold smaller tol.
     """
     w, p, objective = em_map(idx, *runs.get(idx))
     quiet = runs.record(idx, objective, callback)
@@ -391,13 +393,23 @@ def _plain_step(runs, idx, em_map, algorithm, callback):
     tail = start >= 0
     if algorithm == "em":
         runs.certify(idx, quiet, np.zeros_like(start))
-        runs.polish(idx[quiet & ~runs.converged[idx]])
-        return
-    runs.certify(idx[tail], quiet[tail], start[tail])
+        waiting = quiet & ~runs.converged[idx]
+        if runs.newton_first:
+            runs.polish(idx[waiting])
+            return
+        # The quiet steps count as the tail of a plain EM run.
+        _start_tail(runs, idx[waiting & ~tail])
+        runs.tail_start[idx[~waiting]] = -1
+        tail &= waiting
+    else:
+        runs.certify(idx[tail], quiet[tail], start[tail])
     tail_length = np.array([len(runs.history[run]) for run in idx]) - start
     give_up = idx[tail & ~runs.converged[idx] & (tail_length > _MAX_TAIL)]
     runs.tail_start[give_up] = -1
-    runs.tol[give_up] /= 10
+    if not runs.newton_first:
+        give_up = give_up[~runs.polish(give_up)]
+    if algorithm != "em":
+        runs.tol[give_up] /= 10
 
 
 def _squarem_cycle(runs, idx, em_map, coords, callback):
@@ -416,8 +428,10 @@ def _squarem_cycle(runs, idx, em_map, coords, callback):
     quiet = idx[done]
     if _STOPPING_RULE == "change":
         runs.converged[quiet] = True
-    else:
+    elif runs.newton_first:
         _start_tail(runs, quiet[~runs.polish(quiet)])
+    else:
+        _start_tail(runs, quiet)
     keep = ~done
     idx = idx[keep]
     if idx.size == 0:
@@ -450,17 +464,19 @@ def _start_tail(runs, idx):
 
 
 def _newton_map(table, family, weights, pseudo_count, update_weights):
-    """``newton(weights, params) -> (step, decrement)`` for one run, or None.
+    """``newton(weights, params) -> (step, decrement)`` for one run, and when.
 
-    None where the family lacks the hooks or its information costs more
-    than the EM iterations it would save (``_newton.can_polish``).
+    The second value is :func:`_newton.polish_mode`; the first is None where
+    that is None (the family lacks the hooks or its information costs more
+    than the EM iterations it would save).
     """
     # Imported here: _newton needs _inference, which imports this module.
     from sklearn_coinem import _newton
 
     n_components, n_features = weights.shape[1], table.X.shape[1]
-    if not _newton.can_polish(family, n_components, n_features, update_weights):
-        return None
+    mode = _newton.polish_mode(family, n_components, n_features, update_weights)
+    if mode is None:
+        return None, None
 
     def newton(run_weights, run_params):
         return _newton.newton_step(
@@ -472,7 +488,7 @@ def _newton_map(table, family, weights, pseudo_count, update_weights):
             update_weights=update_weights,
         )
 
-    return newton
+    return newton, mode
 
 
 def _newton_cycle(runs, idx, em_map, newton, coords, callback):

@@ -543,14 +543,15 @@ def test_stopping_rule_change_is_the_old_rule():
 
 
 def test_newton_needs_the_prior_hook():
-    """A family without prior_derivatives keeps the Aitken rule alone."""
+    """Newton steps need every hook, and wait for the tail when costly."""
 
     class WithoutPriorHook(MultinomialFamily):
         prior_derivatives = ComponentFamily.prior_derivatives
 
-    assert _newton.can_polish(FAMILY, 2, 2, True)
-    assert not _newton.can_polish(WithoutPriorHook(1e-6), 2, 2, True)
-    assert not _newton.can_polish(FAMILY, 5, 100, True)
+    assert _newton.polish_mode(FAMILY, 2, 2, True) == "first"
+    assert _newton.polish_mode(FAMILY, 5, 20, True) == "after_tail"
+    assert _newton.polish_mode(WithoutPriorHook(1e-6), 2, 2, True) is None
+    assert _newton.polish_mode(FAMILY, 5, 100, True) is None
 
 
 def test_multinomial_prior_derivatives_match_finite_differences():
