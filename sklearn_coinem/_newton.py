@@ -20,6 +20,10 @@ from sklearn_coinem._inference import (
 _CHEAP_INFORMATION = 16.0
 _MAX_INFORMATION_COST = 256.0
 
+# Smallest curvature (of the information rescaled to unit diagonal) that a
+# modified Newton step divides by along a direction that is not concave.
+_MIN_CURVATURE = 1e-3
+
 # The hooks a family needs for Newton steps on its parameters.
 _HOOKS = (
     "free_basis",
@@ -94,10 +98,10 @@ def newton_step(table, family, weights, params, *, pseudo_count, update_weights)
     prior_score, prior_info = _prior_derivatives(
         family, weights, params, free, pseudo_count, update_weights
     )
-    free_step = _solve_definite(info + prior_info, score + prior_score)
+    free_step, definite = _solve_definite(info + prior_info, score + prior_score)
     if free_step is None:
         return None, np.inf
-    decrement = float((score + prior_score) @ free_step) / 2
+    decrement = float((score + prior_score) @ free_step) / 2 if definite else np.inf
     jacobians = _delta_jacobians(family, weights, params, free)
     return {name: jac @ free_step for name, jac in jacobians.items()}, decrement
 
@@ -123,19 +127,26 @@ def _prior_derivatives(family, weights, params, free, pseudo_count, update_weigh
 
 
 def _solve_definite(info, score):
-    """``info^{-1} score``, or None unless ``info`` is positive definite.
+    """Modified Newton step ``|info|^{-1} score`` and whether ``info`` is definite.
 
-    The test is that of the standard errors: the information rescaled to
-    unit diagonal must have its smallest eigenvalue above
-    ``_SINGULAR_RCOND``. An eigen-decomposition of the (small) matrix both
-    tests and solves; LAPACK's inverse from a Cholesky factor (``dpotri``)
-    spins for milliseconds in threaded OpenBLAS even on 5 x 5 matrices.
+    The information is rescaled to unit diagonal and eigen-decomposed (a
+    small matrix; LAPACK's inverse from a Cholesky factor, ``dpotri``, spins
+    for milliseconds in threaded OpenBLAS even on 5 x 5 matrices). It is
+    definite when its smallest eigenvalue exceeds ``_SINGULAR_RCOND``, the
+    test of the standard errors, and the step is then Newton's. Otherwise
+    it uses the absolute eigenvalues, floored at ``_MIN_CURVATURE``:
+    uphill along directions of negative or no curvature (a ridge EM crawls
+    along), with a length the caller's safeguard checks. Returns
+    (None, False) for a non-finite information or a non-positive diagonal.
     """
     diag = np.diag(info)
     if not np.all(np.isfinite(info)) or np.any(diag <= 0):
-        return None
+        return None, False
     scale = 1.0 / np.sqrt(diag)
     eigenvalues, vectors = np.linalg.eigh(info * np.outer(scale, scale))
-    if eigenvalues[0] <= _SINGULAR_RCOND:
-        return None
-    return scale * (vectors @ ((vectors.T @ (scale * score)) / eigenvalues))
+    definite = eigenvalues[0] > _SINGULAR_RCOND
+    curvature = eigenvalues
+    if not definite:
+        curvature = np.maximum(np.abs(eigenvalues), _MIN_CURVATURE)
+    step = scale * (vectors @ ((vectors.T @ (scale * score)) / curvature))
+    return step, definite

@@ -36,13 +36,16 @@ _NEGLIGIBLE_GAIN = _MAX_REMAINING_GAIN * 1e-6
 # before it accelerates again with a tenfold smaller tol.
 _MAX_TAIL = 5
 
-# Observed informations a run may evaluate for Newton steps. From a point
-# where EM has gone quiet one step usually reaches the maximum and a second
-# information certifies it; a run that needs more is far from quadratic.
-_MAX_NEWTON = 4
+# Observed informations a run may evaluate for Newton steps when they are
+# costly (cheap ones are limited by max_iter only). From a point where EM
+# has gone quiet one step usually reaches the maximum and a second
+# information certifies it; flat ridges take more.
+_MAX_NEWTON = 12
 
-# Halvings of a Newton step that leaves the parameter space.
+# Halvings of a Newton step that leaves the parameter space, and tries
+# (one E-step each) of a step that lowers the objective.
 _MAX_HALVINGS = 20
+_MAX_LINE_SEARCH = 4
 
 # The stopping rule; "change" is the rule before the remaining-gain
 # certificate (a quiet run has converged), kept to time the two in one run.
@@ -330,7 +333,7 @@ def run_em(
         lower_bound,
         tol,
         table.total_weight,
-        0 if newton is None else _MAX_NEWTON,
+        0 if newton is None else (max_iter if mode == "first" else _MAX_NEWTON),
     )
     runs.newton_first = mode == "first"
     coords = _Coordinates(family, update_weights)
@@ -499,8 +502,10 @@ def _newton_cycle(runs, idx, em_map, newton, coords, callback):
     Newton step, halved until it stays in the parameter space, is taken if
     its objective is at least the last recorded one, followed by one EM
     step (so the recorded objectives never decrease); the run then polishes
-    again. A run whose information is not negative definite stops Newton
-    steps; one whose step fails falls back to the plain EM tail.
+    again. Where the Hessian is not negative definite the step is a
+    modified Newton step (``_newton._solve_definite``) and certifies
+    nothing. A run whose step fails, or that has spent its ``_MAX_NEWTON``
+    informations, falls back to the plain EM tail.
     """
     moving, steps = [], []
     for run in idx:
@@ -509,37 +514,64 @@ def _newton_cycle(runs, idx, em_map, newton, coords, callback):
         runs.newton_left[run] -= 1
         if decrement < _MAX_REMAINING_GAIN:
             runs.converged[run] = True
-        elif step is None:
-            runs.newton_left[run] = 0
-        else:
+        elif step is not None:
             moving.append(run)
             steps.append(step)
     moving = np.array(moving, dtype=int)
     failed = idx[~runs.converged[idx] & ~np.isin(idx, moving)]
     if moving.size:
-        w, p = runs.get(moving)
-        step_w = np.stack([step["weights"] for step in steps])
-        step_p = {name: np.stack([step[name] for step in steps]) for name in p}
-        w, p, inside = _halve_into(coords, w, p, step_w, step_p)
-        moving, failed = moving[inside], np.concatenate([failed, moving[~inside]])
-    if moving.size:
-        w, p = w[inside], take_runs(p, inside)
-        new_w, new_p, objective = em_map(moving, w, p)
-        better = np.isfinite(objective) & (objective >= runs.lower_bound[moving])
-        runs.record(moving[better], objective[better], callback)
-        runs.set(moving[better], new_w[better], take_runs(new_p, better))
-        failed = np.concatenate([failed, moving[~better]])
+        step_w = np.stack([step.pop("weights") for step in steps])
+        step_p = {name: np.stack([step[name] for step in steps]) for name in steps[0]}
+        lost = _line_search(runs, moving, em_map, coords, step_w, step_p, callback)
+        failed = np.concatenate([failed, lost])
+    # A run out of informations certifies, if it can, by the Aitken rule.
+    spent = idx[~runs.converged[idx] & (runs.newton_left[idx] <= 0)]
+    failed = np.union1d(failed, spent)
     runs.newton[failed] = False
     _start_tail(runs, failed)
 
 
-def _halve_into(coords, weights, params, step_w, step_p):
+def _line_search(runs, idx, em_map, coords, step_w, step_p, callback):
+    """Move runs ``idx`` by ``t`` times their step, the first ``t`` that works.
+
+    ``t`` starts at 1 and is halved until the point lies in the parameter
+    space and then, one batched E-step per try, until its objective is at
+    least the run's last recorded one (at most ``_MAX_LINE_SEARCH`` tries).
+    A run that finds such a point records it and takes the EM step from
+    it. Returns the runs that found none.
+    """
+    t = np.ones(len(idx))
+    pending = np.ones(len(idx), dtype=bool)
+    outside = np.zeros(len(idx), dtype=bool)
+    for _ in range(_MAX_LINE_SEARCH):
+        rows = np.flatnonzero(pending)
+        w, p = runs.get(idx[rows])
+        w, p, inside = _halve_into(
+            coords, w, p, step_w[rows], take_runs(step_p, rows), t[rows]
+        )
+        pending[rows[~inside]] = False
+        outside[rows[~inside]] = True
+        rows, w, p = rows[inside], w[inside], take_runs(p, inside)
+        if rows.size == 0:
+            break
+        new_w, new_p, objective = em_map(idx[rows], w, p)
+        better = np.isfinite(objective) & (objective >= runs.lower_bound[idx[rows]])
+        runs.record(idx[rows[better]], objective[better], callback)
+        runs.set(idx[rows[better]], new_w[better], take_runs(new_p, better))
+        pending[rows[better]] = False
+        t[rows[~better]] /= 2
+        if not pending.any():
+            break
+    return idx[pending | outside]
+
+
+def _halve_into(coords, weights, params, step_w, step_p, t):
     """``(weights, params) + t * step`` with ``t`` halved until feasible.
 
     Returns the (renormalised) points and which runs found a feasible one.
     """
     n_components = weights.shape[1]
-    t = np.ones(len(weights))
+    t = np.array(t, dtype=float)
     for _ in range(_MAX_HALVINGS):
         new_w = weights + t[:, None] * step_w
         new_p = {
