@@ -508,11 +508,14 @@ def _newton_cycle(runs, idx, em_map, newton, coords, callback):
     informations, falls back to the plain EM tail.
     """
     moving, steps = [], []
+    # Gains below the objective's rounding are none (huge sample weights).
+    total = runs.lower_bound * runs.total_weight
+    rounding = np.where(np.isfinite(total), _ROUNDING * np.abs(total), 0.0)
     for run in idx:
         step, decrement = newton(*runs.get(run))
         runs.n_iter[run] += 1
         runs.newton_left[run] -= 1
-        if decrement < _MAX_REMAINING_GAIN:
+        if decrement < max(_MAX_REMAINING_GAIN, rounding[run]):
             runs.converged[run] = True
         elif step is not None:
             moving.append(run)
