@@ -6,7 +6,6 @@ from sklearn_coinem._families._base import ComponentFamily
 from sklearn_coinem._inference import (
     _SINGULAR_RCOND,
     _delta_jacobians,
-    n_parameters,
     observed_information,
 )
 
@@ -34,13 +33,20 @@ _HOOKS = (
 )
 
 
-def information_cost(family, n_components, n_features, update_weights):
-    """Estimated cost of one observed information, in EM iterations."""
-    n_free = n_parameters(family, n_components, n_features, update_weights)
+def information_cost(family, params, n_features, update_weights):
+    """Estimated cost of one observed information, in EM iterations.
+
+    ``params`` are batched (leading axes (R, K)); the free parameters are
+    counted as the family's flat coordinates, which every family has.
+    """
+    n_components = next(iter(params.values())).shape[1]
+    n_free = family.flatten(params).shape[1]
+    if update_weights:
+        n_free += n_components - 1
     return n_free**2 / (n_components * n_features)
 
 
-def polish_mode(family, n_components, n_features, update_weights):
+def polish_mode(family, params, n_features, update_weights):
     """When quiet runs polish: ``"first"``, ``"after_tail"`` or None (never).
 
     None where the family lacks a hook or the information is too costly.
@@ -49,8 +55,10 @@ def polish_mode(family, n_components, n_features, update_weights):
         getattr(type(family), hook) is not getattr(ComponentFamily, hook)
         for hook in _HOOKS
     )
-    cost = information_cost(family, n_components, n_features, update_weights)
-    if not implemented or cost > _MAX_INFORMATION_COST:
+    if not implemented:
+        return None
+    cost = information_cost(family, params, n_features, update_weights)
+    if cost > _MAX_INFORMATION_COST:
         return None
     return "first" if cost <= _CHEAP_INFORMATION else "after_tail"
 

@@ -324,7 +324,7 @@ def run_em(
     n_runs = len(weights)
     if lower_bound is None:
         lower_bound = np.full(n_runs, -np.inf)
-    newton, mode = _newton_map(table, family, weights, pseudo_count, update_weights)
+    newton, mode = _newton_map(table, family, params, pseudo_count, update_weights)
     if component_labels is not None or _STOPPING_RULE == "change":
         newton = None
     runs = _Runs(
@@ -466,7 +466,7 @@ def _start_tail(runs, idx):
     runs.tail_start[idx] = [len(runs.history[run]) - 1 for run in idx]
 
 
-def _newton_map(table, family, weights, pseudo_count, update_weights):
+def _newton_map(table, family, params, pseudo_count, update_weights):
     """``newton(weights, params) -> (step, decrement)`` for one run, and when.
 
     The second value is :func:`_newton.polish_mode`; the first is None where
@@ -476,8 +476,7 @@ def _newton_map(table, family, weights, pseudo_count, update_weights):
     # Imported here: _newton needs _inference, which imports this module.
     from sklearn_coinem import _newton
 
-    n_components, n_features = weights.shape[1], table.X.shape[1]
-    mode = _newton.polish_mode(family, n_components, n_features, update_weights)
+    mode = _newton.polish_mode(family, params, table.X.shape[1], update_weights)
     if mode is None:
         return None, None
 

@@ -548,10 +548,13 @@ def test_newton_needs_the_prior_hook():
     class WithoutPriorHook(MultinomialFamily):
         prior_derivatives = ComponentFamily.prior_derivatives
 
-    assert _newton.polish_mode(FAMILY, 2, 2, True) == "first"
-    assert _newton.polish_mode(FAMILY, 5, 20, True) == "after_tail"
-    assert _newton.polish_mode(WithoutPriorHook(1e-6), 2, 2, True) is None
-    assert _newton.polish_mode(FAMILY, 5, 100, True) is None
+    def params(n_components, n_features):
+        return {"probs": np.full((1, n_components, n_features), 1 / n_features)}
+
+    assert _newton.polish_mode(FAMILY, params(2, 2), 2, True) == "first"
+    assert _newton.polish_mode(FAMILY, params(5, 20), 20, True) == "after_tail"
+    assert _newton.polish_mode(WithoutPriorHook(1e-6), params(2, 2), 2, True) is None
+    assert _newton.polish_mode(FAMILY, params(5, 100), 100, True) is None
 
 
 def test_multinomial_prior_derivatives_match_finite_differences():
