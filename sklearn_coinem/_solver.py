@@ -540,11 +540,14 @@ def _line_search(runs, idx, em_map, coords, step_w, step_p, callback):
     space and then, one batched E-step per try, until its objective is at
     least the run's last recorded one (at most ``_MAX_LINE_SEARCH`` tries).
     A run that finds such a point records it and takes the EM step from
-    it. Returns the runs that found none.
+    it. Returns the runs that found none, or whose gain was negligible (a
+    flat ridge, as in a model the data cannot identify: the Aitken rule
+    certifies those).
     """
     t = np.ones(len(idx))
     pending = np.ones(len(idx), dtype=bool)
     outside = np.zeros(len(idx), dtype=bool)
+    stalled = np.zeros(len(idx), dtype=bool)
     for _ in range(_MAX_LINE_SEARCH):
         rows = np.flatnonzero(pending)
         w, p = runs.get(idx[rows])
@@ -557,14 +560,20 @@ def _line_search(runs, idx, em_map, coords, step_w, step_p, callback):
         if rows.size == 0:
             break
         new_w, new_p, objective = em_map(idx[rows], w, p)
-        better = np.isfinite(objective) & (objective >= runs.lower_bound[idx[rows]])
+        previous = runs.lower_bound[idx[rows]]
+        better = np.isfinite(objective) & (objective >= previous)
+        # Gains of the total objective below these count as none.
+        total = objective * runs.total_weight
+        floor = np.maximum(_NEGLIGIBLE_GAIN, _ROUNDING * np.abs(total))
+        gain = total - previous * runs.total_weight
+        stalled[rows[better & ~(gain > floor)]] = True
         runs.record(idx[rows[better]], objective[better], callback)
         runs.set(idx[rows[better]], new_w[better], take_runs(new_p, better))
         pending[rows[better]] = False
         t[rows[~better]] /= 2
         if not pending.any():
             break
-    return idx[pending | outside]
+    return idx[pending | outside | stalled]
 
 
 def _halve_into(coords, weights, params, step_w, step_p, t):
