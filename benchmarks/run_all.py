@@ -13,8 +13,11 @@ fitters get the same number of components, restarts, ``tol`` and ``max_iter``,
 and the final mean log-likelihood of both is evaluated by the same function.
 Like the library, the baseline runs its matrix products on one BLAS thread:
 on shared cores, threaded BLAS on these skinny products is several times
-slower, which would flatter the ratios. Nothing is asserted: the targets are
-printed next to the measurements.
+slower, which would flatter the ratios. Each library fit is also timed under
+the stopping rule before the remaining-gain certificate (the per-sample
+change below ``tol`` alone, the private ``_solver.stopping_rule("change")``);
+the new/old time ratios are collected in a table at the end. Nothing is
+asserted: the targets are printed next to the measurements.
 """
 
 import argparse
@@ -30,10 +33,14 @@ from threadpoolctl import threadpool_limits
 from sklearn_coinem import BinomialMixture
 from sklearn_coinem._families import MultinomialFamily
 from sklearn_coinem._initialization import initial_parameters
+from sklearn_coinem._solver import stopping_rule
 from sklearn_coinem._table import RowTable
 
 TOL = 1e-6
 MAX_ITER = 1000
+
+# (benchmark, new/old time ratio) of every fit timed under both rules.
+RULE_RATIOS = []
 
 
 # --------------------------------------------------------------------- data
@@ -147,6 +154,26 @@ def best_time(func, repeat):
     return best, value
 
 
+def time_rules(label, fit, repeat):
+    """Best times of ``fit()`` under the new and the old stopping rule.
+
+    Returns the new time, the last fitted model, and a line comparing both.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with stopping_rule("change"):
+            t_old, old = best_time(fit, repeat)
+            old_iter, old_converged = old.n_iter_, old.converged_
+        t_new, model = best_time(fit, repeat)
+    RULE_RATIOS.append((label, t_new / t_old))
+    line = (
+        f"stopping rule new/old: {t_new / t_old:.2f}x time "
+        f"(old {t_old:.3f} s n_iter_={old_iter} converged_={old_converged}; "
+        f"new n_iter_={model.n_iter_} converged_={model.converged_})"
+    )
+    return t_new, model, line
+
+
 def report(number, title, lines, figure, target):
     print(f"\n[{number}] {title}")
     for line in lines:
@@ -154,9 +181,9 @@ def report(number, title, lines, figure, target):
     print(f"    => {figure}   (target: {target})")
 
 
-def compare_with_plain(X, model, starts, repeat=1):
+def compare_with_plain(label, X, model, starts, repeat=1):
     """Time the library and plain EM on X; return the printed lines and ratio."""
-    t_lib, model = best_time(lambda: model.fit(X), repeat)
+    t_lib, model, rule_line = time_rules(label, lambda: model.fit(X), repeat)
     t_plain, (w, p, plain_iter) = best_time(lambda: plain_em_restarts(X, starts), 1)
     ll_lib = mean_loglik(X, model.weights_, model.probs_)
     ll_plain = mean_loglik(X, w, p)
@@ -166,6 +193,7 @@ def compare_with_plain(X, model, starts, repeat=1):
         f"plain EM        : {t_plain:9.3f} s  iterations={plain_iter:4d}  "
         f"loglik={ll_plain:.10f}",
         f"loglik(library) - loglik(plain) = {ll_lib - ll_plain:+.2e}",
+        rule_line,
     ]
     return lines, t_plain / t_lib, ll_lib - ll_plain
 
@@ -175,7 +203,7 @@ def bench_coins(n_samples, rng):
     X = make_coins(n_samples, rng)
     starts = [data_start(X, 3, rng) for _ in range(5)]
     model = BinomialMixture(3, n_init=5, tol=TOL, max_iter=MAX_ITER, random_state=0)
-    lines, ratio, _ = compare_with_plain(X, model, starts, repeat=3)
+    lines, ratio, _ = compare_with_plain("[1] coins", X, model, starts, repeat=3)
     report(
         1,
         f"coins, {n_samples:.0e} rows, trials 5..50, K=3, n_init=5",
@@ -189,10 +217,11 @@ def bench_one_pass(n_samples, rng):
     X = make_coins(n_samples, rng)
     t_sum, _ = best_time(X.sum, 5)
     model = BinomialMixture(3, n_init=5, tol=TOL, max_iter=MAX_ITER, random_state=0)
-    t_fit, _ = best_time(lambda: model.fit(X), 3)
+    t_fit, _, rule_line = time_rules("[2] coins 1e7", lambda: model.fit(X), 3)
     w, p = data_start(X, 3, rng)
     t_iter, _ = best_time(lambda: plain_em(X, w, p, max_iter=1), 1)
     lines = [
+        rule_line,
         f"X.sum(): {t_sum * 1e3:.1f} ms   fit (K=3, n_init=5): {t_fit * 1e3:.1f} ms",
         f"one iteration of plain EM: {t_iter * 1e3:.0f} ms "
         f"({t_iter / t_fit:.1f}x the whole fit)",
@@ -222,7 +251,7 @@ def compare_algorithms(number, title, X, n_components, target):
             max_iter=MAX_ITER,
         )
         new_lines, ratios[algorithm], _ = compare_with_plain(
-            X, model, [(weights, probs)], repeat=3
+            f"[{number}] {algorithm}", X, model, [(weights, probs)], repeat=3
         )
         lines += new_lines
     report(
@@ -256,14 +285,21 @@ def bench_dice(n_samples, rng):
 
 def bench_memory(X):
     model = BinomialMixture(3, n_init=5, tol=TOL, max_iter=MAX_ITER, random_state=0)
-    tracemalloc.start()
-    model.fit(X)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    peaks = {}
+    for rule in ("change", "gain"):
+        with stopping_rule(rule):
+            tracemalloc.start()
+            model.fit(X)
+            peaks[rule] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+    peak = peaks["gain"]
     report(
         5,
         f"peak memory allocated by fit, coins, {len(X):.0e} rows",
-        [f"X.nbytes = {X.nbytes / 2**20:.0f} MiB, fit peak = {peak / 2**20:.1f} MiB"],
+        [
+            f"X.nbytes = {X.nbytes / 2**20:.0f} MiB, fit peak = {peak / 2**20:.1f} MiB",
+            f"stopping rule new/old: {peak / peaks['change']:.2f}x peak memory",
+        ],
         f"{peak / X.nbytes:.3f}x X.nbytes",
         "<= 2x",
     )
@@ -287,7 +323,7 @@ def bench_algorithm_choice(n_samples, rng, seeds=(0, 1, 2)):
         for tol in (TOL, 1e-10):
             cells, best = [], {}
             for algorithm in ("em", "squarem"):
-                evaluations = seconds = stalled = 0
+                evaluations = seconds = old_seconds = stalled = 0
                 best[algorithm] = -np.inf
                 for seed in seeds:
                     model = BinomialMixture(
@@ -299,14 +335,19 @@ def bench_algorithm_choice(n_samples, rng, seeds=(0, 1, 2)):
                     )
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", ConvergenceWarning)
+                        with stopping_rule("change"):
+                            elapsed, _ = best_time(lambda: model.fit(X), 1)
+                        old_seconds += elapsed
                         elapsed, _ = best_time(lambda: model.fit(X), 1)
                     seconds += elapsed
                     evaluations += model.n_iter_
                     stalled += not model.converged_
                     best[algorithm] = max(best[algorithm], model.lower_bound_)
+                label = f"[6] {name}, tol={tol:.0e}, {algorithm}"
+                RULE_RATIOS.append((label, seconds / old_seconds))
                 cells.append(
                     f"{algorithm}: {evaluations:4d} evals {seconds:6.3f} s "
-                    f"({stalled} hit max_iter)"
+                    f"({stalled} hit max_iter, {seconds / old_seconds:.2f}x old rule)"
                 )
             gain = best["squarem"] - best["em"]
             print(
@@ -342,6 +383,9 @@ def main():
         bench_memory(make_coins(10**7 // scale, rng) if X is None else X)
     if 6 in only:
         bench_algorithm_choice(10**6 // scale, rng)
+    print("\nfit time, new stopping rule / old (target: every ratio <= 1.5)")
+    for label, ratio in RULE_RATIOS:
+        print(f"    {label:50s} {ratio:5.2f}x")
 
 
 if __name__ == "__main__":

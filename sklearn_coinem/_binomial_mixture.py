@@ -26,19 +26,22 @@ class BinomialMixture(BaseCountMixture):
         per-sample objective (mean log-likelihood plus the pseudo-count
         prior term) changes by less than ``tol`` between iterations (between
         SQUAREM cycles). It then converges only once the estimated gain of
-        the *total* log-likelihood left to the maximum (an Aitken estimate
-        from a few plain EM steps) is below 1e-3 nats. Near a maximum that
-        gain is half the squared distance to it in standard errors, so a
-        converged fit is within about 0.045 standard errors of the maximum
-        whatever the number of rows; a SQUAREM run that the plain steps do
-        not certify accelerates again with a tenfold smaller ``tol``. On
-        flat likelihoods (heavily overlapping components) this can take
-        many iterations: raise ``max_iter`` if the ``ConvergenceWarning``
-        says so. Measured distances and costs are in :ref:`performance`.
+        the *total* objective left to the maximum is below 1e-3 nats: the
+        Newton decrement from the observed information, after Newton steps
+        that polish the fit (Louis 1982), or, where the information is
+        costly, first an Aitken estimate from a few plain EM steps. Near a
+        maximum that gain is half the squared distance to it in standard
+        errors, so a converged fit is within about 0.045 standard errors of
+        the maximum whatever the number of rows; a run that is not certified
+        goes on with a tenfold smaller ``tol``. On flat likelihoods (heavily
+        overlapping components) this can take many iterations: raise
+        ``max_iter`` if the ``ConvergenceWarning`` says so. Measured
+        distances and costs are in :ref:`performance`.
 
     max_iter : int, default=1000
         Maximum number of EM iterations, each one E-step and one M-step. A
-        SQUAREM cycle costs three. ``max_iter=0`` only initialises.
+        SQUAREM cycle costs three, an observed information for a Newton
+        step one. ``max_iter=0`` only initialises.
 
     n_init : int, default=1
         Number of initialisations. The run with the largest final objective

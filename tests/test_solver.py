@@ -1,17 +1,20 @@
-"""Tests of the EM engine: compression, SQUAREM, batched restarts."""
+"""Tests of the EM engine: compression, SQUAREM, Newton polishing, restarts."""
 
 from math import factorial, lgamma
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
-from scipy.special import logsumexp
+from scipy.optimize import minimize
+from scipy.special import expit, logit, logsumexp
 from scipy.stats import binom, multinomial
 from sklearn.exceptions import ConvergenceWarning
 
-from sklearn_coinem import BinomialMixture, _solver
+from sklearn_coinem import BinomialMixture, _newton, _solver
 from sklearn_coinem._estep import sufficient_statistics
 from sklearn_coinem._families import MultinomialFamily
+from sklearn_coinem._families._base import ComponentFamily
+from sklearn_coinem._newton import newton_step
 from sklearn_coinem._numerics import log_coefficients, safe_log
 from sklearn_coinem._solver import (
     _MAX_REMAINING_GAIN,
@@ -422,3 +425,160 @@ def test_converged_fits_are_near_the_maximum_in_standard_errors(n_samples):
         stopped.fit(X)
     assert not stopped.converged_
     assert _distance_in_standard_errors(stopped, reference, X) > bound
+
+
+def _map_objective(X, weights, probs, pseudo_count):
+    """Total MAP objective of coins with scipy's binomial (the reference)."""
+    log_joint = binom.logpmf(X[:, [0]], X.sum(axis=1)[:, None], probs[:, 0])
+    log_lik = logsumexp(log_joint + np.log(weights), axis=1).sum()
+    return log_lik + pseudo_count * (np.log(weights).sum() + np.log(probs).sum())
+
+
+def _scipy_maximum(X, weights, probs, pseudo_count):
+    """Maximise the MAP objective of two coins by BFGS on logit parameters."""
+
+    def unpack(z):
+        w = expit(z[0])
+        p = expit(z[1:])
+        return np.array([w, 1 - w]), np.column_stack([p, 1 - p])
+
+    start = np.concatenate([logit(weights[:1]), logit(probs[:, 0])])
+    result = minimize(
+        lambda z: -_map_objective(X, *unpack(z), pseudo_count),
+        start,
+        method="BFGS",
+        options={"gtol": 1e-9},
+    )
+    return (*unpack(result.x), -result.fun)
+
+
+def test_run_em_newton_polish_reaches_the_scipy_maximum():
+    """Both algorithms stop at the maximum scipy.optimize finds, and say so."""
+    rng = np.random.default_rng(11)
+    X = _coins(rng, 3000, [0.6, 0.45], low=10, high=10)
+    weights, probs = np.array([[0.4, 0.6]]), np.array([[[0.7, 0.3], [0.4, 0.6]]])
+    ref_weights, ref_probs, ref_objective = _scipy_maximum(
+        X, weights[0], probs[0], 1e-6
+    )
+    order = np.argsort(-ref_probs[:, 0])
+    for algorithm in ("squarem", "em"):
+        result = _run(_table(X), weights, probs, algorithm=algorithm, max_iter=5000)
+        assert result.converged[0]
+        fitted = result.params["probs"][0]
+        fit_order = np.argsort(-fitted[:, 0])
+        assert_allclose(fitted[fit_order], ref_probs[order], atol=2e-4)
+        assert_allclose(result.weights[0][fit_order], ref_weights[order], atol=2e-4)
+        final = _map_objective(X, result.weights[0], fitted, 1e-6)
+        assert ref_objective - final < _MAX_REMAINING_GAIN
+
+
+def test_newton_decrement_estimates_the_gain_left():
+    """Near a maximum the Newton decrement is the objective's gain left to it."""
+    rng = np.random.default_rng(12)
+    X = _coins(rng, 20000, [0.6, 0.45], low=10, high=10)
+    table = _table(X)
+    weights, probs = np.array([[0.4, 0.6]]), np.array([[[0.7, 0.3], [0.4, 0.6]]])
+    near = _run(table, weights, probs, algorithm="em", tol=0.0, max_iter=400)
+    w, p = near.weights[0], near.params["probs"][0]
+    _, _, best = _scipy_maximum(X, w, p, 1e-6)
+    gain = best - _map_objective(X, w, p, 1e-6)
+    assert gain > 0.1
+    step, decrement = newton_step(
+        table, FAMILY, w, {"probs": p}, pseudo_count=1e-6, update_weights=True
+    )
+    assert_allclose(decrement, gain, rtol=0.1)
+    after = _map_objective(X, w + step["weights"], p + step["probs"], 1e-6)
+    assert best - after < 0.25 * gain
+
+
+def test_run_em_newton_steps_keep_the_objective_monotone(monkeypatch):
+    """Runs polished by Newton steps record non-decreasing objectives."""
+    calls = []
+    step = _newton.newton_step
+
+    def counting_step(*args, **kwargs):
+        calls.append(1)
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(_newton, "newton_step", counting_step)
+    rng = np.random.default_rng(13)
+    X = _coins(rng, 5000, [0.6, 0.45], low=10, high=10)
+    weights, probs = _starts(rng, 4, 2, 2)
+    for algorithm in ("squarem", "em"):
+        result = _run(_table(X), weights, probs, algorithm=algorithm, max_iter=5000)
+        assert result.converged.all()
+        for bounds in result.lower_bounds:
+            assert np.all(np.diff(bounds) >= -1e-13 * np.abs(bounds[1:]))
+    assert len(calls) >= 8
+
+
+def test_run_em_cut_by_max_iter_before_polishing_has_not_converged():
+    """A quiet run that max_iter stops before its certificate is not converged."""
+    rng = np.random.default_rng(14)
+    X = _coins(rng, 5000, [0.6, 0.45], low=10, high=10)
+    weights, probs = _starts(rng, 2, 2, 2)
+    for algorithm in ("squarem", "em"):
+        result = _run(
+            _table(X), weights, probs, algorithm=algorithm, tol=1.0, max_iter=5000
+        )
+        assert result.converged.all()
+        cut = _run(_table(X), weights, probs, algorithm=algorithm, tol=1.0, max_iter=2)
+        assert not cut.converged.any()
+        assert_array_equal(cut.n_iter, [2, 2])
+
+
+def test_stopping_rule_change_is_the_old_rule():
+    """The private old rule converges as soon as the change is below tol."""
+    rng = np.random.default_rng(15)
+    X = _coins(rng, 5000, [0.6, 0.45], low=10, high=10)
+    weights, probs = _starts(rng, 2, 2, 2)
+    with _solver.stopping_rule("change"):
+        old = _run(_table(X), weights, probs, algorithm="em", tol=1e-3)
+    assert _solver._STOPPING_RULE == "gain"
+    assert old.converged.all()
+    for bounds in old.lower_bounds:
+        assert abs(bounds[-1] - bounds[-2]) < 1e-3 <= abs(bounds[-2] - bounds[-3])
+    new = _run(_table(X), weights, probs, algorithm="em", tol=1e-3)
+    assert np.all(new.n_iter > old.n_iter)
+
+
+def test_newton_needs_the_prior_hook():
+    """Newton steps need every hook, and wait for the tail when costly."""
+
+    class WithoutPriorHook(MultinomialFamily):
+        prior_derivatives = ComponentFamily.prior_derivatives
+
+    def params(n_components, n_features):
+        return {"probs": np.full((1, n_components, n_features), 1 / n_features)}
+
+    assert _newton.polish_mode(FAMILY, params(2, 2), 2, True) == "first"
+    assert _newton.polish_mode(FAMILY, params(5, 20), 20, True) == "after_tail"
+    assert _newton.polish_mode(WithoutPriorHook(1e-6), params(2, 2), 2, True) is None
+    assert _newton.polish_mode(FAMILY, params(5, 100), 100, True) is None
+
+
+def test_multinomial_prior_derivatives_match_finite_differences():
+    """The prior's gradient and curvature agree with central differences."""
+    rng = np.random.default_rng(16)
+    probs = rng.dirichlet(np.ones(4), size=3)
+    family = MultinomialFamily(pseudo_count=0.3)
+    counts = np.ones_like(probs)
+    basis = family.free_basis({"probs": probs}, counts.sum(axis=1), {"counts": counts})
+    score, info = family.prior_derivatives({"probs": probs}, basis)
+    jac = family.delta_jacobians({"probs": probs}, basis)["probs"]
+
+    def prior(z):
+        return family.log_prior({"probs": (probs + jac @ z)[None]})[0]
+
+    h = 1e-5
+    eye = np.eye(basis.n_free) * h
+    gradient = [(prior(e) - prior(-e)) / (2 * h) for e in eye]
+    hessian = [
+        [
+            (prior(a + b) - prior(a - b) - prior(b - a) + prior(-a - b)) / (4 * h * h)
+            for b in eye
+        ]
+        for a in eye
+    ]
+    assert_allclose(score, gradient, rtol=1e-5)
+    assert_allclose(-info, hessian, rtol=1e-4, atol=1e-4)

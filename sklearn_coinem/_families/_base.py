@@ -234,6 +234,22 @@ class ComponentFamily:
         """
         raise NotImplementedError
 
+    def prior_derivatives(self, params, basis):
+        """Gradient and minus Hessian of :meth:`log_prior` in the free basis.
+
+        Optional: with it (and the Louis hooks) the engine polishes fits
+        with Newton steps and certifies them by the Newton decrement; a
+        family that does not override it stops by the Aitken rule alone.
+        ``params`` has no run axis; ``basis`` comes from :meth:`free_basis`.
+
+        Returns
+        -------
+        score : ndarray of shape (n_free,)
+        information : ndarray of shape (n_free, n_free)
+            None (the default): no Newton steps for this family.
+        """
+        return None
+
 
 def take_runs(params, idx):
     """The runs ``idx`` of batched parameters."""

@@ -249,6 +249,17 @@ class MultinomialFamily(ComponentFamily):
             info[np.ix_(idx, idx)] += curvature[k, ref]
         return info
 
+    def prior_derivatives(self, params, basis):
+        """``a / p_kc - a / p_k,ref`` and the curvature of ``a`` pseudo-counts."""
+        probs = params["probs"]
+        prior_counts = np.full_like(probs, self.pseudo_count)
+        ref_col = basis.ref[basis.comp]
+        score = self.pseudo_count * (
+            1 / probs[basis.comp, basis.col] - 1 / probs[basis.comp, ref_col]
+        )
+        info = self.complete_information(params, None, {"counts": prior_counts}, basis)
+        return score, info
+
     def delta_jacobians(self, params, basis):
         probs = params["probs"]
         jac = np.zeros(probs.shape + (basis.n_free,))
