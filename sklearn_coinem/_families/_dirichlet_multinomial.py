@@ -33,6 +33,11 @@ INIT_PRECISION_RANGE = (1.0, 1e4)
 # Precision of a start whose rows cannot show overdispersion (all n <= 1).
 DEFAULT_INIT_PRECISION = 100.0
 
+# Common precisions a start also tries (a factor 2 apart across the init
+# range): the moment estimates of hard k-means clusters are biased upwards,
+# since the clusters cut the tails of overlapping components.
+_PROFILE_GRID = np.geomspace(*INIT_PRECISION_RANGE, 14)
+
 # Below this argument lgamma and digamma differences lose digits to
 # cancellation no more than their Stirling forms do; above it the Stirling
 # series (truncation error below 1e-13) replaces the direct difference.
@@ -565,6 +570,25 @@ def moment_precision(X, weighted_resp, probs):
     return np.where(spread > 0, 1 / rho - 1, DEFAULT_INIT_PRECISION)
 
 
+def profile_precision(X, row_weights, weights, probs, precision):
+    """The start's precisions or a common grid one, whichever fits best.
+
+    Candidates are the per-component ``precision`` (K,) and every common
+    precision of ``_PROFILE_GRID``; each is scored by the log-likelihood of
+    the rows under the mixture of ``weights`` (K,) and ``probs`` (K, C), in
+    one batched evaluation (the candidates as runs).
+    """
+    candidates = np.vstack(
+        [precision, np.repeat(_PROFILE_GRID[:, None], len(precision), axis=1)]
+    )
+    batched = np.broadcast_to(probs, (len(candidates),) + probs.shape)
+    log_joint = dm_log_prob(X, batched, candidates)
+    log_joint += safe_log(weights)[None, :, None]
+    log_max = log_joint.max(axis=1)
+    log_norm = log_max + np.log(np.exp(log_joint - log_max[:, None]).sum(axis=1))
+    return candidates[np.argmax(log_norm @ row_weights)]
+
+
 def sample_dirichlet(alpha, rng):
     """One probability row per row of ``alpha`` (n, C), by normalised gammas.
 
@@ -656,10 +680,20 @@ class DirichletMultinomialFamily(ComponentFamily):
         return row_proportions(block.X)
 
     def init_params(self, block, weighted_resp):
-        """Smoothed multinomial M-step for probs, moments for the precision."""
+        """Smoothed multinomial M-step for probs, moments or a grid for the precision.
+
+        The per-component moment estimates compete with common precisions
+        on a grid (:func:`profile_precision`): starting nearer the
+        precision cuts the EM iterations (measured: about a quarter on
+        three overlapping beta-binomial clusters, docs/performance.rst).
+        """
         counts = weighted_resp.T @ block.X + INIT_SMOOTHING
         probs = counts / counts.sum(axis=1, keepdims=True)
         precision = moment_precision(block.X, weighted_resp, probs)
+        nk = weighted_resp.sum(axis=0) + INIT_SMOOTHING
+        precision = profile_precision(
+            block.X, block.weights, nk / nk.sum(), probs, precision
+        )
         return {"probs": probs, "precision": precision}
 
     def random_params(self, n_components, block, rng):
