@@ -3,6 +3,7 @@
 from math import comb
 
 import numpy as np
+from scipy import sparse
 from scipy.special import digamma, gammaln
 from sklearn.utils import Bunch
 
@@ -176,18 +177,30 @@ def _log_rising_table(a, top):
 
 
 def _reverse_counts(values, resp, top):
-    """``G[r, k, j] = sum_i resp[r, k, i] [values_i > j]`` for ``j < top``.
+    """``G[r, k, m, j] = sum_i resp[r, k, i] [values_im > j]`` for ``j < top``.
 
-    A weighted ``bincount`` per (run, component) pair, then a reverse
-    cumulative sum: the cost is linear in the rows plus the table length
-    (one ``bincount`` per pair is faster than one over offset keys).
+    Weighted histograms of every column of ``values`` (n, M) at once, as
+    one product of the responsibilities with a sparse one-hot matrix of
+    ``M`` entries per row (built directly in CSR form, without sorting),
+    then reverse cumulative sums: the cost is linear in the rows times the
+    (run, component) pairs plus the table length, in one call (a weighted
+    ``bincount`` per pair and column costs a Python call each).
     """
+    n_rows, n_columns = values.shape
     bins = int(top) + 1
-    index = np.minimum(values, top).astype(np.intp)
-    flat = resp.reshape(-1, resp.shape[-1])
-    hist = np.stack([np.bincount(index, weights=row, minlength=bins) for row in flat])
-    tail = np.cumsum(hist[:, :0:-1], axis=-1)[:, ::-1]
-    return tail.reshape(resp.shape[:-1] + (bins - 1,))
+    index = np.minimum(values, top).astype(np.intp) + bins * np.arange(n_columns)
+    one_hot = sparse.csr_matrix(
+        (
+            np.ones(index.size),
+            index.ravel(),
+            np.arange(0, index.size + 1, n_columns),
+        ),
+        shape=(n_rows, n_columns * bins),
+    )
+    flat = resp.reshape(-1, n_rows)
+    hist = np.asarray(one_hot.T @ flat.T).T.reshape(-1, n_columns, bins)
+    tail = np.cumsum(hist[..., :0:-1], axis=-1)[..., ::-1]
+    return tail.reshape(resp.shape[:-1] + (n_columns, bins - 1))
 
 
 def dm_log_prob(X, probs, precision):
@@ -317,11 +330,8 @@ def dm_statistics(X, resp, probs, precision):
     whole = (X == np.floor(X)).all(axis=1)
     length = int(min(trials[whole].max(initial=0), MAX_TAIL_LENGTH))
     exact_resp = resp if whole.all() else resp * whole
-    count_tails = np.stack(
-        [_reverse_counts(X[:, c], exact_resp, length) for c in range(X.shape[1])],
-        axis=2,
-    )
-    trial_tails = _reverse_counts(trials, exact_resp, length)
+    tails = _reverse_counts(np.column_stack([X, trials]), exact_resp, length)
+    count_tails, trial_tails = tails[..., :-1, :], tails[..., -1, :]
     alpha_sums = np.zeros(alpha.shape)
     trial_sums = np.zeros(precision.shape)
     for rows, start in (
