@@ -89,9 +89,13 @@ class BetaBinomialMixture(BaseCountMixture):
     init_params : {"k-means++", "kmeans", "random", "random_resp", \
             "random_from_data"}, default="k-means++"
         How starting parameters are drawn when not given explicitly, as for
-        :class:`BinomialMixture`. The starting precision of a component is
-        a moment estimate from its rows (clipped to [1, 1e4]); "random"
-        draws it log-uniformly from that range.
+        :class:`BinomialMixture`. Each drawn start is then moved to the
+        binomial mixture fit from it (batched EM, at most 100 iterations,
+        not counted in ``n_iter_``), and its precisions are the moment
+        estimates (clipped to [1, 1e4]; "random" draws them log-uniformly
+        from that range) or a common precision on a grid over that range,
+        whichever gives the larger likelihood. Starts given by
+        ``probs_init`` or ``warm_start`` are used as they are.
 
     weights_init : array-like of shape (n_components,), default=None
         Starting mixing weights (non-negative, summing to 1).
