@@ -4,11 +4,13 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.optimize import minimize
-from scipy.special import digamma
+from scipy.special import digamma, softmax
 from scipy.stats import binom
 
+from sklearn_coinem._beta_binomial_mixture import binomial_starts
 from sklearn_coinem._estep import sum_statistics
 from sklearn_coinem._families._dirichlet_multinomial import (
+    _PROFILE_GRID,
     INIT_PRECISION_RANGE,
     MAX_PRECISION,
     MAX_TAIL_LENGTH,
@@ -17,9 +19,11 @@ from sklearn_coinem._families._dirichlet_multinomial import (
     _unpack,
     digamma_diff,
     log_rising,
+    profile_precision,
     surrogate_change,
     surrogate_objective,
 )
+from sklearn_coinem._table import RowTable
 from tests._references import (
     OROBANCHE_N,
     OROBANCHE_Y,
@@ -729,3 +733,41 @@ def test_surrogate_is_the_expected_complete_loglik():
         stats, alpha, 0.3
     )
     assert_allclose(surrogate_change(stats, moved, alpha, 0.3), difference, rtol=1e-9)
+
+
+def test_profile_precision_maximises_scipy_likelihood():
+    """The profiled start is the candidate of largest scipy.stats likelihood."""
+    rng = np.random.default_rng(11)
+    probs = np.array([[0.1, 0.9], [0.45, 0.55]])
+    X = _dm_rows(rng, 600, probs, np.array([30.0, 30.0]), 80)
+    weights, start = np.array([0.4, 0.6]), np.array([500.0, 2.0])
+    chosen = profile_precision(X, np.ones(len(X)), weights, probs, start)
+    candidates = [start] + [np.full(2, a) for a in _PROFILE_GRID]
+    logliks = [dm_mixture_loglik(X, weights, probs, a) for a in candidates]
+    assert_allclose(chosen, candidates[int(np.argmax(logliks))])
+    assert 10 < chosen[0] < 100
+    kept = profile_precision(X, np.ones(len(X)), weights, probs, np.full(2, 30.0))
+    assert_allclose(kept, 30.0)
+
+
+def test_binomial_starts_are_binomial_em_fixed_points():
+    """Binomial starts are fixed points of a scipy.stats binomial EM step."""
+    rng = np.random.default_rng(12)
+    probs = np.array([[0.15, 0.85], [0.5, 0.5]])
+    X = _dm_rows(rng, 500, probs, np.array([40.0, 40.0]), 60)
+    family = DirichletMultinomialFamily(pseudo_count=1e-6)
+    start = {"probs": np.array([[[0.3, 0.7], [0.6, 0.4]]] * 2), "precision": None}
+    start["precision"] = np.array([[5.0, 5.0], [5e3, 5e3]])
+    weights, params = binomial_starts(
+        RowTable.compress(family, X),
+        family,
+        np.full((2, 2), 0.5),
+        start,
+        update_weights=True,
+    )
+    trials = X.sum(axis=1)
+    for w, p in zip(weights, params["probs"]):
+        resp = softmax(np.log(w) + binom.logpmf(X[:, :1], trials[:, None], p[:, 0]), 1)
+        assert_allclose(resp.mean(axis=0), w, atol=1e-4)
+        assert_allclose(resp.T @ X[:, 0] / (resp.T @ trials), p[:, 0], atol=1e-4)
+    assert ((params["precision"] >= 1.0) & (params["precision"] <= 1e4)).all()
