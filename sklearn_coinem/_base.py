@@ -251,7 +251,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
                 "init parameters, or increase max_iter, tol, or check for "
                 "degenerate data.",
                 ConvergenceWarning,
-                stacklevel=5,
+                stacklevel=4,
             )
 
     def _warn_collapsed(self, n_rows, stacklevel=4):

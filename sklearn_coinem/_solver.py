@@ -481,14 +481,19 @@ def _newton_map(table, family, params, pseudo_count, update_weights):
         return None, None
 
     def newton(run_weights, run_params):
-        return _newton.newton_step(
-            table,
-            family,
-            run_weights,
-            run_params,
-            pseudo_count=pseudo_count,
-            update_weights=update_weights,
-        )
+        try:
+            return _newton.newton_step(
+                table,
+                family,
+                run_weights,
+                run_params,
+                pseudo_count=pseudo_count,
+                update_weights=update_weights,
+            )
+        except NotImplementedError:
+            # No information for these rows (the Dirichlet-multinomial's
+            # beyond its tail histograms): the run takes the Aitken tail.
+            return None, np.inf
 
     return newton, mode
 

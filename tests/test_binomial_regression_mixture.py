@@ -1,5 +1,7 @@
 """Tests of BinomialRegressionMixture against flexmix, statsmodels and scipy."""
 
+import warnings
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -291,3 +293,19 @@ def test_count_mixture_methods_are_absent():
     assert not hasattr(model, "predict_proba")
     with pytest.raises(AttributeError, match="posterior_proba"):
         model.predict_proba  # noqa: B018
+
+
+def test_fit_warnings_point_at_the_caller():
+    """A fit cut by max_iter warns, attributed to the line that called fit."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 1))
+    trials = rng.integers(5, 20, size=60)
+    successes = rng.binomial(trials, 0.4)
+    y = np.column_stack([successes, trials - successes])
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        BinomialRegressionMixture(2, max_iter=1, random_state=0).fit(X, y)
+    assert ConvergenceWarning in {w.category for w in record}
+    assert all(w.filename == __file__ for w in record)

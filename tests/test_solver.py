@@ -557,18 +557,33 @@ def test_newton_needs_the_prior_hook():
     assert _newton.polish_mode(FAMILY, params(5, 100), 100, True) is None
 
 
-def test_multinomial_prior_derivatives_match_finite_differences():
+@pytest.mark.parametrize("family_name", ["multinomial", "dirichlet-multinomial"])
+def test_prior_derivatives_match_finite_differences(family_name):
     """The prior's gradient and curvature agree with central differences."""
+    from sklearn.utils import Bunch
+
+    from sklearn_coinem._families import DirichletMultinomialFamily
+
     rng = np.random.default_rng(16)
     probs = rng.dirichlet(np.ones(4), size=3)
-    family = MultinomialFamily(pseudo_count=0.3)
-    counts = np.ones_like(probs)
-    basis = family.free_basis({"probs": probs}, counts.sum(axis=1), {"counts": counts})
-    score, info = family.prior_derivatives({"probs": probs}, basis)
-    jac = family.delta_jacobians({"probs": probs}, basis)["probs"]
+    params = {"probs": probs}
+    ref = probs.argmax(axis=1)
+    comp, col = np.nonzero(np.arange(4)[None, :] != ref[:, None])
+    basis = Bunch(n_free=len(comp), comp=comp, col=col, ref=ref)
+    if family_name == "multinomial":
+        family = MultinomialFamily(pseudo_count=0.3)
+    else:
+        family = DirichletMultinomialFamily(pseudo_count=0.3)
+        params["precision"] = np.array([3.0, 40.0, 500.0])
+        # Every precision is free: the prior does not depend on them.
+        basis.precision_comp = np.arange(3)
+        basis.n_free += 3
+    score, info = family.prior_derivatives(params, basis)
+    jac = family.delta_jacobians(params, basis)
 
     def prior(z):
-        return family.log_prior({"probs": (probs + jac @ z)[None]})[0]
+        moved = {name: (value + jac[name] @ z)[None] for name, value in params.items()}
+        return family.log_prior(moved)[0]
 
     h = 1e-5
     eye = np.eye(basis.n_free) * h
@@ -580,5 +595,5 @@ def test_multinomial_prior_derivatives_match_finite_differences():
         ]
         for a in eye
     ]
-    assert_allclose(score, gradient, rtol=1e-5)
+    assert_allclose(score, gradient, rtol=1e-5, atol=1e-8)
     assert_allclose(-info, hessian, rtol=1e-4, atol=1e-4)

@@ -896,6 +896,19 @@ class DirichletMultinomialFamily(ComponentFamily):
                 info[idx, j] = info[j, idx] = -cross
         return info
 
+    def prior_derivatives(self, params, basis):
+        """The multinomial prior's on the probabilities; none on the precision."""
+        probs, a = params["probs"], self.pseudo_count
+        n_probs = len(basis.comp)
+        comp, col, ref = basis.comp, basis.col, basis.ref[basis.comp]
+        score = np.zeros(basis.n_free)
+        score[:n_probs] = a * (1 / probs[comp, col] - 1 / probs[comp, ref])
+        info = np.zeros((basis.n_free, basis.n_free))
+        same = comp[:, None] == comp[None, :]
+        info[:n_probs, :n_probs] = a * same / probs[comp, ref][:, None] ** 2
+        info[np.arange(n_probs), np.arange(n_probs)] += a / probs[comp, col] ** 2
+        return score, info
+
     def delta_jacobians(self, params, basis):
         probs, precision = params["probs"], params["precision"]
         n_probs = len(basis.comp)
