@@ -120,7 +120,9 @@ def test_cli_ctrl_c_during_fit_exits_130(tmp_path):
         text=True,
     )
     try:
-        assert proc.stderr.readline().startswith("fitting n_components=1 to 60")
+        assert proc.stderr.readline().startswith(
+            "fitting binomial mixtures with n_components=1 to 60"
+        )
         # The first restart line: the fit has begun (the restarts run batched).
         assert proc.stderr.readline().startswith("K=1 restart 1/20: ")
         proc.send_signal(signal.SIGINT)
@@ -223,8 +225,9 @@ def test_fit_writes_posterior_assignments(tmp_path, capsys):
     weights, theta = np.array(weights, dtype=float)[:, :2].T
     with open(output, newline="") as file:
         rows = list(csv.reader(file))
-    assert rows[0] == ["index", "posterior_0", "posterior_1", "component"]
-    table = np.array(rows[1:], dtype=float)
+    assert rows[0] == ["index", "posterior_0", "posterior_1", "component", "family"]
+    assert {row[4] for row in rows[1:]} == {"binomial"}
+    table = np.array([row[:4] for row in rows[1:]], dtype=float)
     assert_allclose(table[:, 0], np.arange(len(X)))
     posterior = _posteriors(X, weights, np.column_stack([theta, 1 - theta]))
     # The report rounds the parameters to 4 decimals.
@@ -241,18 +244,19 @@ def test_fit_assignments_carry_the_id_columns(tmp_path, capsys):
     assert main([*args, "--columns", "heads,tails"]) == 0
     with open(output, newline="") as file:
         rows = list(csv.reader(file))
-    assert rows[0] == ["name", "site", "posterior_0", "component"]
+    assert rows[0] == ["name", "site", "posterior_0", "component", "family"]
     assert [row[:2] for row in rows[1:]] == [["a, 1", "x"], ["b", "y"]] + [
         ["c", "x"],
         ["d", "y"],
     ]
-    assert [row[2:] for row in rows[1:]] == [["1", "0"]] * 4
+    assert [row[2:] for row in rows[1:]] == [["1", "0", "binomial"]] * 4
     assert main([*args, "--id", "name", "--id", "site"]) == 0
     with open(output, newline="") as file:
         assert list(csv.reader(file)) == rows
     assert main([*args, "--id", "site", "--columns", "heads,tails"]) == 0
     with open(output, newline="") as file:
-        assert next(csv.reader(file)) == ["site", "posterior_0", "component"]
+        header = next(csv.reader(file))
+        assert header == ["site", "posterior_0", "component", "family"]
     capsys.readouterr()
 
 
@@ -481,7 +485,7 @@ def test_fit_json_report_is_complete(tmp_path, capsys):
     status, out, _ = _cli_run(capsys, "fit", path, "-k", "2", "--json")
     assert status == 0
     report = json.loads(out)
-    expected = {"file", "n_samples", "columns", "n_components", "n_init"}
+    expected = {"file", "family", "n_samples", "columns", "n_components", "n_init"}
     expected |= {"random_state", "weights", "probs", "log_likelihood", "aic"}
     expected |= {"bic", "icl", "converged", "n_iter", "warnings"}
     assert set(report) == expected
@@ -622,8 +626,9 @@ def test_fit_k_range_marks_unidentifiable_k(tmp_path, capsys):
     path = _write(tmp_path / "two.csv", "2,0\n1,1\n0,2\n2,0\n1,1\n2,0\n")
     status, out, _ = _cli_run(capsys, "fit", path, "--k-range", "1:3", "-q")
     assert status == 0
-    assert re.search(r"^\*   1 +-[\d.]+ .*\d$", out, re.M)
-    assert len(re.findall(r"^    [23] .*  not identifiable$", out, re.M)) == 2
+    assert re.search(r"^\* binomial +1 +-[\d.]+ .*\d$", out, re.M)
+    unidentifiable = r"^  binomial +[23] .*  not identifiable$"
+    assert len(re.findall(unidentifiable, out, re.M)) == 2
     assert "warning: n_components in [2, 3] cannot be identified" in out
 
 
@@ -639,7 +644,9 @@ def test_fit_k_range_is_bounded_by_distinct_rows(tmp_path, capsys):
         "--k-range 1:200000 is cut to 1:5: K cannot exceed the number of "
         "distinct rows (5)"
     )
-    assert err.splitlines()[0] == "fitting n_components=1 to 5, each with 2 restarts"
+    assert err.splitlines()[0] == (
+        "fitting binomial mixtures with n_components=1 to 5, each with 2 restarts"
+    )
     status, _, err = _cli_run(capsys, *args, "--k-range", "6:9")
     assert status == 2
     assert err == (
@@ -668,7 +675,9 @@ def test_fit_progress_one_line_per_k_and_restart(tmp_path, capsys):
     status, out, err = _cli_run(capsys, *args)
     assert status == 0
     lines = err.splitlines()
-    assert lines[0] == "fitting n_components=1 to 3, each with 4 restarts"
+    assert lines[0] == (
+        "fitting binomial mixtures with n_components=1 to 3, each with 4 restarts"
+    )
     pattern = (
         r"K=(\d) restart (\d)/4: log-likelihood (-\d+\.\d\d) "
         r"\((converged|not converged), (\d+) iterations?\)"
@@ -731,7 +740,7 @@ def test_fit_output_dash_writes_assignments_to_stdout(tmp_path, capsys):
     status, out, err = _cli_run(capsys, "fit", path, "-k", "2", "-q", "-o", "-")
     assert status == 0
     rows = list(csv.reader(io.StringIO(out)))
-    assert rows[0] == ["index", "posterior_0", "posterior_1", "component"]
+    assert rows[0] == ["index", "posterior_0", "posterior_1", "component", "family"]
     assert [row[0] for row in rows[1:]] == ["0", "1", "2", "3", "4"]
     assert err.startswith(f"BinomialMixture fit of {path}\n")
     assert "written to" not in err
