@@ -102,8 +102,8 @@ def test_fit_outputs_are_distributions(X, n_components, init_params, algorithm, 
     assert_allclose(model.probs_.sum(axis=1), 1.0, rtol=1e-12)
     assert np.all(model.weights_ >= 0) and np.all(model.probs_ >= 0)
     assert np.all(np.isfinite(model.precision_))
-    assert np.all(model.precision_ >= MIN_PRECISION)
-    # At the cap, within the rounding of precision = sum(alpha) (one ulp).
+    # Within the range, to the rounding of precision = sum(alpha) (an ulp).
+    assert np.all(model.precision_ >= MIN_PRECISION * (1 - 1e-15))
     assert np.all(model.precision_ <= MAX_PRECISION * (1 + 1e-15))
     resp = model.predict_proba(X)
     assert np.all(np.isfinite(resp)) and np.all((resp >= 0) & (resp <= 1))
