@@ -16,6 +16,7 @@ from scipy.special import gammaln
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_coinem import (
+    BetaBinomialMixture,
     BinomialMixture,
     FitMonitor,
     IdentifiabilityWarning,
@@ -27,6 +28,9 @@ from sklearn_coinem._counts import _first_invalid, check_trials_columns
 from sklearn_coinem.datasets import load_coins
 
 _DELIMITERS = ",;\t"
+
+# The component families of ``--family``, by the name the reports print.
+FAMILIES = {"binomial": BinomialMixture, "beta-binomial": BetaBinomialMixture}
 
 # The file name ``-`` means standard input (``fit -``) or output (``-o -``).
 STDIO = "-"
@@ -452,18 +456,20 @@ class _Progress(FitMonitor):
     rows: comparable between values of K, whatever the machine's speed.
     """
 
-    def __init__(self, stderr):
+    def __init__(self, stderr, name_family=False):
         self.stderr = stderr
+        self.name_family = name_family
 
     def fit_started(self, estimator, n_runs, total_weight):
         self._n_components = estimator.n_components
         self._n_runs = n_runs
         self._total_weight = total_weight
+        self._prefix = f"{_family_name(estimator)} " if self.name_family else ""
 
     def run_finished(self, run, n_iter, objective, converged):
         status = "converged" if converged else "not converged"
         self.stderr.write_line(
-            f"K={self._n_components} restart {run + 1}/{self._n_runs}: "
+            f"{self._prefix}K={self._n_components} restart {run + 1}/{self._n_runs}: "
             f"log-likelihood {objective * self._total_weight:.2f} "
             f"({status}, {n_iter} iteration{'s' * (n_iter != 1)})"
         )
@@ -497,43 +503,75 @@ def _bound_k_range(name, X, k_range):
     return range(k_range[0], n_distinct + 1), message
 
 
-def _fit(X, args, k_range, stderr):
-    """Fit one K, or scan ``k_range`` (None: ``-k``); progress goes to stderr.
+def _family_name(estimator):
+    """The ``--family`` name of a fitted or prototype estimator."""
+    return next(name for name, cls in FAMILIES.items() if type(estimator) is cls)
 
-    Returns the fitted model, the scan table (None without ``--k-range``)
-    and the messages of the identifiability and convergence warnings.
+
+def _fit(X, args, k_range, stderr):
+    """Fit one K, or scan K and the families; progress goes to stderr.
+
+    Returns the fitted model, the scan (None for ``-k`` with one family) and
+    the messages of the identifiability and convergence warnings.
     """
-    progress = FitMonitor() if args.quiet else _Progress(stderr)
+    families = args.family
+    progress = FitMonitor() if args.quiet else _Progress(stderr, len(families) > 1)
     ks = k_range or [args.n_components]
     if not args.quiet:
         stderr.write_line(
-            f"fitting n_components={_k_text(ks)}, each with {args.n_init} "
+            f"fitting {' and '.join(families)} mixtures with "
+            f"n_components={_k_text(ks)}, each with {args.n_init} "
             f"restart{'s' * (args.n_init != 1)}"
         )
-    scan = None
     params = {"max_iter": args.max_iter, "n_init": args.n_init}
     params["random_state"] = args.random_state
-    with warnings.catch_warnings(record=True) as caught, monitor_fits(progress):
-        warnings.simplefilter("always")
-        if k_range is None:
-            model = BinomialMixture(args.n_components, **params).fit(X)
-        else:
-            scan = select_n_components(X, k_range, criterion=args.criterion, **params)
-            model = scan.best_estimator
     kinds = (IdentifiabilityWarning, ConvergenceWarning)
-    messages = [str(w.message) for w in caught if issubclass(w.category, kinds)]
+    scans, messages = {}, []
+    for family in families:
+        with warnings.catch_warnings(record=True) as caught, monitor_fits(progress):
+            warnings.simplefilter("always")
+            if k_range is None and len(families) == 1:
+                model = FAMILIES[family](args.n_components, **params).fit(X)
+            else:
+                scans[family] = select_n_components(
+                    X,
+                    ks,
+                    criterion=args.criterion,
+                    estimator=FAMILIES[family](),
+                    **params,
+                )
+        prefix = f"{family}: " if len(families) > 1 else ""
+        messages += [
+            prefix + str(w.message) for w in caught if issubclass(w.category, kinds)
+        ]
+    if not scans:
+        return model, None, messages
+    scan = _scan_report(scans, args.criterion)
+    model = scans[scan["selected_family"]].estimators[scan["selected"]]
     return model, scan, messages
 
 
-def _scan_report(result):
-    """The table of a K scan as JSON-serialisable dictionaries."""
+def _scan_report(scans, criterion):
+    """The table of a scan over K and families, and its choice, for the report.
+
+    The choice minimises ``criterion`` over the rows of every family, rows
+    that the data can identify first, as within one family.
+    """
     columns = ["n_components", "log_likelihood", "aic", "bic", "icl"]
     columns += ["converged", "identifiable"]
-    values = (np.asarray(result.table[name]).tolist() for name in columns)
-    rows = [dict(zip(columns, row)) for row in zip(*values)]
+    rows = []
+    for family, result in scans.items():
+        values = (np.asarray(result.table[name]).tolist() for name in columns)
+        rows += [{"family": family, **dict(zip(columns, row))} for row in zip(*values)]
+    scores = np.array([row[criterion] for row in rows], dtype=float)
+    candidates = np.isfinite(scores) & [row["identifiable"] for row in rows]
+    if not candidates.any():
+        candidates = np.isfinite(scores)
+    best = rows[np.flatnonzero(candidates)[np.argmin(scores[candidates])]]
     return {
-        "criterion": result.criterion,
-        "selected": result.best_n_components,
+        "criterion": criterion,
+        "selected": best["n_components"],
+        "selected_family": best["family"],
         "rows": rows,
     }
 
@@ -541,8 +579,9 @@ def _scan_report(result):
 def _fit_report(name, table, model, random_state, messages):
     """The fitted model as a JSON-serialisable dictionary."""
     X = table.X
-    return {
+    report = {
         "file": str(name),
+        "family": _family_name(model),
         "n_samples": X.shape[0],
         "columns": table.names,
         "n_components": model.n_components,
@@ -550,6 +589,11 @@ def _fit_report(name, table, model, random_state, messages):
         "random_state": random_state,
         "weights": model.weights_.tolist(),
         "probs": model.probs_.tolist(),
+    }
+    if hasattr(model, "precision_"):
+        report["precision"] = model.precision_.tolist()
+        report["icc"] = (1 / (1 + model.precision_)).tolist()
+    return report | {
         "log_likelihood": model.score(X) * X.shape[0],
         "aic": model.aic(X),
         "bic": model.bic(X),
@@ -561,11 +605,13 @@ def _fit_report(name, table, model, random_state, messages):
 
 
 def _format_scan(scan):
-    """Human-readable table of a K scan, the selected K marked."""
+    """Human-readable table of a scan, the selected family and K marked."""
+    width = max(len("family"), *(len(row["family"]) for row in scan["rows"]))
     lines = [
         f"Number of components by {scan['criterion'].upper()} "
         "(smaller is better; * selected)",
-        "    K  log-likelihood           AIC           BIC           ICL  note",
+        f"  {'family':<{width}}     K  log-likelihood           AIC           BIC"
+        "           ICL  note",
     ]
     for row in scan["rows"]:
         notes = [] if row["identifiable"] else ["not identifiable"]
@@ -573,26 +619,46 @@ def _format_scan(scan):
         values = "".join(
             f"{row[name]:>14.4f}" for name in ("log_likelihood", "aic", "bic", "icl")
         )
-        mark = "*" if row["n_components"] == scan["selected"] else " "
-        line = f"{mark}{row['n_components']:>4}{values}  {', '.join(notes)}"
+        selected = (row["family"], row["n_components"]) == (
+            scan["selected_family"],
+            scan["selected"],
+        )
+        mark = "*" if selected else " "
+        line = (
+            f"{mark} {row['family']:<{width}}  {row['n_components']:>4}{values}  "
+            f"{', '.join(notes)}"
+        )
         lines.append(line.rstrip())
     return "\n".join(lines) + "\n"
 
 
+def _format_components(report):
+    """The lines of the component table: weight, probabilities, precision."""
+    names = report["columns"]
+    header = "component  weight   " + "  ".join(f"P({name})" for name in names)
+    precision = report.get("precision")
+    if precision is not None:
+        header += "   precision         ICC"
+    lines = [header]
+    for k, (weight, probs) in enumerate(zip(report["weights"], report["probs"])):
+        cells = "  ".join(f"{p:>{len(name) + 3}.4f}" for p, name in zip(probs, names))
+        line = f"{k:>9}  {weight:.4f}   {cells}"
+        if precision is not None:
+            line += f"  {precision[k]:>10.4g}  {report['icc'][k]:>10.4g}"
+        lines.append(line)
+    return lines
+
+
 def _format_report(report):
     """Human-readable text of a fit report."""
-    names = report["columns"]
     lines = [
-        f"BinomialMixture fit of {report['file']}",
-        f"  {report['n_samples']} rows, count columns: {', '.join(names)}",
+        f"{FAMILIES[report['family']].__name__} fit of {report['file']}",
+        f"  {report['n_samples']} rows, count columns: {', '.join(report['columns'])}",
         f"  n_components={report['n_components']}, n_init={report['n_init']}, "
         f"random_state={report['random_state']}",
         "",
-        "component  weight   " + "  ".join(f"P({name})" for name in names),
+        *_format_components(report),
     ]
-    for k, (weight, probs) in enumerate(zip(report["weights"], report["probs"])):
-        cells = "  ".join(f"{p:>{len(name) + 3}.4f}" for p, name in zip(probs, names))
-        lines.append(f"{k:>9}  {weight:.4f}   {cells}")
     status = "yes" if report["converged"] else "NO"
     n_iter = report["n_iter"]
     lines += [
@@ -616,32 +682,28 @@ def _report_text(report, as_json):
 
 
 def _assignments_text(table, model):
-    """The assignments CSV: identifiers, posterior probabilities, component.
+    """The assignments CSV: identifiers, posteriors, component and family.
 
     The identifiers are the input's other columns, or else the 0-based index
-    of each data row, so that the file joins back to the data.
+    of each data row, so that the file joins back to the data. The family
+    column names the fitted family on every row, so that files of several
+    runs stay apart when concatenated.
     """
     resp = model.predict_proba(table.X)
     posteriors = [f"posterior_{k}" for k in range(resp.shape[1])]
-    out = io.StringIO()
-    if not table.id_names:
-        np.savetxt(
-            out,
-            np.column_stack([np.arange(len(resp)), resp, resp.argmax(axis=1)]),
-            fmt=["%d", *["%.6g"] * resp.shape[1], "%d"],
-            delimiter=",",
-            header=",".join(["index", *posteriors, "component"]),
-            comments="",
-        )
-        return out.getvalue()
     numbers = io.StringIO()
     np.savetxt(numbers, resp, fmt="%.6g", delimiter=",")
+    id_names, ids = table.id_names, table.ids
+    if not id_names:
+        id_names, ids = ["index"], ([str(i)] for i in range(len(resp)))
+    family = _family_name(model)
+    out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*table.id_names, *posteriors, "component"])
+    writer.writerow([*id_names, *posteriors, "component", "family"])
     writer.writerows(
-        [*ids, *line.split(","), k]
-        for ids, line, k in zip(
-            table.ids, numbers.getvalue().splitlines(), resp.argmax(axis=1)
+        [*row_ids, *line.split(","), k, family]
+        for row_ids, line, k in zip(
+            ids, numbers.getvalue().splitlines(), resp.argmax(axis=1)
         )
     )
     return out.getvalue()
@@ -698,7 +760,7 @@ def _run_fit(args, stderr):
         ) from None
     report = _fit_report(name, table, model, args.random_state, messages + fit_messages)
     if scan is not None:
-        report["scan"] = _scan_report(scan)
+        report["scan"] = scan
     text = _report_text(report, args.json)
     if args.output == STDIO:
         # The assignments are the standard output; the report moves aside.
@@ -805,6 +867,19 @@ def _k_range(text):
     return range(low, high + 1)
 
 
+def _families(text):
+    """The distinct family names of a comma-separated list, or of ``all``."""
+    names = [name.strip() for name in text.split(",")]
+    if names == ["all"]:
+        return list(FAMILIES)
+    if not all(name in FAMILIES for name in names):
+        raise argparse.ArgumentTypeError(
+            f"expected {', '.join(FAMILIES)}, a comma-separated list of them or "
+            f"all; got {text!r}"
+        )
+    return list(dict.fromkeys(names))
+
+
 def _add_input_options(fit):
     """The options that say how to read the CSV file."""
     fit.add_argument(
@@ -862,10 +937,20 @@ def _add_model_options(fit):
         "number of distinct rows) and keep the best by --criterion",
     )
     fit.add_argument(
+        "--family",
+        type=_families,
+        default=["binomial"],
+        metavar="FAMILY[,FAMILY]",
+        help="component family: binomial (multinomial for more than two "
+        "columns), beta-binomial (overdispersed; Dirichlet-multinomial for "
+        "more than two columns), a comma-separated list or all to compare "
+        "them in one table by --criterion (default binomial)",
+    )
+    fit.add_argument(
         "--criterion",
         choices=["bic", "aic", "icl"],
         default="bic",
-        help="criterion of --k-range (default bic)",
+        help="criterion of --k-range and of several families (default bic)",
     )
     fit.add_argument(
         "--n-init", type=_positive_int, default=10, help="restarts (default 10)"
@@ -884,7 +969,8 @@ def _add_model_options(fit):
 def _build_parser():
     parser = _Parser(
         prog="sklearn-coinem",
-        description="EM for mixtures of binomials and multinomials. Without "
+        description="EM for mixtures of binomials and multinomials, or of "
+        "their overdispersed kin (beta-binomial, Dirichlet-multinomial). Without "
         "arguments, runs the two-coins demo.",
     )
     parser.add_argument("--version", action="version", version=__version__)

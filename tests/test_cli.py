@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from scipy.special import logsumexp
-from scipy.stats import binom
+from scipy.stats import betabinom, binom
 
 from sklearn_coinem import BinomialMixture, _cli
 from sklearn_coinem._cli import main, read_counts
+from tests._references import OROBANCHE_N, OROBANCHE_Y, VGAM_OROBANCHE
 
 COINS = [[5, 5], [9, 1], [8, 2], [4, 6], [7, 3]]
 COINS_CSV = "\n".join(f"{h},{t}" for h, t in COINS) + "\n"
@@ -120,7 +121,9 @@ def test_cli_ctrl_c_during_fit_exits_130(tmp_path):
         text=True,
     )
     try:
-        assert proc.stderr.readline().startswith("fitting n_components=1 to 60")
+        assert proc.stderr.readline().startswith(
+            "fitting binomial mixtures with n_components=1 to 60"
+        )
         # The first restart line: the fit has begun (the restarts run batched).
         assert proc.stderr.readline().startswith("K=1 restart 1/20: ")
         proc.send_signal(signal.SIGINT)
@@ -223,8 +226,9 @@ def test_fit_writes_posterior_assignments(tmp_path, capsys):
     weights, theta = np.array(weights, dtype=float)[:, :2].T
     with open(output, newline="") as file:
         rows = list(csv.reader(file))
-    assert rows[0] == ["index", "posterior_0", "posterior_1", "component"]
-    table = np.array(rows[1:], dtype=float)
+    assert rows[0] == ["index", "posterior_0", "posterior_1", "component", "family"]
+    assert {row[4] for row in rows[1:]} == {"binomial"}
+    table = np.array([row[:4] for row in rows[1:]], dtype=float)
     assert_allclose(table[:, 0], np.arange(len(X)))
     posterior = _posteriors(X, weights, np.column_stack([theta, 1 - theta]))
     # The report rounds the parameters to 4 decimals.
@@ -241,18 +245,19 @@ def test_fit_assignments_carry_the_id_columns(tmp_path, capsys):
     assert main([*args, "--columns", "heads,tails"]) == 0
     with open(output, newline="") as file:
         rows = list(csv.reader(file))
-    assert rows[0] == ["name", "site", "posterior_0", "component"]
+    assert rows[0] == ["name", "site", "posterior_0", "component", "family"]
     assert [row[:2] for row in rows[1:]] == [["a, 1", "x"], ["b", "y"]] + [
         ["c", "x"],
         ["d", "y"],
     ]
-    assert [row[2:] for row in rows[1:]] == [["1", "0"]] * 4
+    assert [row[2:] for row in rows[1:]] == [["1", "0", "binomial"]] * 4
     assert main([*args, "--id", "name", "--id", "site"]) == 0
     with open(output, newline="") as file:
         assert list(csv.reader(file)) == rows
     assert main([*args, "--id", "site", "--columns", "heads,tails"]) == 0
     with open(output, newline="") as file:
-        assert next(csv.reader(file)) == ["site", "posterior_0", "component"]
+        header = next(csv.reader(file))
+        assert header == ["site", "posterior_0", "component", "family"]
     capsys.readouterr()
 
 
@@ -481,7 +486,7 @@ def test_fit_json_report_is_complete(tmp_path, capsys):
     status, out, _ = _cli_run(capsys, "fit", path, "-k", "2", "--json")
     assert status == 0
     report = json.loads(out)
-    expected = {"file", "n_samples", "columns", "n_components", "n_init"}
+    expected = {"file", "family", "n_samples", "columns", "n_components", "n_init"}
     expected |= {"random_state", "weights", "probs", "log_likelihood", "aic"}
     expected |= {"bic", "icl", "converged", "n_iter", "warnings"}
     assert set(report) == expected
@@ -593,6 +598,138 @@ def test_fit_successes_trials_options_are_checked(capsys, options, message):
     assert err.startswith(f"error: {message}") and len(err.splitlines()) == 1
 
 
+# ------------------------------------------------------------ --family
+def _overdispersed_csv(path, n_samples=600, seed=0):
+    """Variant-allele-like rows from three beta-binomial clusters (precision 60)."""
+    rng = np.random.default_rng(seed)
+    means, precision = np.array([0.1, 0.25, 0.45]), 60.0
+    labels = rng.integers(3, size=n_samples)
+    depth = rng.integers(60, 121, size=n_samples)
+    p = rng.beta(means[labels] * precision, (1 - means[labels]) * precision)
+    alt = rng.binomial(depth, p)
+    X = np.column_stack([alt, depth - alt])
+    text = "alt,ref\n" + "\n".join(f"{a},{r}" for a, r in X) + "\n"
+    return _write(path, text), X
+
+
+def _betabinom_loglik(X, weights, probs, precision):
+    """Beta-binomial mixture log-likelihood by scipy (independent reference)."""
+    a, b = precision * probs[:, 0], precision * probs[:, 1]
+    log_joint = betabinom.logpmf(X[:, :1], X.sum(axis=1, keepdims=True), a, b)
+    return logsumexp(log_joint + np.log(weights), axis=1)
+
+
+def test_fit_beta_binomial_reports_precision_and_icc(tmp_path, capsys):
+    """`--family beta-binomial -k 1` on Crowder's seeds gives VGAM's mu and rho."""
+    text = "y,n\n" + "\n".join(f"{y},{n}" for y, n in zip(OROBANCHE_Y, OROBANCHE_N))
+    path = _write(tmp_path / "orobanche.csv", text + "\n")
+    args = ["fit", path, "-k", "1", "--successes", "y", "--trials", "n", "-q"]
+    status, out, _ = _cli_run(capsys, *args, "--family", "beta-binomial", "--json")
+    assert status == 0
+    report = json.loads(out)
+    assert report["family"] == "beta-binomial"
+    mu, rho, loglik = VGAM_OROBANCHE
+    assert_allclose(report["probs"][0][0], mu, rtol=1e-5)
+    assert_allclose(report["icc"][0], rho, rtol=1e-4)
+    assert_allclose(report["icc"][0], 1 / (1 + report["precision"][0]), rtol=1e-12)
+    X = np.column_stack([OROBANCHE_Y, OROBANCHE_N - OROBANCHE_Y])
+    weights, probs = np.array(report["weights"]), np.array(report["probs"])
+    expected = _betabinom_loglik(X, weights, probs, np.array(report["precision"]))
+    assert_allclose(report["log_likelihood"], expected.sum(), rtol=1e-9)
+    assert_allclose(report["log_likelihood"], loglik, atol=1e-6)
+    # Two free parameters: the mean and the precision.
+    assert_allclose(report["bic"], 2 * np.log(21) - 2 * expected.sum(), rtol=1e-9)
+    status, out, _ = _cli_run(capsys, *args, "--family", "beta-binomial")
+    assert out.startswith(f"BetaBinomialMixture fit of {path}\n")
+    header = re.search(r"^component +weight .* precision +ICC$", out, re.M)
+    row = re.search(r"^ +0 +1\.0000 +([\d.]+) +[\d.]+ +([\d.]+) +([\d.]+)$", out, re.M)
+    assert header and row
+    assert_allclose(float(row[1]), mu, atol=1e-4)
+    assert_allclose(float(row[2]), 1 / rho - 1, rtol=1e-3)
+    assert_allclose(float(row[3]), rho, rtol=1e-3)
+
+
+def test_fit_beta_binomial_assignments_are_bayes_posteriors(tmp_path, capsys):
+    """`-o` under the beta-binomial holds Bayes-rule posteriors and the family."""
+    path, X = _overdispersed_csv(tmp_path / "vaf.csv", n_samples=200)
+    output = tmp_path / "assignments.csv"
+    args = ["fit", path, "-k", "2", "-q", "--family", "beta-binomial", "--json"]
+    status, out, _ = _cli_run(capsys, *args, "-o", str(output))
+    assert status == 0
+    report = json.loads(out)
+    with open(output, newline="") as file:
+        rows = list(csv.reader(file))
+    assert rows[0] == ["index", "posterior_0", "posterior_1", "component", "family"]
+    assert {row[4] for row in rows[1:]} == {"beta-binomial"}
+    table = np.array([row[:4] for row in rows[1:]], dtype=float)
+    log_joint = np.column_stack(
+        [
+            np.log(w) + betabinom.logpmf(X[:, 0], X.sum(axis=1), a * p[0], a * p[1])
+            for w, p, a in zip(report["weights"], report["probs"], report["precision"])
+        ]
+    )
+    posterior = np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True))
+    assert_allclose(table[:, 1:3], posterior, atol=1e-5)
+
+
+def test_fit_family_all_compares_families_in_one_table(tmp_path, capsys):
+    """`--family all --k-range` scans both families; BIC picks the beta-binomial."""
+    path, X = _overdispersed_csv(tmp_path / "vaf.csv")
+    args = ["fit", path, "--k-range", "1:4", "--n-init", "3", "--family", "all"]
+    status, out, err = _cli_run(capsys, *args, "--json")
+    assert status == 0
+    report = json.loads(out)
+    scan = report["scan"]
+    families = [(row["family"], row["n_components"]) for row in scan["rows"]]
+    assert families == [
+        (f, k) for f in ("binomial", "beta-binomial") for k in range(1, 5)
+    ]
+    for row in scan["rows"]:
+        k = row["n_components"]
+        n_params = 2 * k - 1 if row["family"] == "binomial" else 3 * k - 1
+        expected = n_params * np.log(len(X)) - 2 * row["log_likelihood"]
+        assert_allclose(row["bic"], expected, rtol=1e-9)
+    best = min(scan["rows"], key=lambda row: row["bic"])
+    assert best["family"] == "beta-binomial"
+    k = best["n_components"]
+    assert (scan["selected_family"], scan["selected"]) == ("beta-binomial", k)
+    assert (report["family"], report["n_components"]) == ("beta-binomial", k)
+    weights, probs = np.array(report["weights"]), np.array(report["probs"])
+    loglik = _betabinom_loglik(X, weights, probs, np.array(report["precision"]))
+    assert_allclose(report["log_likelihood"], loglik.sum(), rtol=1e-9)
+    assert err.splitlines()[0] == (
+        "fitting binomial and beta-binomial mixtures with n_components=1 to 4, "
+        "each with 3 restarts"
+    )
+    assert re.search(r"^beta-binomial K=3 restart 3/3: log-likelihood ", err, re.M)
+    status, out, _ = _cli_run(capsys, *args, "-q")
+    assert re.search(rf"^\* beta-binomial +{k} +-[\d.]+", out, re.M)
+    assert len(re.findall(r"^  binomial +[1-4] +-[\d.]+", out, re.M)) == 4
+    assert out.count("\n* ") == 1
+
+
+def test_fit_several_families_at_one_k(tmp_path, capsys):
+    """`-k` with two families fits each at that K and keeps the better by AIC."""
+    path, _ = _overdispersed_csv(tmp_path / "vaf.csv", n_samples=200)
+    args = ["fit", path, "-k", "2", "-q", "--criterion", "aic", "--json"]
+    status, out, _ = _cli_run(capsys, *args, "--family", "beta-binomial,binomial")
+    assert status == 0
+    scan = json.loads(out)["scan"]
+    assert [row["family"] for row in scan["rows"]] == ["beta-binomial", "binomial"]
+    best = min(scan["rows"], key=lambda row: row["aic"])
+    assert scan["selected_family"] == best["family"]
+    assert json.loads(out)["family"] == best["family"]
+
+
+@pytest.mark.parametrize("family", ["poisson", "binomial,", "beta_binomial", "ALL"])
+def test_fit_bad_family_is_usage_error(capsys, family):
+    """An unknown family is a one-line usage error listing the known ones."""
+    status, out, err = _cli_run(capsys, "fit", "x.csv", "-k", "1", "--family", family)
+    assert status == 2 and out == ""
+    assert err.startswith("error: argument --family: expected binomial, beta-binomial")
+    assert len(err.splitlines()) == 1
+
+
 # ------------------------------------------------------------- K and progress
 def test_fit_k_range_selects_generating_k(tmp_path, capsys):
     """`--k-range` scans K, reports the criteria and selects the true K by BIC."""
@@ -622,8 +759,9 @@ def test_fit_k_range_marks_unidentifiable_k(tmp_path, capsys):
     path = _write(tmp_path / "two.csv", "2,0\n1,1\n0,2\n2,0\n1,1\n2,0\n")
     status, out, _ = _cli_run(capsys, "fit", path, "--k-range", "1:3", "-q")
     assert status == 0
-    assert re.search(r"^\*   1 +-[\d.]+ .*\d$", out, re.M)
-    assert len(re.findall(r"^    [23] .*  not identifiable$", out, re.M)) == 2
+    assert re.search(r"^\* binomial +1 +-[\d.]+ .*\d$", out, re.M)
+    unidentifiable = r"^  binomial +[23] .*  not identifiable$"
+    assert len(re.findall(unidentifiable, out, re.M)) == 2
     assert "warning: n_components in [2, 3] cannot be identified" in out
 
 
@@ -639,7 +777,9 @@ def test_fit_k_range_is_bounded_by_distinct_rows(tmp_path, capsys):
         "--k-range 1:200000 is cut to 1:5: K cannot exceed the number of "
         "distinct rows (5)"
     )
-    assert err.splitlines()[0] == "fitting n_components=1 to 5, each with 2 restarts"
+    assert err.splitlines()[0] == (
+        "fitting binomial mixtures with n_components=1 to 5, each with 2 restarts"
+    )
     status, _, err = _cli_run(capsys, *args, "--k-range", "6:9")
     assert status == 2
     assert err == (
@@ -668,7 +808,9 @@ def test_fit_progress_one_line_per_k_and_restart(tmp_path, capsys):
     status, out, err = _cli_run(capsys, *args)
     assert status == 0
     lines = err.splitlines()
-    assert lines[0] == "fitting n_components=1 to 3, each with 4 restarts"
+    assert lines[0] == (
+        "fitting binomial mixtures with n_components=1 to 3, each with 4 restarts"
+    )
     pattern = (
         r"K=(\d) restart (\d)/4: log-likelihood (-\d+\.\d\d) "
         r"\((converged|not converged), (\d+) iterations?\)"
@@ -731,7 +873,7 @@ def test_fit_output_dash_writes_assignments_to_stdout(tmp_path, capsys):
     status, out, err = _cli_run(capsys, "fit", path, "-k", "2", "-q", "-o", "-")
     assert status == 0
     rows = list(csv.reader(io.StringIO(out)))
-    assert rows[0] == ["index", "posterior_0", "posterior_1", "component"]
+    assert rows[0] == ["index", "posterior_0", "posterior_1", "component", "family"]
     assert [row[0] for row in rows[1:]] == ["0", "1", "2", "3", "4"]
     assert err.startswith(f"BinomialMixture fit of {path}\n")
     assert "written to" not in err
