@@ -332,11 +332,14 @@ class BetaBinomialMixture(BaseCountMixture):
         confidence : float, default=0.95
             Coverage of the intervals, in (0, 1).
 
-        interval : {"logit", "wald"}, default="logit"
+        interval : {"logit", "wald", "profile"}, default="logit"
             "logit": Wald intervals on the logit scale for the weights and,
             with two columns, the probabilities, and on the log scale for
             the precisions, carried back; "wald": natural-scale intervals
-            clipped to the parameter ranges.
+            clipped to the parameter ranges; "profile": profile-likelihood
+            intervals (the other parameters maximised at each value), which
+            follow a skewed likelihood, at a cost of a few dozen
+            informations (see :meth:`BinomialMixture.standard_errors`).
 
         Returns
         -------

@@ -195,3 +195,34 @@ def test_profile_coverage_small_overlapping_component_by_simulation():
     coverage = _coverage(case, n_datasets=150, seed=12)
     print("profile coverage of weights, then probs row by row:", coverage)
     assert np.all((coverage >= 0.91) & (coverage <= 0.99)), coverage
+
+
+def test_beta_binomial_profile_matches_a_brute_force_profile():
+    """K=1 beta-binomial: mean and precision intervals of a scipy profile."""
+    from scipy.stats import betabinom
+
+    from sklearn_coinem import BetaBinomialMixture
+
+    rng = np.random.default_rng(5)
+    trials = rng.integers(10, 40, size=60)
+    successes = rng.binomial(trials, rng.beta(0.3 * 8, 0.7 * 8, size=60))
+    X = np.column_stack([successes, trials - successes])
+
+    def loglik(mean, precision):
+        a, b = mean * precision, (1 - mean) * precision
+        return betabinom.logpmf(successes, trials, a, b).sum()
+
+    def profile_mean(mean):
+        res = minimize(lambda t: -loglik(mean, np.exp(t[0])), [np.log(8.0)])
+        return -res.fun
+
+    def profile_precision(precision):
+        res = minimize(lambda t: -loglik(expit(t[0]), precision), [logit(0.3)])
+        return -res.fun
+
+    model = BetaBinomialMixture(1, pseudo_count=0, random_state=0).fit(X)
+    result = model.standard_errors(X, interval="profile")
+    mean, precision = model.probs_[0, 0], model.precision_[0]
+    assert_allclose(result.probs_ci[0, 0], _lr_interval(profile_mean, mean), rtol=2e-4)
+    expected = _lr_interval(profile_precision, precision, 1e-3, 1e6)
+    assert_allclose(result.precision_ci[0], expected, rtol=2e-3)

@@ -495,12 +495,13 @@ def surrogate_change(stats, new_alpha, alpha, pseudo_count):
         trial_terms = trial_tails * np.log1p(
             delta_precision[..., None] / (precision[..., None] + steps)
         )
+        prior_term = np.log1p(delta_precision / precision)
     change = np.where(count_tails > 0, count_terms, 0.0).sum(axis=(-2, -1))
     change += np.where(linear > 0, linear_terms, 0.0).sum(axis=-1)
-    change -= trial_terms.sum(axis=-1)
+    change -= np.where(trial_tails > 0, trial_terms, 0.0).sum(axis=-1)
     change -= trial_sums * delta_precision
     if pseudo_count:
-        change -= alpha.shape[-1] * pseudo_count * np.log1p(delta_precision / precision)
+        change -= alpha.shape[-1] * pseudo_count * prior_term
     return change
 
 
@@ -723,10 +724,13 @@ class DirichletMultinomialFamily(ComponentFamily):
         non-negative.
         """
         probs = params["probs"]
+        # A Newton step may propose a precision <= 0: NaN, which is infeasible.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_precision = np.log(params["precision"] / MIN_PRECISION)
         return np.hstack(
             [
                 probs.reshape(probs.shape[0], -1),
-                np.log(params["precision"] / MIN_PRECISION),
+                log_precision,
             ]
         )
 
@@ -746,7 +750,7 @@ class DirichletMultinomialFamily(ComponentFamily):
         }
 
     def feasible(self, theta):
-        return ~(theta < 0).any(axis=1)
+        return np.isfinite(theta).all(axis=1) & ~(theta < 0).any(axis=1)
 
     def n_parameters(self, n_components, n_features):
         """``C - 1`` probabilities and one precision per component."""
