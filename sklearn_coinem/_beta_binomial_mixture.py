@@ -73,10 +73,13 @@ class BetaBinomialMixture(BaseCountMixture):
         Number of mixture components.
 
     tol : float, default=1e-8
-        Convergence threshold on the per-sample objective (mean
+        First convergence filter on the per-sample objective (mean
         log-likelihood plus the prior term), between iterations (between
-        SQUAREM cycles when ``algorithm="squarem"``); see
-        :class:`BinomialMixture`.
+        SQUAREM cycles when ``algorithm="squarem"``). A run then converges
+        only once the estimated gain of the total objective left is below
+        1e-3 nats (the Newton decrement after Newton polishing steps, or an
+        Aitken estimate where the information is unavailable, e.g. rows of
+        more than 4096 trials); see :class:`BinomialMixture`.
 
     max_iter : int, default=1000
         Maximum number of EM iterations, each one E-step and one M-step. A

@@ -206,7 +206,10 @@ class BinomialRegressionMixture(BaseCountMixture):
         to all components. The intercept is never shared.
 
     tol : float, default=1e-8
-        Convergence threshold on the change of the mean log-likelihood.
+        First convergence filter on the change of the mean log-likelihood.
+        A run then converges only once an Aitken estimate of the total
+        log-likelihood's gain left is below 1e-3 nats (the regression
+        family has no Newton polishing stage); see :class:`BinomialMixture`.
 
     max_iter : int, default=1000
         Maximum number of EM iterations.

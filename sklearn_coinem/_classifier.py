@@ -212,9 +212,12 @@ class BinomialMixtureClassifier(ClassifierMixin, BaseEstimator):
         probability 0 there.
 
     tol : float, default=1e-8
-        Convergence threshold on the change of the per-sample objective (the
-        weighted mean log-likelihood of the rows given their labels, plus the
-        prior term) between iterations (between SQUAREM cycles).
+        First convergence filter on the change of the per-sample objective
+        (the weighted mean log-likelihood of the rows given their labels,
+        plus the prior term) between iterations (between SQUAREM cycles). A
+        run then converges only once an Aitken estimate of the total
+        objective's gain left is below 1e-3 nats (labelled runs take no
+        Newton steps); see :class:`BinomialMixture`.
 
     max_iter : int, default=1000
         Maximum number of EM iterations; ``max_iter=0`` only initialises.
