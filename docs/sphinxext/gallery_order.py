@@ -5,6 +5,7 @@ from pathlib import Path
 ORDER = [
     "plot_two_coins.py",
     "plot_variant_allele_frequencies.py",
+    "plot_overdispersion.py",
     "plot_choosing_k.py",
     "plot_sklearn_integration.py",
     "plot_dice.py",
