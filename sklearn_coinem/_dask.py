@@ -308,6 +308,16 @@ def dask_count_table(X, sample_weight, *, family, whom, max_local_rows=MAX_LOCAL
             X.to_delayed().ravel(), _weight_blocks(sample_weight, X)
         )
     ]
+    return _reduce_chunk_tables(parts, family, max_local_rows)
+
+
+def _reduce_chunk_tables(parts, family, max_local_rows):
+    """The table of the chunk tables ``parts``, and the sums of their checks.
+
+    Small tables are merged into one in-memory table; larger ones stay on
+    the workers as a :class:`DaskCountTable`.
+    """
+    dask, _ = _import_dask()
     parts = dask.persist(*parts)
     summaries = dask.compute(*[dask.delayed(_summary)(part) for part in parts])
     n_samples, n_rows, max_total, weighted_total = _combine_sums(
@@ -492,20 +502,4 @@ def dask_design_table(
             _weight_blocks(sample_weight, X),
         )
     ]
-    parts = dask.persist(*parts)
-    summaries = dask.compute(*[dask.delayed(_summary)(part) for part in parts])
-    n_samples, n_rows, max_total, weighted_total = _combine_sums(
-        *(s[1] for s in summaries)
-    )
-    sums = Bunch(
-        n_samples=int(n_samples),
-        n_rows=int(n_rows),
-        max_total=float(max_total),
-        weighted_total=float(weighted_total),
-    )
-    if sum(s[0] for s in summaries) <= max_local_rows:
-        merged = _tree_reduce(list(parts), _merge_chunk_tables, family)
-        table = dask.compute(merged)[0][0]
-    else:
-        table = DaskCountTable(parts, summaries, family, max_local_rows)
-    return table, sums
+    return _reduce_chunk_tables(parts, family, max_local_rows)
