@@ -233,7 +233,7 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
                 table = merge_tables(family, [stream, table])
                 n_rows += self._stream_rows
                 check_weighted_totals(table, weighted=sample_weight is not None)
-                start = self.weights_[None], _batch(self._fitted_params()), None
+                start = self._continued_start()
                 reorder = False
             self._check_identifiable(family, table)
             result, best = self._run(table, family, *start)
@@ -241,6 +241,18 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             self._stream, self._stream_rows = table, n_rows
         self._warn_collapsed(n_rows)
         return self
+
+    def _continued_start(self):
+        """The fitted parameters as a start, renormalised as fit renormalises
+        ``weights_init`` and ``probs_init``: partial_fit then continues from
+        the start, to the bit, that fit from the fitted parameters takes."""
+        params = self._fitted_params()
+        if "probs" in params:
+            params["probs"] = params["probs"] / params["probs"].sum(
+                axis=-1, keepdims=True
+            )
+        weights = self.weights_ / self.weights_.sum()
+        return weights[None], _batch(params), None
 
     def _warn_fit(self, n_rows):
         """Warn about collapsed components and a best run cut by max_iter."""

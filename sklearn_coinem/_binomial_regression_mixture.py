@@ -599,7 +599,7 @@ class BinomialRegressionMixture(BaseCountMixture):
                 )
             else:
                 table = merge_tables(family, [stream, table])
-                start = self.weights_[None], _batch(self._fitted_params()), None
+                start = self._continued_start()
             self._check_identifiable(family, table)
             result, best = self._run(table, family, *start)
             self._store_coef(family, table, result, best, reorder=stream is None)

@@ -280,11 +280,9 @@ def _warn_scan(columns):
         warnings.warn(
             f"n_components in {_format_values(bad)} cannot be identified from "
             "these data "
-            "(the largest row must carry as many moments as the mixture has "
-            "free parameters: binomial components need rows with at least "
-            "2 * n_components - 1 trials, Teicher 1963, beta-binomial ones "
-            "3 * n_components - 1; and there must be at least n_components "
-            "rows); they are marked "
+            "(binomial components need rows with at least 2 * n_components - 1 "
+            "trials, Teicher 1963, beta-binomial ones 3 * n_components - 1, "
+            "and there must be at least n_components rows); they are marked "
             "identifiable=False in the table and are not selected.",
             IdentifiabilityWarning,
             stacklevel=3,
