@@ -10,7 +10,7 @@ from sklearn_coinem._families._dirichlet_multinomial import (
     profile_precision,
 )
 from sklearn_coinem._families._multinomial import MultinomialFamily
-from sklearn_coinem._solver import run_em
+from sklearn_coinem._solver import _MAX_REMAINING_GAIN, run_em
 from sklearn_coinem._validation import check_distribution
 
 # Budget of the binomial fit that each drawn start runs first: it converges
@@ -19,17 +19,27 @@ from sklearn_coinem._validation import check_distribution
 _BINOMIAL_MAX_ITER = 100
 _BINOMIAL_TOL = 1e-6
 
+# Largest difference of a weight or probability between two certified
+# binomial fits taken for the same maximum. A certified fit is within 0.045
+# standard errors of its maximum; two maxima this close in every parameter
+# and in objective lead the beta-binomial fit to the same place.
+_SAME_MAXIMUM = 1e-3
+
 
 def binomial_starts(table, family, weights, params, *, update_weights):
     """Starts moved to the binomial (multinomial) mixture fit of their probs.
 
     The batched binomial EM places the component means at a fraction of
     the cost of beta-binomial iterations; each component's precision then
-    comes from :func:`profile_precision` under the fitted weights.
+    comes from :func:`profile_precision` under the fitted weights. Starts
+    whose binomial fits reached the same maximum are kept once
+    (:func:`distinct_maxima`): from the same point the beta-binomial runs
+    would repeat each other.
     """
+    binomial = MultinomialFamily(pseudo_count=family.pseudo_count)
     result = run_em(
         table,
-        MultinomialFamily(pseudo_count=family.pseudo_count),
+        binomial,
         weights,
         {"probs": params["probs"]},
         pseudo_count=family.pseudo_count,
@@ -37,14 +47,49 @@ def binomial_starts(table, family, weights, params, *, update_weights):
         tol=_BINOMIAL_TOL,
         max_iter=_BINOMIAL_MAX_ITER,
     )
-    probs = result.params["probs"]
+    keep = distinct_maxima(binomial, result, table.total_weight)
+    weights, probs = result.weights[keep], result.params["probs"][keep]
     precision = np.array(
         [
             profile_precision(table.X, table.weights, w, p, a)
-            for w, p, a in zip(result.weights, probs, params["precision"])
+            for w, p, a in zip(weights, probs, params["precision"][keep])
         ]
     )
-    return result.weights, {"probs": probs, "precision": precision}
+    return weights, {"probs": probs, "precision": precision}
+
+
+def distinct_maxima(family, result, total_weight):
+    """Indices of the runs of ``result`` that are not a repeat of an earlier one.
+
+    A converged run repeats another converged run when their total
+    objectives differ by at most twice the gain a certified run may leave
+    (:data:`~sklearn_coinem._solver._MAX_REMAINING_GAIN`) and, components in
+    the family's canonical order, no weight or probability differs by more
+    than ``_SAME_MAXIMUM``. Runs that did not converge are all kept.
+    """
+    keep = []
+    for run in range(len(result.weights)):
+        if result.converged[run] and any(
+            result.converged[other]
+            and _same_maximum(family, result, run, other, total_weight)
+            for other in keep
+        ):
+            continue
+        keep.append(run)
+    return np.array(keep)
+
+
+def _same_maximum(family, result, run, other, total_weight):
+    gap = abs(result.lower_bound[run] - result.lower_bound[other]) * total_weight
+    if not gap <= 2 * _MAX_REMAINING_GAIN:
+        return False
+    points = []
+    for idx in (run, other):
+        weights = result.weights[idx]
+        params = {name: value[idx] for name, value in result.params.items()}
+        order = family.canonical_order(weights, params)
+        points.append(np.concatenate([weights[order], params["probs"][order].ravel()]))
+    return bool(np.max(np.abs(points[0] - points[1])) <= _SAME_MAXIMUM)
 
 
 class BetaBinomialMixture(BaseCountMixture):
@@ -97,8 +142,12 @@ class BetaBinomialMixture(BaseCountMixture):
         not counted in ``n_iter_``), and its precisions are the moment
         estimates (clipped to [1, 1e4]; "random" draws them log-uniformly
         from that range) or a common precision on a grid over that range,
-        whichever gives the larger likelihood. Starts given by
-        ``probs_init`` or ``warm_start`` are used as they are.
+        whichever gives the larger likelihood. Drawn starts whose binomial
+        fits reach the same maximum (every weight and probability within
+        1e-3, objectives within 2e-3 nats) continue as one beta-binomial
+        run: from the same point the runs would repeat each other (a
+        ``verbose`` fit or the CLI reports the runs actually made). Starts
+        given by ``probs_init`` or ``warm_start`` are used as they are.
 
     weights_init : array-like of shape (n_components,), default=None
         Starting mixing weights (non-negative, summing to 1).

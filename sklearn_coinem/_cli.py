@@ -465,13 +465,20 @@ class _Progress(FitMonitor):
         self._n_runs = n_runs
         self._total_weight = total_weight
         self._prefix = f"{_family_name(estimator)} " if self.name_family else ""
+        # Beta-binomial restarts at the same binomial maximum run once.
+        n_init = getattr(estimator, "n_init", n_runs)
+        self._merged = (
+            f" ({n_init} restarts at {n_runs} distinct binomial maxima)"
+            if n_runs < n_init
+            else ""
+        )
 
     def run_finished(self, run, n_iter, objective, converged):
         status = "converged" if converged else "not converged"
         self.stderr.write_line(
             f"{self._prefix}K={self._n_components} restart {run + 1}/{self._n_runs}: "
             f"log-likelihood {objective * self._total_weight:.2f} "
-            f"({status}, {n_iter} iteration{'s' * (n_iter != 1)})"
+            f"({status}, {n_iter} iteration{'s' * (n_iter != 1)}){self._merged}"
         )
 
 

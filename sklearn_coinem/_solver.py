@@ -32,6 +32,15 @@ _MAX_REMAINING_GAIN = 1e-3
 _ROUNDING = 1e-14
 _NEGLIGIBLE_GAIN = _MAX_REMAINING_GAIN * 1e-6
 
+# Per-sample change of the objective below which a run whose information is
+# cheap (``_newton.polish_mode`` "first") leaves EM for Newton steps, even
+# before its change is below ``tol``. Newton's quadratic region is set by the
+# per-sample gain left, not the total: the third derivatives of the
+# log-likelihood grow with the rows like the information does, so the
+# relative error of the quadratic model at a given distance in standard
+# errors shrinks as the rows grow.
+_POLISH_CHANGE = 1e-5
+
 # Plain EM steps a quiet SQUAREM run takes to certify the remaining gain
 # before it accelerates again with a tenfold smaller tol.
 _MAX_TAIL = 5
@@ -217,6 +226,11 @@ class _Runs:
         self.step_max = np.ones(n_runs)
         self.history = [[] for _ in range(n_runs)]
         self.tol = np.full(n_runs, float(tol))
+        self.first_tol = float(tol)
+        self.change = np.full(n_runs, np.inf)
+        # tol=0 runs max_iter iterations: no early Newton steps either.
+        gate = max(float(tol), _POLISH_CHANGE) if tol > 0 else 0.0
+        self.polish_gate = np.full(n_runs, gate)
         self.tail_start = np.full(n_runs, -1)
         self.total_weight = total_weight
         self.newton = np.zeros(n_runs, dtype=bool)
@@ -238,6 +252,7 @@ class _Runs:
         with np.errstate(invalid="ignore"):
             change = objective - self.lower_bound[idx]
         self.lower_bound[idx] = objective
+        self.change[idx] = change
         for run, value, delta in zip(idx, objective, change):
             self.history[run].append(value)
             if callback is not None:
@@ -252,6 +267,53 @@ class _Runs:
         going = self.newton_left[idx] > 0
         self.newton[idx[going]] = True
         return going
+
+    def near_maximum(self, idx):
+        """Which runs ``idx`` changed by less than their gate to Newton steps.
+
+        The gate is ``max(tol, _POLISH_CHANGE)`` until a run's Newton steps
+        fail, then its tol (the quiet test).
+        """
+        with np.errstate(invalid="ignore"):
+            return np.abs(self.change[idx]) < np.maximum(
+                self.tol[idx], self.polish_gate[idx]
+            )
+
+    def slow(self, idx):
+        """Which runs ``idx`` EM would take longer to certify than Newton.
+
+        EM's work left is predicted from the ratio ``r`` of its last gains
+        (the larger of the last two): the iterations for the change to fall
+        below tol, plus the ``_MAX_TAIL`` steps of its certificate. Newton's
+        is two observed informations of ``information_cost`` iterations each
+        (one step, one certificate). Gains that do not shrink are slow.
+        """
+        slow = np.zeros(len(idx), dtype=bool)
+        for i, run in enumerate(idx):
+            gains = np.diff(self.history[run][-4:])
+            if len(gains) < 2 or gains[-1] <= 0:
+                continue
+            if np.any(gains[:-1] <= 0):
+                slow[i] = True
+                continue
+            ratio = np.max(gains[1:] / gains[:-1])
+            if ratio >= 1:
+                slow[i] = True
+                continue
+            steps = np.log(self.tol[run] / gains[-1]) / np.log(ratio)
+            work = self.steps_per_record * max(steps, 0.0) + _MAX_TAIL
+            slow[i] = work > 2 * self.information_cost
+        return slow
+
+    def decrement_bound(self, run):
+        """Newton decrement that certifies ``run``: ``_MAX_REMAINING_GAIN`` nats,
+        and at most ``tol`` per sample (a run may polish before it is quiet),
+        but never below the total objective's rounding (huge sample weights).
+        """
+        total = abs(self.lower_bound[run] * self.total_weight)
+        rounding = _ROUNDING * total if np.isfinite(total) else 0.0
+        bound = min(_MAX_REMAINING_GAIN, self.first_tol * self.total_weight)
+        return max(bound, rounding)
 
     def certify(self, idx, quiet, start):
         """Mark converged the quiet runs whose remaining gain is small enough.
@@ -321,6 +383,9 @@ def run_em(
     -------
     EMResult
     """
+    # Imported here: _newton needs _inference, which imports this module.
+    from sklearn_coinem._newton import information_cost
+
     n_runs = len(weights)
     if lower_bound is None:
         lower_bound = np.full(n_runs, -np.inf)
@@ -336,6 +401,12 @@ def run_em(
         0 if newton is None else (max_iter if mode == "first" else _MAX_NEWTON),
     )
     runs.newton_first = mode == "first"
+    runs.information_cost = (
+        np.inf
+        if newton is None
+        else information_cost(family, params, table.X.shape[1], update_weights)
+    )
+    runs.steps_per_record = 3 if algorithm == "squarem" else 1
     coords = _Coordinates(family, update_weights)
 
     def em_map(idx, w, p):
@@ -397,9 +468,16 @@ def _plain_step(runs, idx, em_map, algorithm, callback):
     if algorithm == "em":
         runs.certify(idx, quiet, np.zeros_like(start))
         waiting = quiet & ~runs.converged[idx]
+        near = runs.near_maximum(idx) & ~runs.converged[idx]
         if runs.newton_first:
-            runs.polish(idx[waiting])
+            runs.polish(idx[near])
             return
+        # Costly information: polish early only where EM is slow.
+        early = np.flatnonzero(near & ~tail)
+        early = early[runs.slow(idx[early])]
+        went = np.zeros(len(idx), dtype=bool)
+        went[early] = runs.polish(idx[early])
+        waiting &= ~went
         # The quiet steps count as the tail of a plain EM run.
         _start_tail(runs, idx[waiting & ~tail])
         runs.tail_start[idx[~waiting]] = -1
@@ -428,13 +506,23 @@ def _squarem_cycle(runs, idx, em_map, coords, callback):
     w1, p1, objective0 = em_map(idx, w0, p0)
     done = runs.record(idx, objective0, callback)
     runs.set(idx, w1, p1)
-    quiet = idx[done]
     if _STOPPING_RULE == "change":
-        runs.converged[quiet] = True
+        runs.converged[idx[done]] = True
     elif runs.newton_first:
-        _start_tail(runs, quiet[~runs.polish(quiet)])
+        # Cheap information: polish as soon as the change is small enough.
+        near = np.flatnonzero(runs.near_maximum(idx))
+        going = np.zeros(len(idx), dtype=bool)
+        going[near] = runs.polish(idx[near])
+        _start_tail(runs, idx[done & ~going])
+        done |= going
     else:
-        _start_tail(runs, quiet)
+        # Costly information: polish early only where EM is slow.
+        near = np.flatnonzero(runs.near_maximum(idx) & ~done)
+        near = near[runs.slow(idx[near])]
+        going = np.zeros(len(idx), dtype=bool)
+        going[near] = runs.polish(idx[near])
+        _start_tail(runs, idx[done])
+        done |= going
     keep = ~done
     idx = idx[keep]
     if idx.size == 0:
@@ -512,14 +600,11 @@ def _newton_cycle(runs, idx, em_map, newton, coords, callback):
     informations, falls back to the plain EM tail.
     """
     moving, steps = [], []
-    # Gains below the objective's rounding are none (huge sample weights).
-    total = runs.lower_bound * runs.total_weight
-    rounding = np.where(np.isfinite(total), _ROUNDING * np.abs(total), 0.0)
     for run in idx:
         step, decrement = newton(*runs.get(run))
         runs.n_iter[run] += 1
         runs.newton_left[run] -= 1
-        if decrement < max(_MAX_REMAINING_GAIN, rounding[run]):
+        if decrement < runs.decrement_bound(run):
             runs.converged[run] = True
         elif step is not None:
             moving.append(run)
@@ -535,6 +620,7 @@ def _newton_cycle(runs, idx, em_map, newton, coords, callback):
     spent = idx[~runs.converged[idx] & (runs.newton_left[idx] <= 0)]
     failed = np.union1d(failed, spent)
     runs.newton[failed] = False
+    runs.polish_gate[failed] = 0.0
     _start_tail(runs, failed)
 
 

@@ -662,7 +662,8 @@ def test_standard_errors_boundary_held_fixed_match_hessian():
     ).fit(X)
     a = int(np.argmin(bm.probs_[:, 2]))
     b = 1 - a
-    assert bm.probs_[a, 2] == 0
+    # At (or, once Newton steps certify the fit, within rounding of) zero.
+    assert bm.probs_[a, 2] < 1e-9
 
     def loglik(t):
         weights, probs = np.zeros(2), np.zeros((2, 3))

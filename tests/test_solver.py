@@ -226,13 +226,16 @@ class _RecordingTable:
         self.off_simplex = 0.0
 
     def map_reduce(self, func, family, log_weights, params, *args):
-        sums = np.concatenate(
-            [
-                np.exp(log_weights).sum(axis=-1).ravel(),
-                params["probs"].sum(-1).ravel(),
-            ]
-        )
-        self.off_simplex = max(self.off_simplex, np.abs(sums - 1).max())
+        # The E-steps of EM and of the Newton steps' line search; the
+        # observed information (Newton steps) takes plain weights.
+        if func is sufficient_statistics:
+            sums = np.concatenate(
+                [
+                    np.exp(log_weights).sum(axis=-1).ravel(),
+                    params["probs"].sum(-1).ravel(),
+                ]
+            )
+            self.off_simplex = max(self.off_simplex, np.abs(sums - 1).max())
         return self.table.map_reduce(func, family, log_weights, params, *args)
 
 
@@ -420,7 +423,8 @@ def test_converged_fits_are_near_the_maximum_in_standard_errors(n_samples):
         ).fit(X)
         assert model.converged_
         assert _distance_in_standard_errors(model, reference, X) < bound
-    stopped = BinomialMixture(2, algorithm="em", max_iter=300, random_state=0)
+    # Stopped before its change is small enough for Newton steps.
+    stopped = BinomialMixture(2, algorithm="em", max_iter=10, random_state=0)
     with pytest.warns(ConvergenceWarning):
         stopped.fit(X)
     assert not stopped.converged_
@@ -465,11 +469,14 @@ def test_run_em_newton_polish_reaches_the_scipy_maximum():
         result = _run(_table(X), weights, probs, algorithm=algorithm, max_iter=5000)
         assert result.converged[0]
         fitted = result.params["probs"][0]
-        fit_order = np.argsort(-fitted[:, 0])
-        assert_allclose(fitted[fit_order], ref_probs[order], atol=2e-4)
-        assert_allclose(result.weights[0][fit_order], ref_weights[order], atol=2e-4)
         final = _map_objective(X, result.weights[0], fitted, 1e-6)
-        assert ref_objective - final < _MAX_REMAINING_GAIN
+        # The guarantee: the gain left is below _MAX_REMAINING_GAIN (and tol
+        # per sample), so the estimates are within 0.045 standard errors;
+        # at 3000 rows of overlapping coins a weight's is about 0.1.
+        assert ref_objective - final < min(_MAX_REMAINING_GAIN, 1e-8 * len(X))
+        fit_order = np.argsort(-fitted[:, 0])
+        assert_allclose(fitted[fit_order], ref_probs[order], atol=5e-3)
+        assert_allclose(result.weights[0][fit_order], ref_weights[order], atol=5e-3)
 
 
 def test_newton_decrement_estimates_the_gain_left():
@@ -478,7 +485,9 @@ def test_newton_decrement_estimates_the_gain_left():
     X = _coins(rng, 20000, [0.6, 0.45], low=10, high=10)
     table = _table(X)
     weights, probs = np.array([[0.4, 0.6]]), np.array([[[0.7, 0.3], [0.4, 0.6]]])
-    near = _run(table, weights, probs, algorithm="em", tol=0.0, max_iter=400)
+    # 400 plain EM steps, without Newton steps: near, not at, the maximum.
+    with _solver.stopping_rule("change"):
+        near = _run(table, weights, probs, algorithm="em", tol=0.0, max_iter=400)
     w, p = near.weights[0], near.params["probs"][0]
     _, _, best = _scipy_maximum(X, w, p, 1e-6)
     gain = best - _map_objective(X, w, p, 1e-6)

@@ -240,8 +240,10 @@ class MultinomialFamily(ComponentFamily):
         probs, counts = params["probs"], stats["counts"]
         info = np.zeros((basis.n_free, basis.n_free))
         # Boundary entries (p = 0 possible) are never in the basis: skip them.
+        # (A probability of 1e-200 squares to 0: test the square.)
+        squares = probs**2
         curvature = np.divide(
-            counts, probs**2, out=np.zeros_like(counts), where=probs > 0
+            counts, squares, out=np.zeros_like(counts), where=squares > 0
         )
         for k, ref in enumerate(basis.ref):
             idx = np.flatnonzero(basis.comp == k)
