@@ -703,8 +703,8 @@ def test_fit_family_all_compares_families_in_one_table(tmp_path, capsys):
     )
     # Restarts whose binomial fits reach the same maximum run once.
     merged = re.search(
-        r"^beta-binomial K=3 restart (\d)/(\d): log-likelihood \S+ \([^)]*\)( \(3 restarts "
-        r"at (\d) distinct binomial maxima\))?$",
+        r"^beta-binomial K=3 restart (\d)/(\d): log-likelihood \S+ \([^)]*\)"
+        r"( \(3 restarts at (\d) distinct binomial maxima\))?$",
         err,
         re.M,
     )
