@@ -325,11 +325,19 @@ class BetaBinomialMixture(BaseCountMixture):
         return DirichletMultinomialFamily(pseudo_count=self.pseudo_count)
 
     def _starting_points(self, table, family, weights_init, params_init):
-        """Drawn starts go through a binomial fit first; given ones do not."""
-        weights, params, lower_bound = super()._starting_points(
-            table, family, weights_init, params_init
+        """Drawn starts go through a binomial fit first; given ones do not.
+
+        The precisions of drawn starts are profiled after the binomial fit
+        (:func:`binomial_starts`), so drawing them keeps the moment ones.
+        """
+        fitting = params_init is None and self.max_iter > 0
+        drawing = DirichletMultinomialFamily(
+            pseudo_count=family.pseudo_count, profile_init=not fitting
         )
-        if lower_bound is not None or params_init is not None or self.max_iter == 0:
+        weights, params, lower_bound = super()._starting_points(
+            table, drawing, weights_init, params_init
+        )
+        if lower_bound is not None or not fitting:
             return weights, params, lower_bound
         weights, params = binomial_starts(
             table,

@@ -662,8 +662,11 @@ class DirichletMultinomialFamily(ComponentFamily):
     param_names = ("probs", "precision")
     param_bounds = {"probs": (0.0, 1.0), "precision": (0.0, np.inf)}
 
-    def __init__(self, pseudo_count=0.0):
+    def __init__(self, pseudo_count=0.0, profile_init=True):
         self.pseudo_count = pseudo_count
+        # False: init_params keeps the moment precisions, for starts whose
+        # precisions are profiled later anyway (BetaBinomialMixture's).
+        self.profile_init = profile_init
 
     def row_constants(self, block):
         return log_coefficients(block.X)
@@ -701,10 +704,11 @@ class DirichletMultinomialFamily(ComponentFamily):
         counts = weighted_resp.T @ block.X + INIT_SMOOTHING
         probs = counts / counts.sum(axis=1, keepdims=True)
         precision = moment_precision(block.X, weighted_resp, probs)
-        nk = weighted_resp.sum(axis=0) + INIT_SMOOTHING
-        precision = profile_precision(
-            block.X, block.weights, nk / nk.sum(), probs, precision
-        )
+        if self.profile_init:
+            nk = weighted_resp.sum(axis=0) + INIT_SMOOTHING
+            precision = profile_precision(
+                block.X, block.weights, nk / nk.sum(), probs, precision
+            )
         return {"probs": probs, "precision": precision}
 
     def random_params(self, n_components, block, rng):
