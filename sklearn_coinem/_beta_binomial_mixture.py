@@ -124,7 +124,8 @@ class BetaBinomialMixture(BaseCountMixture):
         only once the estimated gain of the total objective left is below
         1e-3 nats (the Newton decrement after Newton polishing steps, or an
         Aitken estimate where the information is unavailable, e.g. rows of
-        more than 4096 trials); see :class:`BinomialMixture`.
+        more than 4096 trials). Newton steps may start once the change is
+        below 1e-5 where EM is slow; see :class:`BinomialMixture`.
 
     max_iter : int, default=1000
         Maximum number of EM iterations, each one E-step and one M-step. A

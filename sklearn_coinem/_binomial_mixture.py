@@ -33,9 +33,14 @@ class BinomialMixture(BaseCountMixture):
         maximum that gain is half the squared distance to it in standard
         errors, so a converged fit is within about 0.045 standard errors of
         the maximum whatever the number of rows; a run that is not certified
-        goes on with a tenfold smaller ``tol``. On flat likelihoods (heavily
-        overlapping components) this can take many iterations: raise
-        ``max_iter`` if the ``ConvergenceWarning`` says so. Measured
+        goes on with a tenfold smaller ``tol``. Newton steps may start
+        earlier, once the change is below 1e-5 (where the information is
+        cheap, or where EM's gains shrink too slowly to finish sooner); a
+        Newton decrement then certifies only if it is also below ``tol``
+        per sample. ``tol=0`` runs ``max_iter`` iterations. On flat
+        likelihoods (heavily overlapping components) this can take many
+        iterations: raise ``max_iter`` if the ``ConvergenceWarning`` says
+        so. Measured
         distances and costs are in :ref:`performance`.
 
     max_iter : int, default=1000
