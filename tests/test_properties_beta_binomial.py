@@ -292,8 +292,17 @@ def test_fit_never_scores_below_its_start(
 @SETTINGS
 @given(X=overdispersed_count_matrices(), n_components=n_components, seed=seeds)
 def test_more_initializations_never_worse(X, n_components, seed):
-    """n_init=3 ends at least as high as n_init=1 with the same random_state."""
+    """n_init=3 ends at least as high as n_init=1 with the same random_state.
+
+    Run 0 of both starts from the same point, but its path depends on the
+    last bits of the batch it runs in (the M-step's inner iterations, the
+    Newton steps), so two converged fits agree only at the stopping rule's
+    precision: ``_MAX_REMAINING_GAIN`` nats in total.
+    """
     params = {"n_components": n_components, "random_state": seed}
     one = fit_quietly(X, n_init=1, **params)
     three = fit_quietly(X, n_init=3, **params)
-    assert three.lower_bound_ >= one.lower_bound_ - 1e-12 * (1 + abs(one.lower_bound_))
+    slack = 1e-12 * (1 + abs(one.lower_bound_))
+    if one.converged_ and three.converged_:
+        slack = max(slack, _MAX_REMAINING_GAIN / len(X))
+    assert three.lower_bound_ >= one.lower_bound_ - slack
