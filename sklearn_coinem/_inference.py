@@ -10,7 +10,12 @@ from scipy.special import expit
 from scipy.stats import norm
 from sklearn.utils import Bunch
 
-from sklearn_coinem._estep import estimate_log_resp, sufficient_statistics
+from sklearn_coinem._estep import (
+    add_statistics,
+    estimate_log_resp,
+    log_joint,
+    sufficient_statistics,
+)
 from sklearn_coinem._numerics import safe_log
 from sklearn_coinem._profile import maximise, profile_bounds
 from sklearn_coinem._solver import single_blas_thread
@@ -217,20 +222,25 @@ def _free_basis(family, weights, params, nk, stats, update_weights, row_weight):
     )
 
 
-def _complete_scores(block, family, weights, params, free):
-    """Complete-data score of each row given each component, (n, K, P).
+def _weight_scores(weights, free):
+    """Complete-data scores of the free weights given each component, (n_w, K).
 
     With ``z = k``, the log-likelihood is ``log w_k + log f_k(x)``; its
     derivative in a free weight ``j`` (reference ``r``) is
-    ``[k = j] / w_j - [k = r] / w_r``; the family gives the rest.
+    ``[k = j] / w_j - [k = r] / w_r``, the same for every row.
     """
+    comps = np.arange(len(weights))
+    scores = (comps == free.weights[:, None]) / weights[free.weights][:, None]
+    scores -= (comps == free.ref_weight) / weights[free.ref_weight]
+    return scores
+
+
+def _complete_scores(block, family, weights, params, free):
+    """Complete-data score of each row given each component, (n, K, P)."""
     n_weights = len(free.weights)
-    comps = np.arange(len(weights))[:, None]
-    weight_scores = (comps == free.weights) / weights[free.weights]
-    weight_scores -= (comps == free.ref_weight) / weights[free.ref_weight]
     component_scores = family.complete_scores(block, params, free.component)
     scores = np.empty(component_scores.shape[:2] + (free.n_free,))
-    scores[:, :, :n_weights] = weight_scores
+    scores[:, :, :n_weights] = _weight_scores(weights, free).T
     scores[:, :, n_weights:] = component_scores
     return scores
 
@@ -258,6 +268,40 @@ def _expected_statistics(table, family, weights, params):
     return nk[0], {name: value[0] for name, value in stats.items()}
 
 
+def _block_rows(family, params, n_features):
+    """Rows per block of the information's passes, for cache.
+
+    The per-row arrays of a block, about ``K + P`` rows long (responsibilities
+    and scores), stay within a few MB: the products read them several times.
+    """
+    n_components = len(next(iter(params.values())))
+    n_free = n_components + family.n_parameters(n_components, n_features)
+    return max(1024, (1 << 18) // n_free)
+
+
+def _block_resp(block, family, weights, params):
+    """Responsibilities of one block, (K, n), as the E-step computes them."""
+    log_resp, log_max, _ = log_joint(block, family, *_batched(weights, params))
+    resp = np.exp(log_resp[0] - log_max[0])
+    resp /= resp.sum(axis=0)
+    return resp
+
+
+def _information_work(table, family, params):
+    """Multiply-adds of the information's largest products, for the BLAS limit."""
+    n_components = len(next(iter(params.values())))
+    n_features = table.X.shape[1]
+    n_free = n_components + family.n_parameters(n_components, n_features)
+    return table.n_distinct * max(n_free**2, n_components * n_features)
+
+
+def _is_distributed(table):
+    """Whether ``map_reduce`` sums over chunks on dask workers."""
+    from sklearn_coinem._dask import DaskCountTable
+
+    return isinstance(table, DaskCountTable)
+
+
 def observed_information(
     table, family, weights, params, update_weights=True, row_weight=1.0
 ):
@@ -267,6 +311,10 @@ def observed_information(
     information minus the conditional covariance of the complete-data score,
     summed over the (weighted) rows; rows are independent, so the covariance
     is the sum of the per-row covariances ``sum_k r_ik g_ik g_ik' - s_i s_i'``.
+
+    One pass of the E-step gives the responsibilities, the expected
+    statistics and, from them, the free basis; the score moments reuse the
+    same responsibilities (a table on dask workers takes a second pass).
 
     Parameters
     ----------
@@ -296,45 +344,183 @@ def observed_information(
         The free basis: the free weights, the family's basis
         (``free.component``), the reference entries, and the boundary flags.
     """
-    nk, stats = table.map_reduce(_expected_statistics, family, weights, params)
-    free = _free_basis(family, weights, params, nk, stats, update_weights, row_weight)
-    info = _complete_information(family, weights, params, nk, stats, free)
-    score_covariance, score = table.map_reduce(
-        _score_moments, family, weights, params, free
-    )
-    info -= score_covariance
+
+    def basis(nk, stats):
+        return _free_basis(
+            family, weights, params, nk, stats, update_weights, row_weight
+        )
+
+    with single_blas_thread(_information_work(table, family, params)):
+        if _is_distributed(table):
+            nk, stats = table.map_reduce(_expected_statistics, family, weights, params)
+            free = basis(nk, stats)
+            covariance, score = table.map_reduce(
+                _score_moments, family, weights, params, free
+            )
+        else:
+            nk, stats, free, covariance, score = _local_sums(
+                table, family, weights, params, basis
+            )
+        info = _complete_information(family, weights, params, nk, stats, free)
+    info -= covariance
     return (info + info.T) / 2, score, free
+
+
+def _local_sums(table, family, weights, params, basis):
+    """E-step statistics, free basis and score moments from one E-step.
+
+    ``basis(nk, stats)`` chooses the free basis from the statistics of the
+    whole table; the score moments in it reuse the responsibilities.
+    """
+    blocks, nk, stats = _statistics_blocks(table, family, weights, params)
+    stats = {name: value[0] for name, value in stats.items()}
+    free = basis(nk, stats)
+    covariance, score = _moment_sums(blocks, family, weights, params, free)
+    return nk, stats, free, covariance, score
+
+
+def _statistics_blocks(table, family, weights, params):
+    """The blocks with their responsibilities, and the summed ``nk`` and stats.
+
+    The responsibilities (``K`` numbers per distinct row) are kept for the
+    score moments, so that the E-step runs once.
+    """
+    blocks, nk, stats = [], 0.0, None
+    batched = {name: value[None] for name, value in params.items()}
+    for block in table.blocks(_block_rows(family, params, table.X.shape[1])):
+        resp = _block_resp(block, family, weights, params)
+        weighted = resp * block.weights
+        block_stats = family.accumulate(block, weighted[None], batched)
+        nk = nk + weighted.sum(axis=1)
+        stats = block_stats if stats is None else add_statistics(stats, block_stats)
+        blocks.append((block, resp))
+    return blocks, nk, stats
+
+
+def _fixed_basis_sums(table, family, weights, params, free):
+    """``nk``, statistics, score covariance and score in a known basis, one pass.
+
+    Sums over the rows: ``map_reduce`` adds them over the chunks of a table.
+    """
+    blocks, nk, stats = _statistics_blocks(table, family, weights, params)
+    covariance, score = _moment_sums(blocks, family, weights, params, free)
+    return nk, stats, covariance, score
 
 
 def _score_moments(table, family, weights, params, free):
     """Summed conditional covariance of the complete-data scores, and the score.
 
     ``sum_i w_i (sum_k r_ik g_ik g_ik' - s_i s_i')`` and ``sum_i w_i s_i``
-    with ``s_i = sum_k r_ik g_ik``, computed in blocks of rows to bound the
-    memory of the (rows, K, P) scores. A component's scores are zero outside
-    its own coordinates (and the weights'): the first sum is taken over each
-    component's support only, ``K`` times fewer operations than over all
-    ``P`` coordinates.
+    with ``s_i = sum_k r_ik g_ik``, in blocks of rows.
+    """
+    rows = _block_rows(family, params, table.X.shape[1])
+    blocks = (
+        (block, _block_resp(block, family, weights, params))
+        for block in table.blocks(rows)
+    )
+    return _moment_sums(blocks, family, weights, params, free)
+
+
+def _moment_sums(blocks, family, weights, params, free):
+    """Sum of :func:`_block_moments` over ``(block, resp)`` pairs."""
+    covariance, score = np.zeros((free.n_free, free.n_free)), np.zeros(free.n_free)
+    for block, resp in blocks:
+        block_covariance, block_score = _block_moments(
+            block, family, weights, params, free, resp
+        )
+        covariance += block_covariance
+        score += block_score
+    return covariance, score
+
+
+def _block_moments(block, family, weights, params, free, resp):
+    """Score covariance and score of one block given its responsibilities (K, n).
+
+    With the family's per-component scores (``component_scores``), each
+    component's scores live on its own coordinates: the weights' block and
+    the cross terms follow from products of the responsibilities, and only
+    the component block costs ``O(n P**2)``. Otherwise the dense (n, K, P)
+    complete-data scores are used.
+    """
+    component = family.component_scores(block, params, free.component)
+    if component is None:
+        return _dense_moments(block, family, weights, params, free, resp)
+    scores, owner = component
+    n_weights = len(free.weights)
+    row_weights = block.weights
+    weighted = resp * row_weights
+    mean_scores = resp[owner] * scores
+    component_score = mean_scores @ row_weights
+    # Pair sums sum_i w_i r_ik r_il and sum_i w_i r_ik r_i,owner(j) s_ij.
+    pairs = weighted @ np.vstack([resp, mean_scores]).T
+    covariance = np.empty((free.n_free, free.n_free))
+    if n_weights:
+        coef = _weight_scores(weights, free)
+        resp_pairs = _laplacian(pairs[:, : len(resp)], np.arange(len(resp)))
+        covariance[:n_weights, :n_weights] = coef @ resp_pairs @ coef.T
+        cross = coef @ _laplacian(pairs[:, len(resp) :], owner)
+        covariance[:n_weights, n_weights:] = cross
+        covariance[n_weights:, :n_weights] = cross.T
+    root = mean_scores * np.sqrt(row_weights)
+    block_cov = -(root @ root.T)
+    # Within a component, sum_i w_i r_ik (1 - r_ik) s s' directly.
+    others = _other_resp(resp)
+    for k in np.unique(owner):
+        idx = np.flatnonzero(owner == k)
+        root = scores[idx] * np.sqrt(weighted[k] * others[k])
+        block_cov[np.ix_(idx, idx)] = root @ root.T
+    covariance[n_weights:, n_weights:] = block_cov
+    weight_score = _weight_scores(weights, free) @ weighted.sum(axis=1)
+    return covariance, np.concatenate([weight_score, component_score])
+
+
+def _other_resp(resp):
+    """``1 - r_k`` (K, n) as the sum of the other responsibilities.
+
+    The difference would lose all digits where ``r_k`` is close to 1; the
+    sums come from a prefix and a suffix cumulative sum.
+    """
+    others = np.zeros_like(resp)
+    others[1:] = np.cumsum(resp[:-1], axis=0)
+    others[:-1] += np.cumsum(resp[:0:-1], axis=0)[::-1]
+    return others
+
+
+def _laplacian(pairs, owner):
+    """``[k = owner_j] sum_{l != k} pairs[l, j] - [k != owner_j] pairs[k, j]``.
+
+    With ``pairs[l, j] = sum_i w_i r_il r_i,owner(j) v_ij`` this is
+    ``sum_i w_i r_ik ([k = owner_j] - r_i,owner(j)) v_ij`` (the
+    responsibilities of a row sum to one), without the cancellation of the
+    difference.
+    """
+    columns = np.arange(pairs.shape[1])
+    result = -pairs
+    result[owner, columns] = pairs.sum(axis=0) - pairs[owner, columns]
+    return result
+
+
+def _dense_moments(block, family, weights, params, free, resp):
+    """:func:`_block_moments` from the dense complete-data scores (n, K, P).
+
+    A component's scores are zero outside its own coordinates (and the
+    weights'): the first sum is taken over each component's support only.
     """
     n_free = free.n_free
-    covariance, score = np.zeros((n_free, n_free)), np.zeros(n_free)
-    rows = max(1, (1 << 21) // max(1, len(weights) * n_free))
-    # Tall and skinny products: on shared cores threaded OpenBLAS spins.
-    with single_blas_thread(n_free * n_free):
-        for block in table.blocks(rows):
-            resp = np.exp(_log_resp(block, family, weights, params)[1])
-            scores = _complete_scores(block, family, weights, params, free)
-            root_weight = np.sqrt(resp * block.weights[:, None])
-            mean_scores = np.zeros((scores.shape[0], n_free))
-            for k in range(scores.shape[1]):
-                support = np.flatnonzero(np.any(scores[:, k] != 0, axis=0))
-                component = scores[:, k, support]
-                root = root_weight[:, k, None] * component
-                covariance[np.ix_(support, support)] += root.T @ root
-                mean_scores[:, support] += resp[:, k, None] * component
-            score += block.weights @ mean_scores
-            mean_scores *= np.sqrt(block.weights)[:, None]
-            covariance -= mean_scores.T @ mean_scores
+    resp = resp.T
+    covariance = np.zeros((n_free, n_free))
+    scores = _complete_scores(block, family, weights, params, free)
+    root_weight = np.sqrt(resp * block.weights[:, None])
+    mean_scores = np.zeros((scores.shape[0], n_free))
+    for k in range(scores.shape[1]):
+        support = np.flatnonzero(np.any(scores[:, k] != 0, axis=0))
+        component = scores[:, k, support]
+        root = root_weight[:, k, None] * component
+        covariance[np.ix_(support, support)] += root.T @ root
+        mean_scores[:, support] += resp[:, k, None] * component
+    score = block.weights @ mean_scores
+    mean_scores *= np.sqrt(block.weights)[:, None]
+    covariance -= mean_scores.T @ mean_scores
     return covariance, score
 
 
@@ -677,13 +863,12 @@ class _Chart:
 
     def derivatives(self, delta):
         weights, params = self.natural(delta)
-        nk, stats = self.table.map_reduce(
-            _expected_statistics, self.family, weights, params
-        )
+        with single_blas_thread(_information_work(self.table, self.family, params)):
+            nk, stats, covariance, score = self.table.map_reduce(
+                _fixed_basis_sums, self.family, weights, params, self.free
+            )
+        stats = {name: value[0] for name, value in stats.items()}
         info = _complete_information(self.family, weights, params, nk, stats, self.free)
-        covariance, score = self.table.map_reduce(
-            _score_moments, self.family, weights, params, self.free
-        )
         info -= covariance
         return score, (info + info.T) / 2
 

@@ -4,7 +4,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.utils import Bunch
 
-from sklearn_coinem._families._base import ComponentFamily
+from sklearn_coinem._families._base import ComponentFamily, dense_scores
 from sklearn_coinem._numerics import log_coefficients, row_sums, safe_log
 
 # Jeffreys-style pseudo-count that keeps data-driven starting probabilities
@@ -225,15 +225,22 @@ class MultinomialFamily(ComponentFamily):
 
     def complete_scores(self, block, params, basis):
         """``x_c / p_kc - x_ref / p_k,ref`` for a probability of component k."""
+        scores, owner = self.component_scores(block, params, basis)
+        return dense_scores(scores, owner, params["probs"].shape[0])
+
+    def component_scores(self, block, params, basis):
+        """``x_c / p_kc - x_ref / p_k,ref``, owned by component k."""
         X, probs = block.X, params["probs"]
+        comp, col = basis.comp, basis.col
+        ref_col = basis.ref[comp]
         if sparse.issparse(X):
-            X = X.toarray()
-        scores = np.zeros((X.shape[0], probs.shape[0], basis.n_free))
-        ref_col = basis.ref[basis.comp]
-        prob_scores = X[:, basis.col] / probs[basis.comp, basis.col]
-        prob_scores -= X[:, ref_col] / probs[basis.comp, ref_col]
-        scores[:, basis.comp, np.arange(basis.n_free)] = prob_scores
-        return scores
+            columns = sparse.csr_matrix(X.T)
+            scores = columns[col].toarray() / probs[comp, col, None]
+            scores -= columns[ref_col].toarray() / probs[comp, ref_col, None]
+            return scores, comp
+        scores = X.T[col] / probs[comp, col, None]
+        scores -= X.T[ref_col] / probs[comp, ref_col, None]
+        return scores, comp
 
     def complete_information(self, params, nk, stats, basis):
         """``diag(s_kc / p_kc**2) + s_k,ref / p_k,ref**2`` within each component."""
