@@ -1,6 +1,9 @@
 """Information criteria, observed information (Louis 1982) and standard errors."""
 
+import threading
 import warnings
+from contextlib import nullcontext
+from functools import cache
 
 import numpy as np
 from scipy.linalg import lapack
@@ -9,6 +12,7 @@ from scipy.sparse.linalg import eigsh
 from scipy.special import expit
 from scipy.stats import norm
 from sklearn.utils import Bunch
+from threadpoolctl import ThreadpoolController
 
 from sklearn_coinem._estep import (
     add_statistics,
@@ -18,13 +22,23 @@ from sklearn_coinem._estep import (
 )
 from sklearn_coinem._numerics import safe_log
 from sklearn_coinem._profile import maximise, profile_bounds
-from sklearn_coinem._solver import single_blas_thread
+from sklearn_coinem._solver import _SINGLE_THREAD_WORK, single_blas_thread
 
 # Expected rows below which a weight is treated as lying on the boundary of
 # the parameter space: far below one observation, far above what the default
 # pseudo-count leaves behind. Counted in rows of the mean weight, so that
 # the test does not depend on the scale of sample_weight.
 _BOUNDARY_COUNT = 1e-3
+
+# Log responsibility (relative to the row's largest) below which a
+# responsibility counts as 0: exp(-345) is about 1e-150, so that the products
+# of two stay normal floating-point numbers (above 1e-308).
+_NEGLIGIBLE_LOG_RESP = -345.0
+
+# Free component coordinates up to which one product also gives the
+# within-component sums (it costs (K + 2P)**2 per row instead of
+# (K + P)**2 + sum_k P_k**2, but saves a call per component).
+_FEW_COORDINATES = 16
 
 # Relative eigenvalue below which the observed information counts as singular.
 _SINGULAR_RCOND = 1e-10
@@ -269,22 +283,54 @@ def _expected_statistics(table, family, weights, params):
 
 
 def _block_rows(family, params, n_features):
-    """Rows per block of the information's passes, for cache.
+    """Rows per block of the information's passes.
 
-    The per-row arrays of a block, about ``K + P`` rows long (responsibilities
-    and scores), stay within a few MB: the products read them several times.
+    Small enough that the per-row arrays of a block (``K + 2P`` rows of
+    responsibilities and scores for few coordinates) stay in a core's cache
+    between the passes over them, large enough that the products run at
+    speed (measured: 8192 rows is the best for up to ~15 free coordinates,
+    more rows for more coordinates, as bench_information.py shows).
     """
     n_components = len(next(iter(params.values())))
     n_free = n_components + family.n_parameters(n_components, n_features)
-    return max(1024, (1 << 18) // n_free)
+    return max(8192, (1 << 20) // n_free)
 
 
 def _block_resp(block, family, weights, params):
-    """Responsibilities of one block, (K, n), as the E-step computes them."""
+    """Responsibilities of one block, (K, n), as the E-step computes them.
+
+    Those below ``exp(_NEGLIGIBLE_LOG_RESP)`` are set to 0: their products
+    would be subnormal numbers, on which the arithmetic runs many times
+    slower, and their terms are far below the rounding of the sums.
+    """
     log_resp, log_max, _ = log_joint(block, family, *_batched(weights, params))
-    resp = np.exp(log_resp[0] - log_max[0])
+    shifted = log_resp[0]
+    shifted -= log_max[0]
+    shifted[shifted < _NEGLIGIBLE_LOG_RESP] = -np.inf
+    resp = np.exp(shifted, out=shifted)
     resp /= resp.sum(axis=0)
     return resp
+
+
+@cache
+def _blas_controller():
+    """One threadpool controller for the process (finding the libraries is slow)."""
+    return ThreadpoolController()
+
+
+def _one_blas_thread(work):
+    """:func:`~sklearn_coinem._solver.single_blas_thread` with a cached controller.
+
+    ``threadpool_limits`` looks up the loaded libraries at every call,
+    which costs more (0.3 ms on an idle machine, 3 ms on a loaded one)
+    than the information of a small table; the controller made once costs
+    about 10 microseconds per use.
+    """
+    if work >= _SINGLE_THREAD_WORK and (
+        threading.current_thread() is threading.main_thread()
+    ):
+        return _blas_controller().limit(limits=1, user_api="blas")
+    return nullcontext()
 
 
 def _information_work(table, family, params):
@@ -350,7 +396,7 @@ def observed_information(
             family, weights, params, nk, stats, update_weights, row_weight
         )
 
-    with single_blas_thread(_information_work(table, family, params)):
+    with _one_blas_thread(_information_work(table, family, params)):
         if _is_distributed(table):
             nk, stats = table.map_reduce(_expected_statistics, family, weights, params)
             free = basis(nk, stats)
@@ -437,67 +483,64 @@ def _block_moments(block, family, weights, params, free, resp):
     """Score covariance and score of one block given its responsibilities (K, n).
 
     With the family's per-component scores (``component_scores``), each
-    component's scores live on its own coordinates: the weights' block and
-    the cross terms follow from products of the responsibilities, and only
-    the component block costs ``O(n P**2)``. Otherwise the dense (n, K, P)
-    complete-data scores are used.
+    component's scores ``h_ik`` live on its own coordinates and the weights'
+    scores ``a_k`` are constants: one symmetric product of the stacked
+    ``sqrt(w_i) [r_ik; r_ik h_ik]`` gives ``sum_i w_i r_ik r_il``, the cross
+    terms and ``sum_i w_i s_i s_i'`` on the components' coordinates, and
+    each component adds ``sum_i w_i r_ik h_ik h_ik'``. Otherwise the dense
+    (n, K, P) complete-data scores are used.
     """
     component = family.component_scores(block, params, free.component)
     if component is None:
         return _dense_moments(block, family, weights, params, free, resp)
     scores, owner = component
-    n_weights = len(free.weights)
-    row_weights = block.weights
-    weighted = resp * row_weights
-    mean_scores = resp[owner] * scores
-    component_score = mean_scores @ row_weights
-    # Pair sums sum_i w_i r_ik r_il and sum_i w_i r_ik r_i,owner(j) s_ij.
-    pairs = weighted @ np.vstack([resp, mean_scores]).T
+    n_components, n_weights = len(resp), len(free.weights)
+    order = np.argsort(owner, kind="stable")
+    if np.any(order != np.arange(len(order))):
+        scores, owner = scores[order], owner[order]
+    bounds = np.searchsorted(owner, np.arange(n_components + 1))
+    sqrt_weights = np.sqrt(block.weights)
+    root_resp = np.sqrt(resp) * sqrt_weights
+    few = len(owner) <= _FEW_COORDINATES
+    stacked = np.empty((n_components + len(owner) * (1 + few), resp.shape[1]))
+    mean_rows = stacked[n_components : n_components + len(owner)]
+    np.multiply(resp, sqrt_weights, out=stacked[:n_components])
+    for k in range(n_components):
+        rows = slice(bounds[k], bounds[k + 1])
+        np.multiply(scores[rows], stacked[k], out=mean_rows[rows])
+        if few:
+            np.multiply(scores[rows], root_resp[k], out=stacked[-len(owner) :][rows])
+    products = stacked @ stacked.T
+    resp_pairs = products[:n_components, :n_components]
+    cross = products[:n_components, n_components : n_components + len(owner)]
+    # The r_ik of a row sum to 1: the sizes and the score from the same product.
+    nk = resp_pairs.sum(axis=0)
+    component_score = cross.sum(axis=0)
+    same = owner[:, None] == owner
+    if few:
+        within = np.where(same, products[-len(owner) :, -len(owner) :], 0.0)
+    else:
+        within = np.zeros((len(owner), len(owner)))
+        for k in range(n_components):
+            rows = slice(bounds[k], bounds[k + 1])
+            root = scores[rows] * root_resp[k]
+            within[rows, rows] = root @ root.T
+    coef = _weight_scores(weights, free)
+    own = owner == np.arange(n_components)[:, None]
     covariance = np.empty((free.n_free, free.n_free))
-    if n_weights:
-        coef = _weight_scores(weights, free)
-        resp_pairs = _laplacian(pairs[:, : len(resp)], np.arange(len(resp)))
-        covariance[:n_weights, :n_weights] = coef @ resp_pairs @ coef.T
-        cross = coef @ _laplacian(pairs[:, len(resp) :], owner)
-        covariance[:n_weights, n_weights:] = cross
-        covariance[n_weights:, :n_weights] = cross.T
-    root = mean_scores * np.sqrt(row_weights)
-    block_cov = -(root @ root.T)
-    # Within a component, sum_i w_i r_ik (1 - r_ik) s s' directly.
-    others = _other_resp(resp)
-    for k in np.unique(owner):
-        idx = np.flatnonzero(owner == k)
-        root = scores[idx] * np.sqrt(weighted[k] * others[k])
-        block_cov[np.ix_(idx, idx)] = root @ root.T
-    covariance[n_weights:, n_weights:] = block_cov
-    weight_score = _weight_scores(weights, free) @ weighted.sum(axis=1)
-    return covariance, np.concatenate([weight_score, component_score])
-
-
-def _other_resp(resp):
-    """``1 - r_k`` (K, n) as the sum of the other responsibilities.
-
-    The difference would lose all digits where ``r_k`` is close to 1; the
-    sums come from a prefix and a suffix cumulative sum.
-    """
-    others = np.zeros_like(resp)
-    others[1:] = np.cumsum(resp[:-1], axis=0)
-    others[:-1] += np.cumsum(resp[:0:-1], axis=0)[::-1]
-    return others
-
-
-def _laplacian(pairs, owner):
-    """``[k = owner_j] sum_{l != k} pairs[l, j] - [k != owner_j] pairs[k, j]``.
-
-    With ``pairs[l, j] = sum_i w_i r_il r_i,owner(j) v_ij`` this is
-    ``sum_i w_i r_ik ([k = owner_j] - r_i,owner(j)) v_ij`` (the
-    responsibilities of a row sum to one), without the cancellation of the
-    difference.
-    """
-    columns = np.arange(pairs.shape[1])
-    result = -pairs
-    result[owner, columns] = pairs.sum(axis=0) - pairs[owner, columns]
-    return result
+    covariance[:n_weights, :n_weights] = coef @ (np.diag(nk) - resp_pairs) @ coef.T
+    weights_cross = coef @ (own * component_score - cross)
+    coords = n_weights + order
+    covariance[:n_weights, coords] = weights_cross
+    covariance[coords, :n_weights] = weights_cross.T
+    block_cov = (
+        within - products[n_components:, n_components:][: len(owner), : len(owner)]
+    )
+    covariance[np.ix_(coords, coords)] = block_cov
+    score = np.empty(free.n_free)
+    score[:n_weights] = coef @ nk
+    score[coords] = component_score
+    return covariance, score
 
 
 def _dense_moments(block, family, weights, params, free, resp):
@@ -863,7 +906,7 @@ class _Chart:
 
     def derivatives(self, delta):
         weights, params = self.natural(delta)
-        with single_blas_thread(_information_work(self.table, self.family, params)):
+        with _one_blas_thread(_information_work(self.table, self.family, params)):
             nk, stats, covariance, score = self.table.map_reduce(
                 _fixed_basis_sums, self.family, weights, params, self.free
             )

@@ -232,14 +232,14 @@ class MultinomialFamily(ComponentFamily):
         """``x_c / p_kc - x_ref / p_k,ref``, owned by component k."""
         X, probs = block.X, params["probs"]
         comp, col = basis.comp, basis.col
-        ref_col = basis.ref[comp]
-        if sparse.issparse(X):
-            columns = sparse.csr_matrix(X.T)
-            scores = columns[col].toarray() / probs[comp, col, None]
-            scores -= columns[ref_col].toarray() / probs[comp, ref_col, None]
-            return scores, comp
-        scores = X.T[col] / probs[comp, col, None]
-        scores -= X.T[ref_col] / probs[comp, ref_col, None]
+        counts = X.T.toarray() if sparse.issparse(X) else np.ascontiguousarray(X.T)
+        scores = np.take(counts, col, axis=0)
+        scores /= probs[comp, col, None]
+        # One row x_ref / p_k,ref per component, taken off its coordinates.
+        for k in np.unique(comp):
+            ref = basis.ref[k]
+            rows = slice(*np.searchsorted(comp, [k, k + 1]))
+            scores[rows] -= counts[ref] / probs[k, ref]
         return scores, comp
 
     def complete_information(self, params, nk, stats, basis):
