@@ -288,8 +288,8 @@ def _block_rows(family, params, n_features):
     Small enough that the per-row arrays of a block (``K + 2P`` rows of
     responsibilities and scores for few coordinates) stay in a core's cache
     between the passes over them, large enough that the products run at
-    speed (measured: 8192 rows is the best for up to ~15 free coordinates,
-    more rows for more coordinates, as bench_information.py shows).
+    speed and the per-block costs (the family's tables) stay small; chosen
+    with ``benchmarks/bench_information.py``.
     """
     n_components = len(next(iter(params.values())))
     n_free = n_components + family.n_parameters(n_components, n_features)
@@ -501,26 +501,28 @@ def _block_moments(block, family, weights, params, free, resp):
     bounds = np.searchsorted(owner, np.arange(n_components + 1))
     sqrt_weights = np.sqrt(block.weights)
     root_resp = np.sqrt(resp) * sqrt_weights
-    few = len(owner) <= _FEW_COORDINATES
-    stacked = np.empty((n_components + len(owner) * (1 + few), resp.shape[1]))
-    mean_rows = stacked[n_components : n_components + len(owner)]
+    n_coords = len(owner)
+    few = n_coords <= _FEW_COORDINATES
+    # Rows: sqrt(w) r_k, sqrt(w) r_k h_k and (few coordinates) sqrt(w r_k) h_k.
+    stacked = np.empty((n_components + n_coords * (1 + few), resp.shape[1]))
+    means = slice(n_components, n_components + n_coords)
+    roots = slice(n_components + n_coords, n_components + 2 * n_coords)
     np.multiply(resp, sqrt_weights, out=stacked[:n_components])
     for k in range(n_components):
         rows = slice(bounds[k], bounds[k + 1])
-        np.multiply(scores[rows], stacked[k], out=mean_rows[rows])
+        np.multiply(scores[rows], stacked[k], out=stacked[means][rows])
         if few:
-            np.multiply(scores[rows], root_resp[k], out=stacked[-len(owner) :][rows])
+            np.multiply(scores[rows], root_resp[k], out=stacked[roots][rows])
     products = stacked @ stacked.T
     resp_pairs = products[:n_components, :n_components]
-    cross = products[:n_components, n_components : n_components + len(owner)]
+    cross = products[:n_components, means]
     # The r_ik of a row sum to 1: the sizes and the score from the same product.
     nk = resp_pairs.sum(axis=0)
     component_score = cross.sum(axis=0)
-    same = owner[:, None] == owner
     if few:
-        within = np.where(same, products[-len(owner) :, -len(owner) :], 0.0)
+        within = np.where(owner[:, None] == owner, products[roots, roots], 0.0)
     else:
-        within = np.zeros((len(owner), len(owner)))
+        within = np.zeros((n_coords, n_coords))
         for k in range(n_components):
             rows = slice(bounds[k], bounds[k + 1])
             root = scores[rows] * root_resp[k]
@@ -533,10 +535,7 @@ def _block_moments(block, family, weights, params, free, resp):
     coords = n_weights + order
     covariance[:n_weights, coords] = weights_cross
     covariance[coords, :n_weights] = weights_cross.T
-    block_cov = (
-        within - products[n_components:, n_components:][: len(owner), : len(owner)]
-    )
-    covariance[np.ix_(coords, coords)] = block_cov
+    covariance[np.ix_(coords, coords)] = within - products[means, means]
     score = np.empty(free.n_free)
     score[:n_weights] = coef @ nk
     score[coords] = component_score

@@ -245,15 +245,13 @@ class MultinomialFamily(ComponentFamily):
     def complete_information(self, params, nk, stats, basis):
         """``diag(s_kc / p_kc**2) + s_k,ref / p_k,ref**2`` within each component."""
         probs, counts = params["probs"], stats["counts"]
-        info = np.zeros((basis.n_free, basis.n_free))
         # Boundary entries (p = 0 possible) are never in the basis: skip them.
         curvature = np.divide(
             counts, probs**2, out=np.zeros_like(counts), where=probs > 0
         )
-        for k, ref in enumerate(basis.ref):
-            idx = np.flatnonzero(basis.comp == k)
-            info[idx, idx] = curvature[k, basis.col[idx]]
-            info[np.ix_(idx, idx)] += curvature[k, ref]
+        comp = basis.comp
+        info = (comp[:, None] == comp) * curvature[comp, basis.ref[comp], None]
+        info[np.diag_indices_from(info)] += curvature[comp, basis.col]
         return info
 
     def prior_derivatives(self, params, basis):
