@@ -282,7 +282,7 @@ def _expected_statistics(table, family, weights, params):
     return nk[0], {name: value[0] for name, value in stats.items()}
 
 
-def _block_rows(family, params, n_features):
+def _block_rows(family, params):
     """Rows per block of the information's passes.
 
     Small enough that the per-row arrays of a block (``K + 2P`` rows of
@@ -291,9 +291,13 @@ def _block_rows(family, params, n_features):
     speed and the per-block costs (the family's tables) stay small; chosen
     with ``benchmarks/bench_information.py``.
     """
-    n_components = len(next(iter(params.values())))
-    n_free = n_components + family.n_parameters(n_components, n_features)
-    return max(8192, (1 << 20) // n_free)
+    return max(8192, (1 << 20) // _n_coordinates(family, params))
+
+
+def _n_coordinates(family, params):
+    """Weights plus the family's flat coordinates: at least the free ones."""
+    batched = {name: value[None] for name, value in params.items()}
+    return len(next(iter(params.values()))) + family.flatten(batched).shape[1]
 
 
 def _block_resp(block, family, weights, params):
@@ -336,9 +340,8 @@ def _one_blas_thread(work):
 def _information_work(table, family, params):
     """Multiply-adds of the information's largest products, for the BLAS limit."""
     n_components = len(next(iter(params.values())))
-    n_features = table.X.shape[1]
-    n_free = n_components + family.n_parameters(n_components, n_features)
-    return table.n_distinct * max(n_free**2, n_components * n_features)
+    n_free = _n_coordinates(family, params)
+    return table.n_distinct * max(n_free**2, n_components * table.X.shape[1])
 
 
 def _is_distributed(table):
@@ -433,7 +436,7 @@ def _statistics_blocks(table, family, weights, params):
     """
     blocks, nk, stats = [], 0.0, None
     batched = {name: value[None] for name, value in params.items()}
-    for block in table.blocks(_block_rows(family, params, table.X.shape[1])):
+    for block in table.blocks(_block_rows(family, params)):
         resp = _block_resp(block, family, weights, params)
         weighted = resp * block.weights
         block_stats = family.accumulate(block, weighted[None], batched)
@@ -459,7 +462,7 @@ def _score_moments(table, family, weights, params, free):
     ``sum_i w_i (sum_k r_ik g_ik g_ik' - s_i s_i')`` and ``sum_i w_i s_i``
     with ``s_i = sum_k r_ik g_ik``, in blocks of rows.
     """
-    rows = _block_rows(family, params, table.X.shape[1])
+    rows = _block_rows(family, params)
     blocks = (
         (block, _block_resp(block, family, weights, params))
         for block in table.blocks(rows)
