@@ -1,6 +1,9 @@
 """Information criteria, observed information (Louis 1982) and standard errors."""
 
+import threading
 import warnings
+from contextlib import nullcontext
+from functools import cache
 
 import numpy as np
 from scipy.linalg import lapack
@@ -9,17 +12,33 @@ from scipy.sparse.linalg import eigsh
 from scipy.special import expit
 from scipy.stats import norm
 from sklearn.utils import Bunch
+from threadpoolctl import ThreadpoolController
 
-from sklearn_coinem._estep import estimate_log_resp, sufficient_statistics
+from sklearn_coinem._estep import (
+    add_statistics,
+    estimate_log_resp,
+    log_joint,
+    sufficient_statistics,
+)
 from sklearn_coinem._numerics import safe_log
 from sklearn_coinem._profile import maximise, profile_bounds
-from sklearn_coinem._solver import single_blas_thread
+from sklearn_coinem._solver import _SINGLE_THREAD_WORK, single_blas_thread
 
 # Expected rows below which a weight is treated as lying on the boundary of
 # the parameter space: far below one observation, far above what the default
 # pseudo-count leaves behind. Counted in rows of the mean weight, so that
 # the test does not depend on the scale of sample_weight.
 _BOUNDARY_COUNT = 1e-3
+
+# Log responsibility (relative to the row's largest) below which a
+# responsibility counts as 0: exp(-345) is about 1e-150, so that the products
+# of two stay normal floating-point numbers (above 1e-308).
+_NEGLIGIBLE_LOG_RESP = -345.0
+
+# Free component coordinates up to which one product also gives the
+# within-component sums (it costs (K + 2P)**2 per row instead of
+# (K + P)**2 + sum_k P_k**2, but saves a call per component).
+_FEW_COORDINATES = 16
 
 # Relative eigenvalue below which the observed information counts as singular.
 _SINGULAR_RCOND = 1e-10
@@ -217,20 +236,25 @@ def _free_basis(family, weights, params, nk, stats, update_weights, row_weight):
     )
 
 
-def _complete_scores(block, family, weights, params, free):
-    """Complete-data score of each row given each component, (n, K, P).
+def _weight_scores(weights, free):
+    """Complete-data scores of the free weights given each component, (n_w, K).
 
     With ``z = k``, the log-likelihood is ``log w_k + log f_k(x)``; its
     derivative in a free weight ``j`` (reference ``r``) is
-    ``[k = j] / w_j - [k = r] / w_r``; the family gives the rest.
+    ``[k = j] / w_j - [k = r] / w_r``, the same for every row.
     """
+    comps = np.arange(len(weights))
+    scores = (comps == free.weights[:, None]) / weights[free.weights][:, None]
+    scores -= (comps == free.ref_weight) / weights[free.ref_weight]
+    return scores
+
+
+def _complete_scores(block, family, weights, params, free):
+    """Complete-data score of each row given each component, (n, K, P)."""
     n_weights = len(free.weights)
-    comps = np.arange(len(weights))[:, None]
-    weight_scores = (comps == free.weights) / weights[free.weights]
-    weight_scores -= (comps == free.ref_weight) / weights[free.ref_weight]
     component_scores = family.complete_scores(block, params, free.component)
     scores = np.empty(component_scores.shape[:2] + (free.n_free,))
-    scores[:, :, :n_weights] = weight_scores
+    scores[:, :, :n_weights] = _weight_scores(weights, free).T
     scores[:, :, n_weights:] = component_scores
     return scores
 
@@ -258,6 +282,75 @@ def _expected_statistics(table, family, weights, params):
     return nk[0], {name: value[0] for name, value in stats.items()}
 
 
+def _block_rows(family, params):
+    """Rows per block of the information's passes.
+
+    Small enough that the per-row arrays of a block (``K + 2P`` rows of
+    responsibilities and scores for few coordinates) stay in a core's cache
+    between the passes over them, large enough that the products run at
+    speed and the per-block costs (the family's tables) stay small; chosen
+    with ``benchmarks/bench_information.py``.
+    """
+    return max(8192, (1 << 20) // _n_coordinates(family, params))
+
+
+def _n_coordinates(family, params):
+    """Weights plus the family's flat coordinates: at least the free ones."""
+    batched = {name: value[None] for name, value in params.items()}
+    return len(next(iter(params.values()))) + family.flatten(batched).shape[1]
+
+
+def _block_resp(block, family, weights, params):
+    """Responsibilities of one block, (K, n), as the E-step computes them.
+
+    Those below ``exp(_NEGLIGIBLE_LOG_RESP)`` are set to 0: their products
+    would be subnormal numbers, on which the arithmetic runs many times
+    slower, and their terms are far below the rounding of the sums.
+    """
+    log_resp, log_max, _ = log_joint(block, family, *_batched(weights, params))
+    shifted = log_resp[0]
+    shifted -= log_max[0]
+    shifted[shifted < _NEGLIGIBLE_LOG_RESP] = -np.inf
+    resp = np.exp(shifted, out=shifted)
+    resp /= resp.sum(axis=0)
+    return resp
+
+
+@cache
+def _blas_controller():
+    """One threadpool controller for the process (finding the libraries is slow)."""
+    return ThreadpoolController()
+
+
+def _one_blas_thread(work):
+    """:func:`~sklearn_coinem._solver.single_blas_thread` with a cached controller.
+
+    ``threadpool_limits`` looks up the loaded libraries at every call,
+    which costs more (0.3 ms on an idle machine, 3 ms on a loaded one)
+    than the information of a small table; the controller made once costs
+    about 10 microseconds per use.
+    """
+    if work >= _SINGLE_THREAD_WORK and (
+        threading.current_thread() is threading.main_thread()
+    ):
+        return _blas_controller().limit(limits=1, user_api="blas")
+    return nullcontext()
+
+
+def _information_work(table, family, params):
+    """Multiply-adds of the information's largest products, for the BLAS limit."""
+    n_components = len(next(iter(params.values())))
+    n_free = _n_coordinates(family, params)
+    return table.n_distinct * max(n_free**2, n_components * table.X.shape[1])
+
+
+def _is_distributed(table):
+    """Whether ``map_reduce`` sums over chunks on dask workers."""
+    from sklearn_coinem._dask import DaskCountTable
+
+    return isinstance(table, DaskCountTable)
+
+
 def observed_information(
     table, family, weights, params, update_weights=True, row_weight=1.0
 ):
@@ -267,6 +360,10 @@ def observed_information(
     information minus the conditional covariance of the complete-data score,
     summed over the (weighted) rows; rows are independent, so the covariance
     is the sum of the per-row covariances ``sum_k r_ik g_ik g_ik' - s_i s_i'``.
+
+    One pass of the E-step gives the responsibilities, the expected
+    statistics and, from them, the free basis; the score moments reuse the
+    same responsibilities (a table on dask workers takes a second pass).
 
     Parameters
     ----------
@@ -296,45 +393,179 @@ def observed_information(
         The free basis: the free weights, the family's basis
         (``free.component``), the reference entries, and the boundary flags.
     """
-    nk, stats = table.map_reduce(_expected_statistics, family, weights, params)
-    free = _free_basis(family, weights, params, nk, stats, update_weights, row_weight)
-    info = _complete_information(family, weights, params, nk, stats, free)
-    score_covariance, score = table.map_reduce(
-        _score_moments, family, weights, params, free
-    )
-    info -= score_covariance
+
+    def basis(nk, stats):
+        return _free_basis(
+            family, weights, params, nk, stats, update_weights, row_weight
+        )
+
+    with _one_blas_thread(_information_work(table, family, params)):
+        if _is_distributed(table):
+            nk, stats = table.map_reduce(_expected_statistics, family, weights, params)
+            free = basis(nk, stats)
+            covariance, score = table.map_reduce(
+                _score_moments, family, weights, params, free
+            )
+        else:
+            nk, stats, free, covariance, score = _local_sums(
+                table, family, weights, params, basis
+            )
+        info = _complete_information(family, weights, params, nk, stats, free)
+    info -= covariance
     return (info + info.T) / 2, score, free
+
+
+def _local_sums(table, family, weights, params, basis):
+    """E-step statistics, free basis and score moments from one E-step.
+
+    ``basis(nk, stats)`` chooses the free basis from the statistics of the
+    whole table; the score moments in it reuse the responsibilities.
+    """
+    blocks, nk, stats = _statistics_blocks(table, family, weights, params)
+    stats = {name: value[0] for name, value in stats.items()}
+    free = basis(nk, stats)
+    covariance, score = _moment_sums(blocks, family, weights, params, free)
+    return nk, stats, free, covariance, score
+
+
+def _statistics_blocks(table, family, weights, params):
+    """The blocks with their responsibilities, and the summed ``nk`` and stats.
+
+    The responsibilities (``K`` numbers per distinct row) are kept for the
+    score moments, so that the E-step runs once.
+    """
+    blocks, nk, stats = [], 0.0, None
+    batched = {name: value[None] for name, value in params.items()}
+    for block in table.blocks(_block_rows(family, params)):
+        resp = _block_resp(block, family, weights, params)
+        weighted = resp * block.weights
+        block_stats = family.accumulate(block, weighted[None], batched)
+        nk = nk + weighted.sum(axis=1)
+        stats = block_stats if stats is None else add_statistics(stats, block_stats)
+        blocks.append((block, resp))
+    return blocks, nk, stats
+
+
+def _fixed_basis_sums(table, family, weights, params, free):
+    """``nk``, statistics, score covariance and score in a known basis, one pass.
+
+    Sums over the rows: ``map_reduce`` adds them over the chunks of a table.
+    """
+    blocks, nk, stats = _statistics_blocks(table, family, weights, params)
+    covariance, score = _moment_sums(blocks, family, weights, params, free)
+    return nk, stats, covariance, score
 
 
 def _score_moments(table, family, weights, params, free):
     """Summed conditional covariance of the complete-data scores, and the score.
 
     ``sum_i w_i (sum_k r_ik g_ik g_ik' - s_i s_i')`` and ``sum_i w_i s_i``
-    with ``s_i = sum_k r_ik g_ik``, computed in blocks of rows to bound the
-    memory of the (rows, K, P) scores. A component's scores are zero outside
-    its own coordinates (and the weights'): the first sum is taken over each
-    component's support only, ``K`` times fewer operations than over all
-    ``P`` coordinates.
+    with ``s_i = sum_k r_ik g_ik``, in blocks of rows.
+    """
+    rows = _block_rows(family, params)
+    blocks = (
+        (block, _block_resp(block, family, weights, params))
+        for block in table.blocks(rows)
+    )
+    return _moment_sums(blocks, family, weights, params, free)
+
+
+def _moment_sums(blocks, family, weights, params, free):
+    """Sum of :func:`_block_moments` over ``(block, resp)`` pairs."""
+    covariance, score = np.zeros((free.n_free, free.n_free)), np.zeros(free.n_free)
+    for block, resp in blocks:
+        block_covariance, block_score = _block_moments(
+            block, family, weights, params, free, resp
+        )
+        covariance += block_covariance
+        score += block_score
+    return covariance, score
+
+
+def _block_moments(block, family, weights, params, free, resp):
+    """Score covariance and score of one block given its responsibilities (K, n).
+
+    With the family's per-component scores (``component_scores``), each
+    component's scores ``h_ik`` live on its own coordinates and the weights'
+    scores ``a_k`` are constants: one symmetric product of the stacked
+    ``sqrt(w_i) [r_ik; r_ik h_ik]`` gives ``sum_i w_i r_ik r_il``, the cross
+    terms and ``sum_i w_i s_i s_i'`` on the components' coordinates, and
+    each component adds ``sum_i w_i r_ik h_ik h_ik'``. Otherwise the dense
+    (n, K, P) complete-data scores are used.
+    """
+    component = family.component_scores(block, params, free.component)
+    if component is None:
+        return _dense_moments(block, family, weights, params, free, resp)
+    scores, owner = component
+    n_components, n_weights = len(resp), len(free.weights)
+    order = np.argsort(owner, kind="stable")
+    if np.any(order != np.arange(len(order))):
+        scores, owner = scores[order], owner[order]
+    bounds = np.searchsorted(owner, np.arange(n_components + 1))
+    sqrt_weights = np.sqrt(block.weights)
+    root_resp = np.sqrt(resp) * sqrt_weights
+    n_coords = len(owner)
+    few = n_coords <= _FEW_COORDINATES
+    # Rows: sqrt(w) r_k, sqrt(w) r_k h_k and (few coordinates) sqrt(w r_k) h_k.
+    stacked = np.empty((n_components + n_coords * (1 + few), resp.shape[1]))
+    means = slice(n_components, n_components + n_coords)
+    roots = slice(n_components + n_coords, n_components + 2 * n_coords)
+    np.multiply(resp, sqrt_weights, out=stacked[:n_components])
+    for k in range(n_components):
+        rows = slice(bounds[k], bounds[k + 1])
+        np.multiply(scores[rows], stacked[k], out=stacked[means][rows])
+        if few:
+            np.multiply(scores[rows], root_resp[k], out=stacked[roots][rows])
+    products = stacked @ stacked.T
+    resp_pairs = products[:n_components, :n_components]
+    cross = products[:n_components, means]
+    # The r_ik of a row sum to 1: the sizes and the score from the same product.
+    nk = resp_pairs.sum(axis=0)
+    component_score = cross.sum(axis=0)
+    if few:
+        within = np.where(owner[:, None] == owner, products[roots, roots], 0.0)
+    else:
+        within = np.zeros((n_coords, n_coords))
+        for k in range(n_components):
+            rows = slice(bounds[k], bounds[k + 1])
+            root = scores[rows] * root_resp[k]
+            within[rows, rows] = root @ root.T
+    coef = _weight_scores(weights, free)
+    own = owner == np.arange(n_components)[:, None]
+    covariance = np.empty((free.n_free, free.n_free))
+    covariance[:n_weights, :n_weights] = coef @ (np.diag(nk) - resp_pairs) @ coef.T
+    weights_cross = coef @ (own * component_score - cross)
+    coords = n_weights + order
+    covariance[:n_weights, coords] = weights_cross
+    covariance[coords, :n_weights] = weights_cross.T
+    covariance[np.ix_(coords, coords)] = within - products[means, means]
+    score = np.empty(free.n_free)
+    score[:n_weights] = coef @ nk
+    score[coords] = component_score
+    return covariance, score
+
+
+def _dense_moments(block, family, weights, params, free, resp):
+    """:func:`_block_moments` from the dense complete-data scores (n, K, P).
+
+    A component's scores are zero outside its own coordinates (and the
+    weights'): the first sum is taken over each component's support only.
     """
     n_free = free.n_free
-    covariance, score = np.zeros((n_free, n_free)), np.zeros(n_free)
-    rows = max(1, (1 << 21) // max(1, len(weights) * n_free))
-    # Tall and skinny products: on shared cores threaded OpenBLAS spins.
-    with single_blas_thread(n_free * n_free):
-        for block in table.blocks(rows):
-            resp = np.exp(_log_resp(block, family, weights, params)[1])
-            scores = _complete_scores(block, family, weights, params, free)
-            root_weight = np.sqrt(resp * block.weights[:, None])
-            mean_scores = np.zeros((scores.shape[0], n_free))
-            for k in range(scores.shape[1]):
-                support = np.flatnonzero(np.any(scores[:, k] != 0, axis=0))
-                component = scores[:, k, support]
-                root = root_weight[:, k, None] * component
-                covariance[np.ix_(support, support)] += root.T @ root
-                mean_scores[:, support] += resp[:, k, None] * component
-            score += block.weights @ mean_scores
-            mean_scores *= np.sqrt(block.weights)[:, None]
-            covariance -= mean_scores.T @ mean_scores
+    resp = resp.T
+    covariance = np.zeros((n_free, n_free))
+    scores = _complete_scores(block, family, weights, params, free)
+    root_weight = np.sqrt(resp * block.weights[:, None])
+    mean_scores = np.zeros((scores.shape[0], n_free))
+    for k in range(scores.shape[1]):
+        support = np.flatnonzero(np.any(scores[:, k] != 0, axis=0))
+        component = scores[:, k, support]
+        root = root_weight[:, k, None] * component
+        covariance[np.ix_(support, support)] += root.T @ root
+        mean_scores[:, support] += resp[:, k, None] * component
+    score = block.weights @ mean_scores
+    mean_scores *= np.sqrt(block.weights)[:, None]
+    covariance -= mean_scores.T @ mean_scores
     return covariance, score
 
 
@@ -677,13 +908,12 @@ class _Chart:
 
     def derivatives(self, delta):
         weights, params = self.natural(delta)
-        nk, stats = self.table.map_reduce(
-            _expected_statistics, self.family, weights, params
-        )
+        with _one_blas_thread(_information_work(self.table, self.family, params)):
+            nk, stats, covariance, score = self.table.map_reduce(
+                _fixed_basis_sums, self.family, weights, params, self.free
+            )
+        stats = {name: value[0] for name, value in stats.items()}
         info = _complete_information(self.family, weights, params, nk, stats, self.free)
-        covariance, score = self.table.map_reduce(
-            _score_moments, self.family, weights, params, self.free
-        )
         info -= covariance
         return score, (info + info.T) / 2
 

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.optimize import minimize
-from scipy.special import digamma, softmax
+from scipy.special import digamma, logsumexp, softmax
 from scipy.stats import binom
 
+from sklearn_coinem import _inference
 from sklearn_coinem._beta_binomial_mixture import binomial_starts
 from sklearn_coinem._estep import sum_statistics
 from sklearn_coinem._families._dirichlet_multinomial import (
@@ -23,6 +24,7 @@ from sklearn_coinem._families._dirichlet_multinomial import (
     surrogate_change,
     surrogate_objective,
 )
+from sklearn_coinem._inference import observed_information
 from sklearn_coinem._table import RowTable
 from tests._references import (
     OROBANCHE_N,
@@ -771,3 +773,51 @@ def test_binomial_starts_are_binomial_em_fixed_points():
         assert_allclose(resp.mean(axis=0), w, atol=1e-4)
         assert_allclose(resp.T @ X[:, 0] / (resp.T @ trials), p[:, 0], atol=1e-4)
     assert ((params["precision"] >= 1.0) & (params["precision"] <= 1e4)).all()
+
+
+@pytest.mark.parametrize("n_features", [2, 3])
+def test_louis_mixture_information_in_blocks_matches_hessian(n_features, monkeypatch):
+    """Blocks of 9 rows: the information and score are scipy's -Hessian and gradient.
+
+    The scores come from the digamma tables of each block (whole counts) and
+    the responsibilities of the statistics pass.
+    """
+    monkeypatch.setattr(_inference, "_block_rows", lambda family, params: 9)
+    rng = np.random.default_rng(12)
+    probs = rng.dirichlet(np.full(n_features, 3.0), size=2)
+    precision = np.array([4.0, 30.0])
+    X = _dm_rows(rng, 60, probs, precision, 25)
+    family = DirichletMultinomialFamily()
+    table = RowTable.compress(family, X)
+    weights = np.array([0.4, 0.6])
+    params = {"probs": probs, "precision": precision}
+    info, score, free = observed_information(table, family, weights, params)
+    assert free.n_free == 1 + 2 * n_features
+    jacobians = _inference._delta_jacobians(family, weights, params, free)
+
+    def loglik(step):
+        moved = {
+            name: value + jacobians[name] @ step
+            for name, value in {"weights": weights, **params}.items()
+        }
+        alpha = moved["precision"][:, None] * moved["probs"]
+        log_joint = [
+            np.log(w) + dm_logpmf(X, a) for w, a in zip(moved["weights"], alpha)
+        ]
+        return logsumexp(np.array(log_joint), axis=0).sum()
+
+    h = 1e-4
+    eye = np.eye(free.n_free) * h
+    gradient = [(loglik(e) - loglik(-e)) / (2 * h) for e in eye]
+    hessian = np.array(
+        [
+            [
+                (loglik(a + b) - loglik(a - b) - loglik(b - a) + loglik(-a - b))
+                / (4 * h**2)
+                for b in eye
+            ]
+            for a in eye
+        ]
+    )
+    assert_allclose(score, gradient, rtol=1e-6, atol=1e-5)
+    assert_allclose(info, -hessian, rtol=1e-4, atol=1e-3)

@@ -11,7 +11,12 @@ from scipy.special import expit, logit, logsumexp
 from scipy.stats import binom, multinomial, norm
 from sklearn.exceptions import NotFittedError
 
-from sklearn_coinem import BinomialMixture, IdentifiabilityWarning, align_components
+from sklearn_coinem import (
+    BinomialMixture,
+    IdentifiabilityWarning,
+    _inference,
+    align_components,
+)
 from sklearn_coinem._families import MultinomialFamily
 from sklearn_coinem._inference import observed_information
 from sklearn_coinem._table import RowTable
@@ -124,6 +129,68 @@ def test_observed_information_property_matches_hessian(X, n_components, seed):
     assert_allclose(
         info, -hessian, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(info).max(initial=0))
     )
+
+
+@pytest.mark.parametrize("few_coordinates", [0, 16])
+def test_observed_information_in_blocks_matches_numerical_derivatives(
+    few_coordinates, monkeypatch
+):
+    """Blocks of 7 rows, both product layouts: -Hessian and gradient of scipy's loglik.
+
+    The responsibilities of every block are kept between the statistics and
+    the score moments; each path (one product for few coordinates, one per
+    component for more) must give Louis' information and the score.
+    """
+    monkeypatch.setattr(_inference, "_block_rows", lambda family, params: 7)
+    monkeypatch.setattr(_inference, "_FEW_COORDINATES", few_coordinates)
+    rng = np.random.default_rng(3)
+    n_trials = rng.integers(2, 12, size=45)
+    X = np.array([rng.multinomial(n, [0.1, 0.2, 0.3, 0.4]) for n in n_trials])
+    sample_weight = rng.uniform(0.5, 3.0, size=len(X))
+    weights = np.array([0.2, 0.5, 0.3])
+    probs = rng.dirichlet(np.full(4, 3.0), size=3)
+    info, score, free = _information(_table(X, sample_weight), weights, probs)
+    assert free.n_free == 2 + 3 * 3
+    theta = np.concatenate(
+        [weights[free.weights], probs[free.component.comp, free.component.col]]
+    )
+
+    def loglik(t):
+        component = _reference_component_logpmf(X, *_unpack(t, weights, probs, free))
+        return sample_weight @ logsumexp(component, axis=1)
+
+    step = 1e-5
+    gradient = [
+        (loglik(theta + step * e) - loglik(theta - step * e)) / (2 * step)
+        for e in np.eye(len(theta))
+    ]
+    assert_allclose(score, gradient, rtol=1e-6, atol=1e-6)
+    assert_allclose(info, -_numerical_hessian(loglik, theta), rtol=1e-5, atol=1e-3)
+
+
+def test_observed_information_negligible_responsibilities():
+    """Rows that a component explains with probability below 1e-150 add nothing.
+
+    Two coins far apart, on rows of 400 flips: most responsibilities are far
+    below 1e-150 (set to 0, not left subnormal). The information still
+    equals minus scipy's Hessian.
+    """
+    rng = np.random.default_rng(4)
+    heads = np.concatenate([rng.binomial(400, 0.05, 30), rng.binomial(400, 0.9, 30)])
+    X = np.column_stack([heads, 400 - heads])
+    weights, probs = np.array([0.5, 0.5]), np.array([[0.05, 0.95], [0.9, 0.1]])
+    info, score, free = _information(_table(X), weights, probs)
+    theta = np.concatenate(
+        [weights[free.weights], probs[free.component.comp, free.component.col]]
+    )
+    log_joint = _reference_component_logpmf(X, weights, probs)
+    assert np.mean(log_joint.min(axis=1) - log_joint.max(axis=1) < -345) > 0.9
+
+    def loglik(t):
+        return _reference_loglik(X, *_unpack(t, weights, probs, free))
+
+    hessian = _numerical_hessian(loglik, theta, step=1e-5)
+    assert_allclose(info, -hessian, rtol=1e-5, atol=1e-3)
 
 
 @settings(deadline=None, max_examples=30)

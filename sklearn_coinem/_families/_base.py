@@ -220,6 +220,27 @@ class ComponentFamily:
         """Score of ``log f_k(x_i)`` in the free basis, shape (n, K, n_free)."""
         raise NotImplementedError
 
+    def component_scores(self, block, params, basis):
+        """:meth:`complete_scores` of families whose coordinates each move one density.
+
+        Optional. Where every free coordinate belongs to one component (no
+        shared parameters), the scores of ``log f_k`` vanish outside that
+        component's coordinates, and the engine computes the observed
+        information from these ``K`` times smaller scores, in a
+        rows-last layout, without the dense (n, K, n_free) array.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_free, n)
+            Row ``j``: the derivative of ``log f_k(x_i)``, ``k = owner[j]``,
+            in free coordinate ``j``.
+        owner : ndarray of shape (n_free,)
+            The component whose density coordinate ``j`` moves.
+
+            None (the default): the engine uses :meth:`complete_scores`.
+        """
+        return None
+
     def complete_information(self, params, nk, stats, basis):
         """``sum_i sum_k r_ik (-d^2 log f_k(x_i))`` in the free basis."""
         raise NotImplementedError
@@ -264,3 +285,16 @@ def where_runs(mask, first, second):
         )
         for name, value in first.items()
     }
+
+
+def dense_scores(scores, owner, n_components):
+    """:meth:`ComponentFamily.complete_scores` from the component scores.
+
+    ``scores`` (n_free, n) and ``owner`` (n_free,) as returned by
+    :meth:`ComponentFamily.component_scores`; the result is (n, K, n_free),
+    zero where a component's density does not depend on a coordinate.
+    """
+    n_free, n_rows = scores.shape
+    dense = np.zeros((n_rows, n_components, n_free))
+    dense[:, owner, np.arange(n_free)] = scores.T
+    return dense

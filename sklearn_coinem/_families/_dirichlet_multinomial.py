@@ -7,7 +7,7 @@ from scipy import sparse
 from scipy.special import digamma, gammaln
 from sklearn.utils import Bunch
 
-from sklearn_coinem._families._base import ComponentFamily
+from sklearn_coinem._families._base import ComponentFamily, dense_scores
 from sklearn_coinem._families._multinomial import (
     INIT_SMOOTHING,
     row_proportions,
@@ -229,6 +229,29 @@ def dm_log_prob(X, probs, precision):
     for c in range(X.shape[1]):
         log_prob += log_rising(alpha[..., c, None], X[:, c])
     return log_prob
+
+
+def _digamma_diffs(X, alpha, precision):
+    """``digamma(alpha_kc + x_ic) - digamma(alpha_kc)`` (K, C, n) and the trials'.
+
+    The second array (K, n) is the same for the precisions and the row
+    totals. Whole counts take the values from tables over ``v = 0 .. max
+    trials`` (one evaluation per value rather than per entry).
+    """
+    trials = _row_trials(X)
+    if not _use_tables(X, trials):
+        return (
+            digamma_diff(alpha[..., None], X.T[None]),
+            digamma_diff(precision[:, None], trials),
+        )
+    values = np.arange(trials.max(initial=0) + 1.0)
+    alpha_table = digamma_diff(alpha[..., None], values)
+    counts = X.T.astype(np.intp)
+    psi = np.empty(alpha.shape + (X.shape[0],))
+    for c in range(X.shape[1]):
+        psi[:, c] = np.take(alpha_table[:, c], counts[c], axis=-1)
+    trials_table = digamma_diff(precision[:, None], values)
+    return psi, np.take(trials_table, trials.astype(np.intp), axis=-1)
 
 
 def _beyond_sums(X, resp, alpha, precision, start):
@@ -851,21 +874,25 @@ class DirichletMultinomialFamily(ComponentFamily):
         ``Psi_c = digamma(alpha_c + x_c) - digamma(alpha_c)`` and ``Psi_n``
         the same for the precision and the trials.
         """
+        scores, owner = self.component_scores(block, params, basis)
+        return dense_scores(scores, owner, params["probs"].shape[0])
+
+    def component_scores(self, block, params, basis):
+        """The scores of :meth:`complete_scores`, rows last.
+
+        Whole counts index tables of the digamma differences over ``v = 0
+        .. max trials``, as :func:`dm_log_prob` does for the log rising
+        factorials.
+        """
         X, probs, precision = block.X, params["probs"], params["precision"]
-        alpha = precision[:, None] * probs
-        psi = digamma_diff(alpha[None], X[:, None, :])
-        psi_trials = digamma_diff(precision[None], _row_trials(X)[:, None])
-        scores = np.zeros((X.shape[0], probs.shape[0], basis.n_free))
+        psi, psi_trials = _digamma_diffs(X, precision[:, None] * probs, precision)
         n_probs = len(basis.comp)
         comp, col, ref = basis.comp, basis.col, basis.ref[basis.comp]
-        scores[:, comp, np.arange(n_probs)] = precision[comp] * (
-            psi[:, comp, col] - psi[:, comp, ref]
-        )
         k = basis.precision_comp
-        scores[:, k, n_probs + np.arange(len(k))] = (psi[:, k] * probs[k]).sum(
-            axis=-1
-        ) - psi_trials[:, k]
-        return scores
+        scores = np.empty((basis.n_free, X.shape[0]))
+        scores[:n_probs] = precision[comp, None] * (psi[comp, col] - psi[comp, ref])
+        scores[n_probs:] = np.einsum("kc,kcn->kn", probs[k], psi[k]) - psi_trials[k]
+        return scores, np.concatenate([comp, k])
 
     def complete_information(self, params, nk, stats, basis):
         """Minus the expected Hessian of ``log f_k`` from the tail histograms.

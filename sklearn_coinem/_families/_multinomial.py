@@ -4,7 +4,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.utils import Bunch
 
-from sklearn_coinem._families._base import ComponentFamily
+from sklearn_coinem._families._base import ComponentFamily, dense_scores
 from sklearn_coinem._numerics import log_coefficients, row_sums, safe_log
 
 # Jeffreys-style pseudo-count that keeps data-driven starting probabilities
@@ -225,30 +225,35 @@ class MultinomialFamily(ComponentFamily):
 
     def complete_scores(self, block, params, basis):
         """``x_c / p_kc - x_ref / p_k,ref`` for a probability of component k."""
+        scores, owner = self.component_scores(block, params, basis)
+        return dense_scores(scores, owner, params["probs"].shape[0])
+
+    def component_scores(self, block, params, basis):
+        """``x_c / p_kc - x_ref / p_k,ref``, owned by component k."""
         X, probs = block.X, params["probs"]
-        if sparse.issparse(X):
-            X = X.toarray()
-        scores = np.zeros((X.shape[0], probs.shape[0], basis.n_free))
-        ref_col = basis.ref[basis.comp]
-        prob_scores = X[:, basis.col] / probs[basis.comp, basis.col]
-        prob_scores -= X[:, ref_col] / probs[basis.comp, ref_col]
-        scores[:, basis.comp, np.arange(basis.n_free)] = prob_scores
-        return scores
+        comp, col = basis.comp, basis.col
+        counts = X.T.toarray() if sparse.issparse(X) else np.ascontiguousarray(X.T)
+        scores = np.take(counts, col, axis=0)
+        scores /= probs[comp, col, None]
+        # One row x_ref / p_k,ref per component, taken off its coordinates.
+        for k in np.unique(comp):
+            ref = basis.ref[k]
+            rows = slice(*np.searchsorted(comp, [k, k + 1]))
+            scores[rows] -= counts[ref] / probs[k, ref]
+        return scores, comp
 
     def complete_information(self, params, nk, stats, basis):
         """``diag(s_kc / p_kc**2) + s_k,ref / p_k,ref**2`` within each component."""
         probs, counts = params["probs"], stats["counts"]
-        info = np.zeros((basis.n_free, basis.n_free))
         # Boundary entries (p = 0 possible) are never in the basis: skip them.
         # (A probability of 1e-200 squares to 0: test the square.)
         squares = probs**2
         curvature = np.divide(
             counts, squares, out=np.zeros_like(counts), where=squares > 0
         )
-        for k, ref in enumerate(basis.ref):
-            idx = np.flatnonzero(basis.comp == k)
-            info[idx, idx] = curvature[k, basis.col[idx]]
-            info[np.ix_(idx, idx)] += curvature[k, ref]
+        comp = basis.comp
+        info = (comp[:, None] == comp) * curvature[comp, basis.ref[comp], None]
+        info[np.diag_indices_from(info)] += curvature[comp, basis.col]
         return info
 
     def prior_derivatives(self, params, basis):
