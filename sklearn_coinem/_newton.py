@@ -10,8 +10,11 @@ from sklearn_coinem._inference import (
 )
 
 # Costs of one observed information, in EM iterations. Louis' formula
-# costs about n_free**2 / (n_components * n_features) of them (the outer
-# products of the per-row scores against the E-step's products). Up to
+# costs one E-step (the statistics and responsibilities) plus the products
+# of the per-row scores, about n_free**2 / 2 multiply-adds per row against
+# the E-step's n_components * n_features: measured (bench_information.py,
+# one BLAS thread) about 2 + n_free**2 / (8 * n_components * n_features)
+# iterations. Up to
 # _CHEAP_INFORMATION a quiet run polishes at once; up to
 # _MAX_INFORMATION_COST only after a tail of plain EM steps fails to certify
 # it (a flat likelihood, where EM would take hundreds of iterations more);
@@ -43,7 +46,7 @@ def information_cost(family, params, n_features, update_weights):
     n_free = family.flatten(params).shape[1]
     if update_weights:
         n_free += n_components - 1
-    return n_free**2 / (n_components * n_features)
+    return 2.0 + n_free**2 / (8.0 * n_components * n_features)
 
 
 def polish_mode(family, params, n_features, update_weights):
