@@ -10,6 +10,13 @@ from sklearn_coinem._count_table import _compress_counts, _group_sums, _merge_ta
 # Rows per block: E-step temporaries are at most block x n_runs x n_components.
 BLOCK_ROWS = 1 << 14
 
+# Rows per block of a table with covariates. Their families' E-steps hold
+# a dozen such temporaries at once; at 2^14 rows (K = 3) allocating them
+# afresh costs as much as the arithmetic (page faults on memory the
+# allocator has returned to the system), and a block of 2^13 rows halves
+# the time of an E-step on 10^5 rows (docs/performance.rst).
+DESIGN_BLOCK_ROWS = 1 << 13
+
 
 @dataclass(frozen=True)
 class RowBlock:
@@ -32,8 +39,13 @@ class RowBlock:
     design: np.ndarray | None = None
     labels: np.ndarray | None = None
 
-    def blocks(self, block_rows=BLOCK_ROWS):
-        """Consecutive slices of at most ``block_rows`` rows."""
+    def blocks(self, block_rows=None):
+        """Consecutive slices of at most ``block_rows`` rows.
+
+        By default ``BLOCK_ROWS``, or ``DESIGN_BLOCK_ROWS`` with a design.
+        """
+        if block_rows is None:
+            block_rows = BLOCK_ROWS if self.design is None else DESIGN_BLOCK_ROWS
         n_rows = self.X.shape[0]
         if n_rows <= block_rows:
             yield self

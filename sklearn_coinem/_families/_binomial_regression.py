@@ -208,6 +208,91 @@ def tied_newton_step(hess, grad, shared):
     return step
 
 
+def observed_derivatives(block, weights, coef, free_weights):
+    """Log-likelihood of a mixture, its gradient and Hessian, from one pass.
+
+    The parameters are the coefficients ``coef`` (K, p) and, for the
+    components ``free_weights`` (all but a reference one, or none), the
+    softmax logits ``a_k = log(w_k / w_ref)`` of the mixing weights. With
+    responsibilities ``r_ik``, residuals ``e_ik = s_i - n_i p_ik`` and
+    Fisher weights ``F_ik = n_i p_ik (1 - p_ik)``, the Hessian of
+    ``sum_i log sum_k w_k f_k(x_i)`` has the coefficient blocks
+    ``sum_i x_i x_i' (delta_kj r_ik (e_ik^2 - F_ik) - r_ik e_ik r_ij e_ij)``,
+    the cross blocks ``sum_i x_i r_ik e_ik (delta_ka - r_ia)`` and the logit
+    block ``sum_i (diag r_i - r_i r_i') - N (diag w - w w')`` (Louis 1982
+    worked out for logistic components): all products of one E-step's
+    arrays with the design, as the M-step's statistics.
+
+    Parameters
+    ----------
+    block : RowTable or RowBlock
+        Weighted rows with a design.
+    weights : ndarray of shape (K,)
+        Mixing weights, all positive.
+    coef : ndarray of shape (K, p)
+        Coefficients.
+    free_weights : ndarray of shape (n_free_weights,) of int
+        Components whose logit is a parameter.
+
+    Returns
+    -------
+    loglik : float
+        Weighted log-likelihood without the row constants.
+    grad : ndarray of shape (n_free_weights + K p,)
+        Gradient: the logits', then ``coef.ravel()``'s.
+    hess : ndarray of shape (n_free_weights + K p, n_free_weights + K p)
+    """
+    n_components, n_cols = coef.shape
+    n_logits = len(free_weights)
+    upper_k, upper_j = np.triu_indices(n_components)
+    loglik, nk = 0.0, np.zeros(n_components)
+    grad_coef = np.zeros((n_components, n_cols))
+    hess_coef = np.zeros((len(upper_k), n_cols, n_cols))
+    hess_cross = np.zeros((n_components, n_logits, n_cols))
+    resp_outer = np.zeros((n_components, n_components))
+    log_weights = np.log(weights)[:, None]
+    for rows in block.blocks():
+        eta = linear_predictor(rows.design, coef)
+        log_joint = binomial_logit_log_prob(rows.X, eta)
+        log_joint += log_weights
+        log_max = log_joint.max(axis=0)
+        resp = np.exp(log_joint - log_max)
+        total = resp.sum(axis=0)
+        loglik += rows.weights @ (log_max + np.log(total))
+        resp /= total
+        residual, _, fisher = binomial_logit_pieces(rows.X, eta, "newton")
+        scaled = resp * rows.weights
+        nk += scaled.sum(axis=1)
+        resp_outer += scaled @ resp.T
+        score = residual * scaled
+        grad_coef += score @ rows.design
+        # Per pair k <= j: the weight of x_i x_i' in the coefficient block.
+        pair = -score[upper_k] * (residual * resp)[upper_j]
+        diagonal = upper_k == upper_j
+        pair[diagonal] += score * residual - scaled * fisher
+        hess_coef += weighted_outer_sums(pair[None], rows.design)[0]
+        # The delta_ka part of the cross blocks is the gradient's, added last.
+        hess_cross -= (score[:, None, :] * resp[free_weights]) @ rows.design
+    hess_cross[free_weights, np.arange(n_logits)] += grad_coef[free_weights]
+    total_weight = nk.sum()
+    hess_logits = np.diag(nk) - resp_outer
+    hess_logits -= total_weight * (np.diag(weights) - np.outer(weights, weights))
+    n_free = n_logits + n_components * n_cols
+    hess = np.empty((n_free, n_free))
+    hess[:n_logits, :n_logits] = hess_logits[np.ix_(free_weights, free_weights)]
+    cross = np.moveaxis(hess_cross, 1, 0).reshape(n_logits, n_components * n_cols)
+    hess[:n_logits, n_logits:] = cross
+    hess[n_logits:, :n_logits] = cross.T
+    blocks = np.zeros((n_components, n_components, n_cols, n_cols))
+    blocks[upper_k, upper_j] = hess_coef
+    blocks[upper_j, upper_k] = np.swapaxes(hess_coef, -1, -2)
+    hess[n_logits:, n_logits:] = np.moveaxis(blocks, 2, 1).reshape(
+        n_components * n_cols, -1
+    )
+    grad_logits = nk[free_weights] - total_weight * weights[free_weights]
+    return float(loglik), np.concatenate([grad_logits, grad_coef.ravel()]), hess
+
+
 class BinomialRegressionFamily(ComponentFamily):
     """Binomial components whose success probability is a logistic regression.
 
