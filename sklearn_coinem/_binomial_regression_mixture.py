@@ -18,7 +18,12 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from sklearn_coinem._base import BaseCountMixture, _batch, _kept_on_error
+from sklearn_coinem._base import (
+    BaseCountMixture,
+    _batch,
+    _kept_on_error,
+    run_starts,
+)
 from sklearn_coinem._dask import _is_dask_collection
 from sklearn_coinem._estep import estimate_log_resp
 from sklearn_coinem._families._binomial_regression import (
@@ -158,9 +163,18 @@ def refine_on_subsample(table, family, weights, params, **options):
     On a large table the starts then take Newton steps on all rows
     (:func:`newton_on_all_rows`). ``options`` are those of
     :func:`~sklearn_coinem._solver.run_em` except ``max_iter``.
+
+    Returns
+    -------
+    weights : ndarray of shape (R, K)
+    params : dict
+    polished : ndarray of shape (R,) of bool
+        The runs whose Newton steps reached the maximum on all rows (to a
+        decrement below ``START_NEWTON_UNCHECKED``).
     """
+    polished = np.zeros(len(weights), dtype=bool)
     if table.n_distinct < SUBSAMPLE_FACTOR * SUBSAMPLE_ROWS:
-        return weights, params
+        return weights, params, polished
     rows = slice(None, None, table.n_distinct // SUBSAMPLE_ROWS)
     subsample = RowTable.from_rows(
         family, table.X[rows], table.weights[rows], table.design[rows]
@@ -171,7 +185,7 @@ def refine_on_subsample(table, family, weights, params, **options):
     weights, params = result.weights.copy(), {"coef": result.params["coef"].copy()}
     with single_blas_thread(table.n_distinct * table.X.shape[1] * weights.size):
         for run in range(len(weights)):
-            weights[run], params["coef"][run] = newton_on_all_rows(
+            weights[run], params["coef"][run], polished[run] = newton_on_all_rows(
                 table,
                 family,
                 weights[run],
@@ -179,7 +193,7 @@ def refine_on_subsample(table, family, weights, params, **options):
                 pseudo_count=options["pseudo_count"],
                 update_weights=options["update_weights"],
             )
-    return weights, params
+    return weights, params, polished
 
 
 # Newton steps on the observed log-likelihood of all rows that a start
@@ -234,9 +248,12 @@ def newton_on_all_rows(table, family, weights, coef, *, pseudo_count, update_wei
     -------
     weights : ndarray of shape (K,)
     coef : ndarray of shape (K, p)
+    polished : bool
+        Whether the last decrement was below ``START_NEWTON_UNCHECKED``
+        (and its step taken).
     """
     if not np.all(weights > 0):
-        return weights, coef
+        return weights, coef, False
     n_components, n_cols = coef.shape
     reference = int(np.argmax(weights))
     free_weights = np.flatnonzero(np.arange(n_components) != reference)
@@ -249,7 +266,7 @@ def newton_on_all_rows(table, family, weights, coef, *, pseudo_count, update_wei
     for n_steps in range(START_NEWTON_STEPS + 1):
         step, decrement = _newton_solve(tie.T @ -hess @ tie, tie.T @ grad)
         if step is None or decrement < START_NEWTON_DECREMENT:
-            break
+            return weights, coef, step is not None
         checked = n_steps < START_NEWTON_STEPS
         if not checked and decrement >= START_NEWTON_UNCHECKED:
             break
@@ -257,14 +274,14 @@ def newton_on_all_rows(table, family, weights, coef, *, pseudo_count, update_wei
         if not np.all(new_weights > 0):
             break
         if not checked:
-            return new_weights, new_coef
+            return new_weights, new_coef, True
         new_objective, grad, hess = _map_derivatives(
             table, new_weights, new_coef, free_weights, pseudo_count
         )
         if not new_objective >= objective:
             break
         weights, coef, objective = new_weights, new_coef, new_objective
-    return weights, coef
+    return weights, coef, False
 
 
 def _moved(weights, coef, step, free_weights):
@@ -634,14 +651,21 @@ class BinomialRegressionMixture(BaseCountMixture):
         return log_norm[:, 0] + self._family.row_constants(block), log_resp[:, 0]
 
     def _starting_points(self, table, family, weights_init, params_init):
-        """The base class's starts, refined on a subsample of a large table."""
+        """The base class's starts, refined on a large table, and the algorithm.
+
+        Starts that Newton steps on all rows took to the maximum run plain
+        EM: SQUAREM's cycles of three EM steps pay off only away from a
+        maximum, and at one the stopping rule certifies plain EM after two
+        steps, SQUAREM after five.
+        """
         weights, params, lower_bound = super()._starting_points(
             table, family, weights_init, params_init
         )
+        algorithm = self.algorithm
         # A warm start (lower_bound known) continues as it is; groups and
         # dask tables have no evenly spaced rows to take.
         if lower_bound is None and type(table) is RowTable:
-            weights, params = refine_on_subsample(
+            weights, params, polished = refine_on_subsample(
                 table,
                 family,
                 weights,
@@ -651,7 +675,23 @@ class BinomialRegressionMixture(BaseCountMixture):
                 tol=self.tol,
                 algorithm=self.algorithm,
             )
-        return weights, params, lower_bound
+            if polished.all():
+                algorithm = "em"
+        return weights, params, lower_bound, algorithm
+
+    def _run(self, table, family, weights, params, lower_bound, algorithm=None):
+        """The base class's runs, with ``algorithm`` (default: the parameter's)."""
+        options = {
+            "pseudo_count": self.pseudo_count,
+            "update_weights": self.update_weights,
+            "tol": self.tol,
+            "max_iter": self.max_iter,
+            "algorithm": self.algorithm if algorithm is None else algorithm,
+        }
+        result = run_starts(
+            self, table, family, weights, params, lower_bound, options, self.n_jobs
+        )
+        return result, int(np.argmax(result.lower_bound))
 
     # ---------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)

@@ -704,7 +704,7 @@ def test_init_params_on_a_subsample_is_close_to_all_rows(monkeypatch):
 
 
 def test_refine_on_subsample_reaches_the_same_maximum(monkeypatch):
-    """EM from a start refined on 2048 rows ends where EM on all rows ends."""
+    """EM from a start refined on 2048 rows and by Newton ends where EM ends."""
     rng = np.random.default_rng(8)
     block = _simulate(rng, 40000, np.array([[-1.5, 1.0, -0.5], [1.0, -1.0, 0.8]]))
     family = BinomialRegressionFamily()
@@ -713,8 +713,9 @@ def test_refine_on_subsample_reaches_the_same_maximum(monkeypatch):
         table, family, 2, 1, "k-means++", check_random_state(0)
     )
     options = {"pseudo_count": 0.0, "update_weights": True, "tol": 1e-8}
-    refined = refine_on_subsample(table, family, weights, params, **options)
+    *refined, polished = refine_on_subsample(table, family, weights, params, **options)
     assert not np.allclose(refined[1]["coef"], params["coef"], atol=1e-3)
+    assert polished.all()
     results = [
         run_em(table, family, *start, max_iter=1000, **options)
         for start in [(weights, params), refined]
@@ -808,7 +809,7 @@ def test_newton_on_all_rows_reaches_the_em_maximum(shared, pseudo_count):
         **options,
     )
     assert em.converged[0]
-    weights, newton_coef = newton_on_all_rows(
+    weights, newton_coef, polished = newton_on_all_rows(
         table,
         family,
         np.array([0.4, 0.6]),
@@ -816,6 +817,7 @@ def test_newton_on_all_rows_reaches_the_em_maximum(shared, pseudo_count):
         pseudo_count=pseudo_count,
         update_weights=True,
     )
+    assert polished
     assert_allclose(newton_coef, em.params["coef"][0], atol=1e-5)
     assert_allclose(weights, em.weights[0], atol=1e-6)
     if shared is not None:

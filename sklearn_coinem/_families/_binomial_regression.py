@@ -245,34 +245,80 @@ def observed_derivatives(block, weights, coef, free_weights):
     n_components, n_cols = coef.shape
     n_logits = len(free_weights)
     upper_k, upper_j = np.triu_indices(n_components)
+    n_pairs = len(upper_k)
     loglik, nk = 0.0, np.zeros(n_components)
-    grad_coef = np.zeros((n_components, n_cols))
-    hess_coef = np.zeros((len(upper_k), n_cols, n_cols))
-    hess_cross = np.zeros((n_components, n_logits, n_cols))
+    hess_coef = np.zeros((n_pairs, n_cols * (n_cols + 1) // 2))
+    # The gradient and the cross blocks: one product with the design.
+    linear = np.zeros((n_components * (1 + n_logits), n_cols))
     resp_outer = np.zeros((n_components, n_components))
     log_weights = np.log(weights)[:, None]
+    rows_p, cols_p = np.triu_indices(n_cols)
     for rows in block.blocks():
-        eta = linear_predictor(rows.design, coef)
-        log_joint = binomial_logit_log_prob(rows.X, eta)
+        X, design, row_weights = rows.X, rows.design, rows.weights
+        successes, failures = X[:, 0], X[:, 1]
+        trials = successes + failures
+        eta = linear_predictor(design, coef)
+        # softplus(eta) = -log(1 - p) = max(eta, 0) + log1p(exp(-|eta|)).
+        tail = np.abs(eta)
+        np.negative(tail, out=tail)
+        np.exp(tail, out=tail)
+        softplus = np.log1p(tail)
+        positive = np.maximum(eta, 0.0)
+        softplus += positive
+        # p and 1 - p, each to its relative precision, from the same tail.
+        large = tail + 1.0
+        np.reciprocal(large, out=large)
+        tail *= large
+        above = eta >= 0
+        prob = np.where(above, large, tail)
+        comp = np.where(above, tail, large)
+        # log f (without the coefficient) = s eta - n softplus(eta).
+        log_joint = eta * successes
+        softplus *= trials
+        log_joint -= softplus
         log_joint += log_weights
         log_max = log_joint.max(axis=0)
-        resp = np.exp(log_joint - log_max)
+        log_joint -= log_max
+        resp = np.exp(log_joint, out=log_joint)
         total = resp.sum(axis=0)
-        loglik += rows.weights @ (log_max + np.log(total))
-        resp /= total
-        residual, _, fisher = binomial_logit_pieces(rows.X, eta, "newton")
-        scaled = resp * rows.weights
+        loglik += row_weights @ (log_max + np.log(total))
+        np.divide(row_weights, total, out=total)
+        scaled = resp * total
+        resp *= total / row_weights
+        # residual = s (1 - p) - f p; Fisher weight n p (1 - p).
+        residual = comp * successes
+        residual -= prob * failures
+        fisher = prob * comp
+        fisher *= trials
         nk += scaled.sum(axis=1)
         resp_outer += scaled @ resp.T
         score = residual * scaled
-        grad_coef += score @ rows.design
-        # Per pair k <= j: the weight of x_i x_i' in the coefficient block.
-        pair = -score[upper_k] * (residual * resp)[upper_j]
-        diagonal = upper_k == upper_j
-        pair[diagonal] += score * residual - scaled * fisher
-        hess_coef += weighted_outer_sums(pair[None], rows.design)[0]
-        # The delta_ka part of the cross blocks is the gradient's, added last.
-        hess_cross -= (score[:, None, :] * resp[free_weights]) @ rows.design
+        weighted = np.empty((n_components * (1 + n_logits), X.shape[0]))
+        weighted[:n_components] = score
+        cross = weighted[n_components:].reshape(n_components, n_logits, len(X))
+        np.multiply(score[:, None, :], resp[free_weights], out=cross)
+        linear += weighted @ design
+        # Per pair k <= j: the weight of x_i x_i' in the coefficient block,
+        # -r_ik e_ik r_ij e_ij, and on the diagonal r_ik (e_ik^2 - F_ik).
+        scored = residual * resp
+        pair = np.empty((n_pairs, X.shape[0]))
+        for index, (k, j) in enumerate(zip(upper_k, upper_j)):
+            if k == j:
+                np.subtract(residual[k], scored[k], out=pair[index])
+                pair[index] *= score[k]
+                pair[index] -= scaled[k] * fisher[k]
+            else:
+                np.multiply(score[k], scored[j], out=pair[index])
+                np.negative(pair[index], out=pair[index])
+        columns = np.ascontiguousarray(design.T)
+        outer = columns[rows_p] * columns[cols_p]
+        hess_coef += pair @ outer.T
+    grad_coef = linear[:n_components]
+    hess_cross = -linear[n_components:].reshape(n_components, n_logits, n_cols)
+    full = np.empty((n_pairs, n_cols, n_cols))
+    full[:, rows_p, cols_p] = hess_coef
+    full[:, cols_p, rows_p] = hess_coef
+    hess_coef = full
     hess_cross[free_weights, np.arange(n_logits)] += grad_coef[free_weights]
     total_weight = nk.sum()
     hess_logits = np.diag(nk) - resp_outer
