@@ -93,7 +93,11 @@ def fit_engine(counts, covariates, curvature, algorithm, refine, seed=0):
         "algorithm": algorithm,
     }
     if refine:
-        weights, params = refine_on_subsample(table, family, weights, params, **options)
+        weights, params, polished = refine_on_subsample(
+            table, family, weights, params, **options
+        )
+        if polished.all():
+            options["algorithm"] = "em"
     result = run_em(table, family, weights, params, max_iter=5000, **options)
     seconds = time.perf_counter() - start
     return (

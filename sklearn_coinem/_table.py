@@ -10,6 +10,13 @@ from sklearn_coinem._count_table import _compress_counts, _group_sums, _merge_ta
 # Rows per block: E-step temporaries are at most block x n_runs x n_components.
 BLOCK_ROWS = 1 << 14
 
+# Rows per block of a table with covariates. Their families' E-steps hold
+# a dozen such temporaries at once; at 2^14 rows (K = 3) allocating them
+# afresh costs as much as the arithmetic (page faults on memory the
+# allocator has returned to the system), and a block of 2^13 rows halves
+# the time of an E-step on 10^5 rows (docs/performance.rst).
+DESIGN_BLOCK_ROWS = 1 << 13
+
 
 @dataclass(frozen=True)
 class RowBlock:
@@ -32,8 +39,13 @@ class RowBlock:
     design: np.ndarray | None = None
     labels: np.ndarray | None = None
 
-    def blocks(self, block_rows=BLOCK_ROWS):
-        """Consecutive slices of at most ``block_rows`` rows."""
+    def blocks(self, block_rows=None):
+        """Consecutive slices of at most ``block_rows`` rows.
+
+        By default ``BLOCK_ROWS``, or ``DESIGN_BLOCK_ROWS`` with a design.
+        """
+        if block_rows is None:
+            block_rows = BLOCK_ROWS if self.design is None else DESIGN_BLOCK_ROWS
         n_rows = self.X.shape[0]
         if n_rows <= block_rows:
             yield self
@@ -105,25 +117,37 @@ class RowTable(RowBlock):
         """The table of rows that a covariate makes distinct, or None.
 
         With a continuous covariate every row is distinct and compression
-        merges nothing. A column of distinct values then orders the rows by
-        one sort, into an order that does not depend on the input's, as the
-        compressed table's does not.
+        merges nothing. The rows are then put in the lexicographic order of
+        the compressed table (so that it does not depend on the input's)
+        without a sort over every column: the columns after the distinct
+        one never decide, and those before it (the counts, an intercept)
+        take few values, so they sort as one small integer key
+        (:func:`_lexicographic_order`).
         """
         weights = np.ones(len(X)) if sample_weight is None else sample_weight
         weights = np.asarray(weights, dtype=np.float64)
         keep = np.flatnonzero(weights > 0)
-        for column in design.T:
-            values = np.sort(column[keep])
+        if len(keep) == len(X):
+            keep = slice(None)
+        for index, column in enumerate(design.T):
+            column = column[keep]
+            if len(column) == 0:
+                return None
+            by_column = np.argsort(column)
+            values = column[by_column]
             if np.all(values[1:] > values[:-1]):
                 break
         else:
             return None
-        # Distinct rows in the lexicographic order of the compressed table.
-        rows = _stack(X, design, labels)[keep]
-        order = np.lexsort(rows.T[::-1])
-        rows = rows[order]
-        X, design, labels = _split(rows, X.shape[1], design, labels)
-        return cls.from_rows(family, X, weights[keep][order], design, labels)
+        X, design = np.asarray(X, dtype=np.float64)[keep], design[keep]
+        prefix = [X[:, c] for c in range(X.shape[1])]
+        prefix += [design[:, c] for c in range(index)]
+        order = _lexicographic_order(prefix, by_column)
+        # np.take: several times faster than fancy indexing of the rows.
+        X, design = np.take(X, order, axis=0), np.take(design, order, axis=0)
+        weights = np.take(weights[keep], order)
+        labels = None if labels is None else np.take(labels[keep], order)
+        return cls.from_rows(family, X, weights, design, labels)
 
     @classmethod
     def _uncompressed(cls, family, X, sample_weight, design, labels):
@@ -143,6 +167,52 @@ class RowTable(RowBlock):
     def n_distinct(self):
         """Number of distinct rows."""
         return self.X.shape[0]
+
+
+# Largest number of distinct keys of the columns before a distinct one that
+# sort as one integer key; beyond, they sort column by column.
+_MAX_PREFIX_KEYS = 1 << 62
+
+
+def _ordinal_codes(column):
+    """Integer codes in the order of the column's values, and their number.
+
+    Integral values with a small range are their own codes (shifted to 0);
+    others are ranked by ``np.unique``. Equal values (0.0 and -0.0 too) get
+    equal codes.
+    """
+    low, high = column.min(), column.max()
+    if high - low < len(column) and np.array_equal(column, np.round(column)):
+        return (column - low).astype(np.int64), int(high - low) + 1
+    values, codes = np.unique(column, return_inverse=True)
+    return codes.ravel(), len(values)
+
+
+def _lexicographic_order(prefix, by_column):
+    """Order of rows by the columns ``prefix``, ties broken by ``by_column``.
+
+    ``by_column`` orders the rows by a column of distinct values that
+    follows ``prefix``: the result is the lexicographic order of the rows.
+    The prefix columns are combined into one mixed-radix integer key; a
+    stable sort of it (a radix sort when it fits 16 bits) keeps the
+    tie-break.
+    """
+    key, n_keys = np.zeros(len(by_column), dtype=np.int64), 1
+    for column in prefix:
+        codes, n_codes = _ordinal_codes(column)
+        if n_keys * n_codes > _MAX_PREFIX_KEYS:
+            # Too many combinations for one key: a sort over every column,
+            # the distinct one as its rank.
+            rank = np.empty(len(by_column), dtype=np.intp)
+            rank[by_column] = np.arange(len(by_column))
+            return np.lexsort([rank, *reversed(prefix)])
+        key = key * n_codes + codes
+        n_keys *= n_codes
+    if n_keys == 1:
+        return by_column
+    if n_keys <= np.iinfo(np.int16).max:
+        key = key.astype(np.int16)
+    return by_column[np.argsort(key[by_column], kind="stable")]
 
 
 def _stack(X, design, labels):

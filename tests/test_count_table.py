@@ -277,17 +277,35 @@ def test_fit_float_weights_row_order_invariant(seed, n_samples, n_components):
     assert shuffled.n_iter_ == bm.n_iter_
 
 
+@pytest.mark.parametrize("max_prefix_keys", [None, 1])
+@pytest.mark.parametrize("prefix", ["binary", "halves", "wide"])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_rows_made_distinct_by_a_covariate_are_sorted_like_compressed_rows(weighted):
-    """A continuous covariate skips the merging, not the canonical order."""
+def test_rows_made_distinct_by_a_covariate_are_sorted_like_compressed_rows(
+    weighted, prefix, max_prefix_keys, monkeypatch
+):
+    """A continuous covariate skips the merging, not the canonical order.
+
+    The columns before the distinct one are small integers, non-integral
+    values (ranked) or integers of a wide range; ``max_prefix_keys=1``
+    forces the sort over every column.
+    """
+    from sklearn_coinem import _table
     from sklearn_coinem._families import BinomialRegressionFamily
     from sklearn_coinem._table import RowTable
 
+    if max_prefix_keys is not None:
+        monkeypatch.setattr(_table, "_MAX_PREFIX_KEYS", max_prefix_keys)
     rng = np.random.default_rng(0)
     counts = rng.integers(0, 4, size=(300, 2)).astype(float)
-    design = np.column_stack(
-        [np.ones(300), rng.integers(0, 2, 300), rng.normal(size=300)]
-    )
+    before = {
+        "binary": rng.integers(0, 2, 300).astype(float),
+        "halves": rng.integers(-3, 3, 300) / 2,
+        "wide": rng.integers(-(10**12), 10**12, 300).astype(float),
+    }[prefix]
+    # A signed zero must key like zero, as in the sort over every column.
+    before[:5] = -0.0
+    before[5:10] = 0.0
+    design = np.column_stack([np.ones(300), before, rng.normal(size=300)])
     weights = rng.uniform(0, 2, 300) if weighted else None
     if weighted:
         weights[:7] = 0.0
@@ -299,3 +317,13 @@ def test_rows_made_distinct_by_a_covariate_are_sorted_like_compressed_rows(weigh
     assert_array_equal(np.hstack([table.X, table.design]), unique)
     expected = np.ones(300)[keep] if weights is None else weights[keep]
     assert_array_equal(table.weights, expected[index])
+    # Any order of the input rows gives the same table, bit for bit.
+    perm = rng.permutation(300)
+    shuffled = RowTable.compress(
+        BinomialRegressionFamily(),
+        counts[perm],
+        None if weights is None else weights[perm],
+        design[perm],
+    )
+    for name in ("X", "design", "weights"):
+        assert_array_equal(getattr(shuffled, name), getattr(table, name))

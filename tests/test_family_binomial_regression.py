@@ -704,7 +704,7 @@ def test_init_params_on_a_subsample_is_close_to_all_rows(monkeypatch):
 
 
 def test_refine_on_subsample_reaches_the_same_maximum(monkeypatch):
-    """EM from a start refined on 2048 rows ends where EM on all rows ends."""
+    """EM from a start refined on 2048 rows and by Newton ends where EM ends."""
     rng = np.random.default_rng(8)
     block = _simulate(rng, 40000, np.array([[-1.5, 1.0, -0.5], [1.0, -1.0, 0.8]]))
     family = BinomialRegressionFamily()
@@ -713,11 +713,118 @@ def test_refine_on_subsample_reaches_the_same_maximum(monkeypatch):
         table, family, 2, 1, "k-means++", check_random_state(0)
     )
     options = {"pseudo_count": 0.0, "update_weights": True, "tol": 1e-8}
-    refined = refine_on_subsample(table, family, weights, params, **options)
+    *refined, polished = refine_on_subsample(table, family, weights, params, **options)
     assert not np.allclose(refined[1]["coef"], params["coef"], atol=1e-3)
+    assert polished.all()
     results = [
         run_em(table, family, *start, max_iter=1000, **options)
         for start in [(weights, params), refined]
     ]
     assert_allclose(results[1].lower_bound, results[0].lower_bound, rtol=1e-10, atol=0)
     assert results[1].n_iter[0] < results[0].n_iter[0]
+
+
+def _logit_log_lik(block, theta, free_weights, weights, n_cols):
+    """scipy log-likelihood at (free logits, coef) with the reference logit 0.
+
+    Without free logits the mixing weights are ``weights``.
+    """
+    n_logits = len(free_weights)
+    coef = theta[n_logits:].reshape(-1, n_cols)
+    logits = np.zeros(len(coef))
+    logits[free_weights] = theta[:n_logits]
+    if n_logits == 0:
+        logits = np.log(weights)
+    weights = np.exp(logits - logsumexp(logits))
+    return _scipy_log_lik(block, coef[None], weights[None])[0]
+
+
+@pytest.mark.parametrize("update_weights", [True, False])
+def test_observed_derivatives_match_finite_differences(update_weights):
+    """Log-likelihood, gradient and Hessian agree with scipy and differences."""
+    rng = np.random.default_rng(11)
+    coef = np.array([[-1.0, 1.0, 0.5], [0.5, -0.5, 0.2], [1.5, 0.3, -1.0]])
+    block = _simulate(rng, 300, coef, max_trials=12)
+    block.weights = rng.uniform(0.5, 2.0, 300)
+    table = RowTable.from_rows(
+        BinomialRegressionFamily(), block.X, block.weights, block.design
+    )
+    weights = np.array([0.2, 0.5, 0.3])
+    free = np.array([0, 2]) if update_weights else np.array([], dtype=int)
+    start = coef + rng.normal(scale=0.3, size=coef.shape)
+    loglik, grad, hess = _binomial_regression.observed_derivatives(
+        table, weights, start, free
+    )
+    logits = np.log(weights / weights[1])[free]
+    theta = np.concatenate([logits, start.ravel()])
+
+    def reference(theta):
+        return _logit_log_lik(block, theta, free, weights, coef.shape[1])
+
+    assert_allclose(loglik + table.constant_sum, reference(theta), rtol=1e-12)
+    eye, eps = np.eye(len(theta)), 1e-4
+    fd_grad = [
+        (reference(theta + eps * e) - reference(theta - eps * e)) / (2 * eps)
+        for e in eye
+    ]
+    assert_allclose(grad, np.ravel(fd_grad), rtol=1e-6, atol=1e-5)
+    fd_hess = np.array(
+        [
+            [
+                reference(theta + eps * (a + b))
+                - reference(theta + eps * (a - b))
+                - reference(theta - eps * (a - b))
+                + reference(theta - eps * (a + b))
+                for b in eye
+            ]
+            for a in eye
+        ]
+    ) / (4 * eps**2)
+    assert_allclose(hess, fd_hess, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "shared, pseudo_count", [(None, 0.0), ([False, True, False], 0.0), (None, 2.0)]
+)
+def test_newton_on_all_rows_reaches_the_em_maximum(shared, pseudo_count):
+    """Newton steps from a nearby start end at the maximum long EM reaches."""
+    from sklearn_coinem._binomial_regression_mixture import newton_on_all_rows
+
+    rng = np.random.default_rng(12)
+    coef = np.array([[-1.5, 0.8, -0.5], [1.0, 0.8, 0.8]])
+    block = _simulate(rng, 20000, coef)
+    family = BinomialRegressionFamily(shared=shared)
+    table = RowTable.from_rows(family, block.X, block.weights, block.design)
+    start_coef = coef.copy()
+    start_coef[:, 0] += 0.05
+    if shared is None:
+        start_coef[:, 2] -= 0.05
+    options = {"pseudo_count": pseudo_count, "update_weights": True, "tol": 1e-12}
+    em = run_em(
+        table,
+        family,
+        np.array([[0.4, 0.6]]),
+        {"coef": start_coef[None]},
+        max_iter=5000,
+        **options,
+    )
+    assert em.converged[0]
+    weights, newton_coef, polished = newton_on_all_rows(
+        table,
+        family,
+        np.array([0.4, 0.6]),
+        start_coef,
+        pseudo_count=pseudo_count,
+        update_weights=True,
+    )
+    assert polished
+    assert_allclose(newton_coef, em.params["coef"][0], atol=1e-5)
+    assert_allclose(weights, em.weights[0], atol=1e-6)
+    if shared is not None:
+        assert_array_equal(newton_coef[0, 1], newton_coef[1, 1])
+    # The maximum by scipy: every free direction is flat there.
+    prior = pseudo_count * np.log(weights).sum()
+    assert _scipy_log_lik(block, newton_coef[None], weights[None])[0] + prior >= (
+        _scipy_log_lik(block, start_coef[None], np.array([[0.4, 0.6]]))[0]
+        + pseudo_count * np.log([0.4, 0.6]).sum()
+    )

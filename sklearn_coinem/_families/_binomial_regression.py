@@ -208,6 +208,137 @@ def tied_newton_step(hess, grad, shared):
     return step
 
 
+def observed_derivatives(block, weights, coef, free_weights):
+    """Log-likelihood of a mixture, its gradient and Hessian, from one pass.
+
+    The parameters are the coefficients ``coef`` (K, p) and, for the
+    components ``free_weights`` (all but a reference one, or none), the
+    softmax logits ``a_k = log(w_k / w_ref)`` of the mixing weights. With
+    responsibilities ``r_ik``, residuals ``e_ik = s_i - n_i p_ik`` and
+    Fisher weights ``F_ik = n_i p_ik (1 - p_ik)``, the Hessian of
+    ``sum_i log sum_k w_k f_k(x_i)`` has the coefficient blocks
+    ``sum_i x_i x_i' (delta_kj r_ik (e_ik^2 - F_ik) - r_ik e_ik r_ij e_ij)``,
+    the cross blocks ``sum_i x_i r_ik e_ik (delta_ka - r_ia)`` and the logit
+    block ``sum_i (diag r_i - r_i r_i') - N (diag w - w w')`` (Louis 1982
+    worked out for logistic components): all products of one E-step's
+    arrays with the design, as the M-step's statistics.
+
+    Parameters
+    ----------
+    block : RowTable or RowBlock
+        Weighted rows with a design.
+    weights : ndarray of shape (K,)
+        Mixing weights, all positive.
+    coef : ndarray of shape (K, p)
+        Coefficients.
+    free_weights : ndarray of shape (n_free_weights,) of int
+        Components whose logit is a parameter.
+
+    Returns
+    -------
+    loglik : float
+        Weighted log-likelihood without the row constants.
+    grad : ndarray of shape (n_free_weights + K p,)
+        Gradient: the logits', then ``coef.ravel()``'s.
+    hess : ndarray of shape (n_free_weights + K p, n_free_weights + K p)
+    """
+    n_components, n_cols = coef.shape
+    n_logits = len(free_weights)
+    upper_k, upper_j = np.triu_indices(n_components)
+    n_pairs = len(upper_k)
+    loglik, nk = 0.0, np.zeros(n_components)
+    hess_coef = np.zeros((n_pairs, n_cols * (n_cols + 1) // 2))
+    # The gradient and the cross blocks: one product with the design.
+    linear = np.zeros((n_components * (1 + n_logits), n_cols))
+    resp_outer = np.zeros((n_components, n_components))
+    log_weights = np.log(weights)[:, None]
+    rows_p, cols_p = np.triu_indices(n_cols)
+    for rows in block.blocks():
+        X, design, row_weights = rows.X, rows.design, rows.weights
+        successes, failures = X[:, 0], X[:, 1]
+        trials = successes + failures
+        eta = linear_predictor(design, coef)
+        # softplus(eta) = -log(1 - p) = max(eta, 0) + log1p(exp(-|eta|)).
+        tail = np.abs(eta)
+        np.negative(tail, out=tail)
+        np.exp(tail, out=tail)
+        softplus = np.log1p(tail)
+        positive = np.maximum(eta, 0.0)
+        softplus += positive
+        # p and 1 - p, each to its relative precision, from the same tail.
+        large = tail + 1.0
+        np.reciprocal(large, out=large)
+        tail *= large
+        above = eta >= 0
+        prob = np.where(above, large, tail)
+        comp = np.where(above, tail, large)
+        # log f (without the coefficient) = s eta - n softplus(eta).
+        log_joint = eta * successes
+        softplus *= trials
+        log_joint -= softplus
+        log_joint += log_weights
+        log_max = log_joint.max(axis=0)
+        log_joint -= log_max
+        resp = np.exp(log_joint, out=log_joint)
+        total = resp.sum(axis=0)
+        loglik += row_weights @ (log_max + np.log(total))
+        np.divide(row_weights, total, out=total)
+        scaled = resp * total
+        resp *= total / row_weights
+        # residual = s (1 - p) - f p; Fisher weight n p (1 - p).
+        residual = comp * successes
+        residual -= prob * failures
+        fisher = prob * comp
+        fisher *= trials
+        nk += scaled.sum(axis=1)
+        resp_outer += scaled @ resp.T
+        score = residual * scaled
+        weighted = np.empty((n_components * (1 + n_logits), X.shape[0]))
+        weighted[:n_components] = score
+        cross = weighted[n_components:].reshape(n_components, n_logits, len(X))
+        np.multiply(score[:, None, :], resp[free_weights], out=cross)
+        linear += weighted @ design
+        # Per pair k <= j: the weight of x_i x_i' in the coefficient block,
+        # -r_ik e_ik r_ij e_ij, and on the diagonal r_ik (e_ik^2 - F_ik).
+        scored = residual * resp
+        pair = np.empty((n_pairs, X.shape[0]))
+        for index, (k, j) in enumerate(zip(upper_k, upper_j)):
+            if k == j:
+                np.subtract(residual[k], scored[k], out=pair[index])
+                pair[index] *= score[k]
+                pair[index] -= scaled[k] * fisher[k]
+            else:
+                np.multiply(score[k], scored[j], out=pair[index])
+                np.negative(pair[index], out=pair[index])
+        columns = np.ascontiguousarray(design.T)
+        outer = columns[rows_p] * columns[cols_p]
+        hess_coef += pair @ outer.T
+    grad_coef = linear[:n_components]
+    hess_cross = -linear[n_components:].reshape(n_components, n_logits, n_cols)
+    full = np.empty((n_pairs, n_cols, n_cols))
+    full[:, rows_p, cols_p] = hess_coef
+    full[:, cols_p, rows_p] = hess_coef
+    hess_coef = full
+    hess_cross[free_weights, np.arange(n_logits)] += grad_coef[free_weights]
+    total_weight = nk.sum()
+    hess_logits = np.diag(nk) - resp_outer
+    hess_logits -= total_weight * (np.diag(weights) - np.outer(weights, weights))
+    n_free = n_logits + n_components * n_cols
+    hess = np.empty((n_free, n_free))
+    hess[:n_logits, :n_logits] = hess_logits[np.ix_(free_weights, free_weights)]
+    cross = np.moveaxis(hess_cross, 1, 0).reshape(n_logits, n_components * n_cols)
+    hess[:n_logits, n_logits:] = cross
+    hess[n_logits:, :n_logits] = cross.T
+    blocks = np.zeros((n_components, n_components, n_cols, n_cols))
+    blocks[upper_k, upper_j] = hess_coef
+    blocks[upper_j, upper_k] = np.swapaxes(hess_coef, -1, -2)
+    hess[n_logits:, n_logits:] = np.moveaxis(blocks, 2, 1).reshape(
+        n_components * n_cols, -1
+    )
+    grad_logits = nk[free_weights] - total_weight * weights[free_weights]
+    return float(loglik), np.concatenate([grad_logits, grad_coef.ravel()]), hess
+
+
 class BinomialRegressionFamily(ComponentFamily):
     """Binomial components whose success probability is a logistic regression.
 
