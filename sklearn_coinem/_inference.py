@@ -1,9 +1,6 @@
 """Information criteria, observed information (Louis 1982) and standard errors."""
 
-import threading
 import warnings
-from contextlib import nullcontext
-from functools import cache
 
 import numpy as np
 from scipy.linalg import lapack
@@ -12,7 +9,6 @@ from scipy.sparse.linalg import eigsh
 from scipy.special import expit
 from scipy.stats import norm
 from sklearn.utils import Bunch
-from threadpoolctl import ThreadpoolController
 
 from sklearn_coinem._estep import (
     add_statistics,
@@ -22,7 +18,7 @@ from sklearn_coinem._estep import (
 )
 from sklearn_coinem._numerics import safe_log
 from sklearn_coinem._profile import maximise, profile_bounds
-from sklearn_coinem._solver import _SINGLE_THREAD_WORK, single_blas_thread
+from sklearn_coinem._solver import single_blas_thread
 
 # Expected rows below which a weight is treated as lying on the boundary of
 # the parameter space: far below one observation, far above what the default
@@ -316,27 +312,6 @@ def _block_resp(block, family, weights, params):
     return resp
 
 
-@cache
-def _blas_controller():
-    """One threadpool controller for the process (finding the libraries is slow)."""
-    return ThreadpoolController()
-
-
-def _one_blas_thread(work):
-    """:func:`~sklearn_coinem._solver.single_blas_thread` with a cached controller.
-
-    ``threadpool_limits`` looks up the loaded libraries at every call,
-    which costs more (0.3 ms on an idle machine, 3 ms on a loaded one)
-    than the information of a small table; the controller made once costs
-    about 10 microseconds per use.
-    """
-    if work >= _SINGLE_THREAD_WORK and (
-        threading.current_thread() is threading.main_thread()
-    ):
-        return _blas_controller().limit(limits=1, user_api="blas")
-    return nullcontext()
-
-
 def _information_work(table, family, params):
     """Multiply-adds of the information's largest products, for the BLAS limit."""
     n_components = len(next(iter(params.values())))
@@ -399,7 +374,7 @@ def observed_information(
             family, weights, params, nk, stats, update_weights, row_weight
         )
 
-    with _one_blas_thread(_information_work(table, family, params)):
+    with single_blas_thread(_information_work(table, family, params)):
         if _is_distributed(table):
             nk, stats = table.map_reduce(_expected_statistics, family, weights, params)
             free = basis(nk, stats)
@@ -908,7 +883,7 @@ class _Chart:
 
     def derivatives(self, delta):
         weights, params = self.natural(delta)
-        with _one_blas_thread(_information_work(self.table, self.family, params)):
+        with single_blas_thread(_information_work(self.table, self.family, params)):
             nk, stats, covariance, score = self.table.map_reduce(
                 _fixed_basis_sums, self.family, weights, params, self.free
             )
