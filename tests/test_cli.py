@@ -107,6 +107,8 @@ def test_cli_ctrl_c_during_fit_exits_130(tmp_path):
     X = rng.multinomial(40, np.full(6, 1 / 6), size=1000)
     path = _write(tmp_path / "dice.csv", "\n".join(",".join(map(str, x)) for x in X))
     # Minutes of work if not interrupted; the signal comes once it has begun.
+    # A shell's background job (``pytest ... &``) ignores SIGINT, and its
+    # children inherit that: give the command line the default disposition.
     proc = _popen(
         "fit",
         path,
@@ -119,6 +121,7 @@ def test_cli_ctrl_c_during_fit_exits_130(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert proc.stderr.readline().startswith(
