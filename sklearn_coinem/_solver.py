@@ -211,10 +211,18 @@ def remaining_gain(objectives, total_weight):
     gains = np.diff(totals)
     if gains[-1] <= max(_NEGLIGIBLE_GAIN, _ROUNDING * abs(totals[-1])):
         return 0.0
-    if len(gains) < 3 or np.any(gains[:-1] <= 0):
+    if len(gains) < 3:
         return np.inf
-    ratio = np.max(gains[1:] / gains[:-1])
+    ratio = _shrink_ratio(gains)
     return gains[-1] * ratio / (1 - ratio) if ratio < 1 else np.inf
+
+
+def _shrink_ratio(gains):
+    """The larger of the last two ratios of successive gains; inf if any gain
+    before the last is not positive (the gains are not shrinking)."""
+    if np.any(gains[:-1] <= 0):
+        return np.inf
+    return np.max(gains[1:] / gains[:-1])
 
 
 class _Runs:
@@ -304,10 +312,7 @@ class _Runs:
             gains = np.diff(self.history[run][-4:])
             if len(gains) < 2 or gains[-1] <= 0:
                 continue
-            if np.any(gains[:-1] <= 0):
-                slow[i] = True
-                continue
-            ratio = np.max(gains[1:] / gains[:-1])
+            ratio = _shrink_ratio(gains)
             if ratio >= 1:
                 slow[i] = True
                 continue
@@ -315,6 +320,19 @@ class _Runs:
             work = self.steps_per_record * max(steps, 0.0) + _MAX_TAIL
             slow[i] = work > 2 * self.information_cost
         return slow
+
+    def polish_early(self, idx, eligible):
+        """Send the ``eligible`` runs of ``idx`` near a maximum to Newton steps.
+
+        Near: :meth:`near_maximum`; where the information is costly, also
+        :meth:`slow`. Returns which of ``idx`` went.
+        """
+        near = np.flatnonzero(eligible & self.near_maximum(idx))
+        if not self.newton_first:
+            near = near[self.slow(idx[near])]
+        went = np.zeros(len(idx), dtype=bool)
+        went[near] = self.polish(idx[near])
+        return went
 
     def decrement_bound(self, run):
         """Newton decrement that certifies ``run``: ``_MAX_REMAINING_GAIN`` nats,
@@ -479,16 +497,10 @@ def _plain_step(runs, idx, em_map, algorithm, callback):
     if algorithm == "em":
         runs.certify(idx, quiet, np.zeros_like(start))
         waiting = quiet & ~runs.converged[idx]
-        near = runs.near_maximum(idx) & ~runs.converged[idx]
         if runs.newton_first:
-            runs.polish(idx[near])
+            runs.polish_early(idx, ~runs.converged[idx])
             return
-        # Costly information: polish early only where EM is slow.
-        early = np.flatnonzero(near & ~tail)
-        early = early[runs.slow(idx[early])]
-        went = np.zeros(len(idx), dtype=bool)
-        went[early] = runs.polish(idx[early])
-        waiting &= ~went
+        waiting &= ~runs.polish_early(idx, ~runs.converged[idx] & ~tail)
         # The quiet steps count as the tail of a plain EM run.
         _start_tail(runs, idx[waiting & ~tail])
         runs.tail_start[idx[~waiting]] = -1
@@ -519,20 +531,12 @@ def _squarem_cycle(runs, idx, em_map, coords, callback):
     runs.set(idx, w1, p1)
     if _STOPPING_RULE == "change":
         runs.converged[idx[done]] = True
-    elif runs.newton_first:
-        # Cheap information: polish as soon as the change is small enough.
-        near = np.flatnonzero(runs.near_maximum(idx))
-        going = np.zeros(len(idx), dtype=bool)
-        going[near] = runs.polish(idx[near])
-        _start_tail(runs, idx[done & ~going])
-        done |= going
     else:
-        # Costly information: polish early only where EM is slow.
-        near = np.flatnonzero(runs.near_maximum(idx) & ~done)
-        near = near[runs.slow(idx[near])]
-        going = np.zeros(len(idx), dtype=bool)
-        going[near] = runs.polish(idx[near])
-        _start_tail(runs, idx[done])
+        # Quiet runs polish at once where the information is cheap, else
+        # they certify by a tail first; runs near a maximum may polish early.
+        eligible = np.ones_like(done) if runs.newton_first else ~done
+        going = runs.polish_early(idx, eligible)
+        _start_tail(runs, idx[done & ~going])
         done |= going
     keep = ~done
     idx = idx[keep]
