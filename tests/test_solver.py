@@ -391,6 +391,28 @@ def test_remaining_gain_needs_shrinking_gains():
     assert remaining_gain([-2.0, -1.0, -1.0, -1.0], 1.0) == 0.0
 
 
+def test_remaining_gain_waits_for_the_ratios_to_settle():
+    """Rising ratios (a fast direction dying out) give no estimate yet.
+
+    Two directions, gains ``a r1**t + b r2**t``: the ratios of successive
+    gains rise from near r1 to r2. Until they settle the Aitken estimate
+    from the last ratio would undershoot the true tail, so it is inf; once
+    the fast direction is gone the estimate is the slow tail.
+    """
+    r1, r2, a, b = 0.1, 0.95, 1.0, 1e-3
+    steps = np.arange(60)
+    gains = a * r1**steps + b * r2**steps
+    total = np.concatenate([[0.0], np.cumsum(gains)])
+    tail_left = b * r2**steps.size / (1 - r2) + a * r1**steps.size / (1 - r1)
+    ratios = gains[1:] / gains[:-1]
+    rising = np.flatnonzero(np.diff(ratios) > 0.1 * (1 - ratios[1:]))
+    assert rising.size  # the sequence does have a rising stretch
+    for end in rising + 3:
+        assert remaining_gain(total[end - 3 : end + 1], 1.0) == np.inf
+    gain = remaining_gain(total, 1.0)
+    assert_allclose(gain, tail_left, rtol=1e-6)
+
+
 def _overlapping_coins(n_samples):
     rng = np.random.default_rng(0)
     heads = rng.binomial(10, np.where(rng.random(n_samples) < 0.5, 0.6, 0.45))
