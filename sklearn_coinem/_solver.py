@@ -667,7 +667,7 @@ def _line_search(runs, idx, em_map, coords, step_w, step_p, callback):
     for _ in range(_MAX_LINE_SEARCH):
         rows = np.flatnonzero(pending)
         w, p = runs.get(idx[rows])
-        w, p, inside = _halve_into(
+        w, p, inside, t[rows] = _halve_into(
             coords, w, p, step_w[rows], take_runs(step_p, rows), t[rows]
         )
         pending[rows[~inside]] = False
@@ -695,7 +695,8 @@ def _line_search(runs, idx, em_map, coords, step_w, step_p, callback):
 def _halve_into(coords, weights, params, step_w, step_p, t):
     """``(weights, params) + t * step`` with ``t`` halved until feasible.
 
-    Returns the (renormalised) points and which runs found a feasible one.
+    Returns the (renormalised) points, which runs found a feasible one, and
+    the ``t`` of each (so that a line search halves on from there).
     """
     n_components = weights.shape[1]
     t = np.array(t, dtype=float)
@@ -711,4 +712,4 @@ def _halve_into(coords, weights, params, step_w, step_p, t):
             break
         t = np.where(inside, t, t / 2)
     new_w, new_p = coords.unflatten(theta, new_w, new_p)
-    return new_w, new_p, inside
+    return new_w, new_p, inside, t

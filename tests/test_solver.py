@@ -5,12 +5,13 @@ from math import factorial, lgamma
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy import stats
 from scipy.optimize import minimize
 from scipy.special import expit, logit, logsumexp
 from scipy.stats import binom, multinomial
 from sklearn.exceptions import ConvergenceWarning
 
-from sklearn_coinem import BinomialMixture, _newton, _solver
+from sklearn_coinem import BetaBinomialMixture, BinomialMixture, _newton, _solver
 from sklearn_coinem._estep import sufficient_statistics
 from sklearn_coinem._families import MultinomialFamily
 from sklearn_coinem._families._base import ComponentFamily
@@ -630,3 +631,66 @@ def test_prior_derivatives_match_finite_differences(family_name):
     ]
     assert_allclose(score, gradient, rtol=1e-5, atol=1e-8)
     assert_allclose(-info, hessian, rtol=1e-4, atol=1e-4)
+
+
+def test_halve_into_returns_the_feasible_step_length():
+    """A step far outside the simplex is halved into it, and says how far."""
+    coords = _solver._Coordinates(FAMILY, update_weights=True)
+    weights = np.array([[0.3, 0.7]])
+    probs = np.array([[[0.25, 0.75], [0.45, 0.55]]])
+    step_w, step_p = np.array([[-2.0, 2.0]]), np.array([[[-0.4, 0.4], [0.5, -0.5]]])
+    new_w, new_p, inside, t = _solver._halve_into(
+        coords, weights, {"probs": probs}, step_w, {"probs": step_p}, np.ones(1)
+    )
+    assert inside.all()
+    # The first power of two that keeps every coordinate non-negative.
+    assert t[0] == 0.125
+    assert_allclose(new_w, weights + t[0] * step_w)
+    assert_allclose(new_p["probs"], probs + t[0] * step_p)
+
+
+def _overdispersed_overlap(n_samples, rng):
+    """Two beta-binomial clusters (means 0.3, 0.45, precision 20), 5..39 reads."""
+    depth = rng.integers(5, 40, n_samples)
+    mean = np.where(rng.random(n_samples) < 0.5, 0.3, 0.45)
+    alt = rng.binomial(depth, rng.beta(mean * 20, (1 - mean) * 20))
+    return np.column_stack([alt, depth - alt])
+
+
+def _beta_binomial_gain_left(X, model):
+    """Gain of the log-likelihood from ``model``'s estimates to scipy's BFGS maximum."""
+    trials = X.sum(axis=1)[:, None]
+
+    def negative_loglik(z):
+        weights = np.array([expit(z[0]), 1 - expit(z[0])])
+        mean, precision = expit(z[1:3]), np.exp(z[3:5])
+        log_pmf = stats.betabinom.logpmf(
+            X[:, :1], trials, mean * precision, (1 - mean) * precision
+        )
+        return -logsumexp(log_pmf + np.log(weights), axis=1).sum()
+
+    start = np.concatenate(
+        [
+            logit(model.weights_[:1]),
+            logit(model.probs_[:, 0]),
+            np.log(model.precision_),
+        ]
+    )
+    result = minimize(negative_loglik, start, method="BFGS", options={"gtol": 1e-8})
+    return negative_loglik(start) - result.fun
+
+
+@pytest.mark.parametrize("algorithm", ["em", "squarem"])
+def test_beta_binomial_newton_step_outside_then_halved_converges(algorithm):
+    """Plain EM's first Newton step leaves the parameter space by far.
+
+    The line search must halve on from the first feasible length: it used
+    to retry that same point, lose its step and leave plain EM crawling to
+    max_iter (1000 iterations, not converged). Now both algorithms
+    converge within the rule's guarantee of scipy's maximum.
+    """
+    X = _overdispersed_overlap(2000, np.random.default_rng(1))
+    model = BetaBinomialMixture(2, algorithm=algorithm, random_state=0).fit(X)
+    assert model.converged_
+    assert model.n_iter_ < 200
+    assert _beta_binomial_gain_left(X, model) < 2 * _MAX_REMAINING_GAIN
