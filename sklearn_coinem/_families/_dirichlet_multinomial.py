@@ -158,6 +158,15 @@ def _row_trials(X):
     return X @ np.ones(X.shape[1])
 
 
+def _whole_rows(X):
+    """Which rows hold whole counts; one reduction when all of them do (numpy's
+    reduction over a short axis costs ten times more)."""
+    integral = X == np.floor(X)
+    if integral.all():
+        return np.ones(X.shape[0], dtype=bool)
+    return integral.all(axis=1)
+
+
 def _use_tables(X, trials):
     """Whether the rising-factorial tables are cheaper and applicable."""
     top = trials.max(initial=0)
@@ -350,7 +359,7 @@ def dm_statistics(X, resp, probs, precision):
     """
     alpha = precision[..., None] * probs
     trials = _row_trials(X)
-    whole = (X == np.floor(X)).all(axis=1)
+    whole = _whole_rows(X)
     length = int(min(trials[whole].max(initial=0), MAX_TAIL_LENGTH))
     exact_resp = resp if whole.all() else resp * whole
     tails = _reverse_counts(np.column_stack([X, trials]), exact_resp, length)
