@@ -111,6 +111,28 @@ def test_binomial_data_reach_the_binomial_likelihood():
     assert model.score_samples(X).sum() >= binomial - 1e-6
 
 
+def test_starts_at_one_binomial_maximum_make_one_run(capsys):
+    """Drawn starts whose binomial fits reach one maximum continue as one run.
+
+    On 10**6 variant-allele-like rows the objective that one of these five
+    binomial fits records lags its final parameters by an EM step of 2.4e-3
+    nats, more than two certified fits of one maximum may differ: the fits
+    are compared at their final parameters.
+    """
+    rng = np.random.default_rng(0)
+    n_samples = 10**6
+    trials = np.maximum(rng.negative_binomial(10, 10 / 110, n_samples), 1)
+    means = np.array([0.1, 0.25, 0.45])[rng.integers(3, size=n_samples)]
+    successes = rng.binomial(trials, rng.beta(60 * means, 60 * (1 - means)))
+    X = np.column_stack([successes, trials - successes])
+    BetaBinomialMixture(3, n_init=5, random_state=0, verbose=1).fit(X)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if line.startswith("Initialization ")] == [
+        "Initialization 0",
+        "Initialization converged.",
+    ]
+
+
 def test_bic_counts_the_free_parameters():
     """BIC counts K * C probabilities-and-precisions plus K - 1 weights."""
     rng = np.random.default_rng(2)
