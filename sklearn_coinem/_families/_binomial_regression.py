@@ -8,7 +8,7 @@ from sklearn.utils import Bunch
 
 from sklearn_coinem._families._base import ComponentFamily
 from sklearn_coinem._families._multinomial import row_proportions
-from sklearn_coinem._numerics import log_coefficients
+from sklearn_coinem._numerics import log_coefficients, row_sums
 
 #: The curvatures of the quadratic the M-step maximises (see the class notes).
 CURVATURES = ("certified-newton", "jaakkola-jordan", "bohning", "newton")
@@ -549,7 +549,7 @@ class BinomialRegressionFamily(ComponentFamily):
         design, X = block.design, block.X
         if not positive.all():
             design, X = design[positive], X[positive]
-        trials = X.sum(axis=1)
+        trials = row_sums(X)
         n_cols = design.shape[1]
         if np.linalg.matrix_rank(design) < n_cols:
             return (
