@@ -1,5 +1,7 @@
 """The binomial-regression family: logistic-regression components."""
 
+from dataclasses import dataclass
+from functools import cache
 from types import SimpleNamespace
 
 import numpy as np
@@ -46,19 +48,58 @@ def linear_predictor(design, coef):
     return coef @ design.T
 
 
-def binomial_logit_log_prob(X, eta):
+@dataclass(frozen=True)
+class Predictor:
+    """The linear predictor of a block and what both halves of an E-step need.
+
+    Attributes
+    ----------
+    columns : ndarray of shape (p, n)
+        The block's design, transposed and contiguous: the products with it
+        are several times faster than with the transpose of a row-major
+        design.
+    eta : ndarray of shape (R, K, n)
+    magnitude : ndarray of shape (R, K, n)
+        ``|eta|``.
+    tail : ndarray of shape (R, K, n)
+        ``exp(-|eta|)``, the one exponential of the densities and the pieces.
+    trials : ndarray of shape (n,)
+    """
+
+    columns: np.ndarray
+    eta: np.ndarray
+    magnitude: np.ndarray
+    tail: np.ndarray
+    trials: np.ndarray
+
+    @classmethod
+    def of(cls, block, coef):
+        columns = np.ascontiguousarray(block.design.T)
+        eta = coef @ columns
+        magnitude = np.abs(eta)
+        tail = np.negative(magnitude)
+        np.exp(tail, out=tail)
+        X = block.X
+        return cls(columns, eta, magnitude, tail, X[:, 0] + X[:, 1])
+
+
+def binomial_logit_log_prob(X, eta, tail=None, trials=None):
     """``s log expit(eta) + f log expit(-eta)`` with ``X = (s, f)``, stably.
 
     With ``a = log(1 + exp(-|eta|))``, ``-log expit(eta) = max(-eta, 0) + a``
     and ``-log expit(-eta) = max(eta, 0) + a``: no cancellation at any eta.
-    Written in place on a few arrays: it runs on every row at every iteration.
+    ``tail = exp(-|eta|)`` and ``trials = s + f`` if already known. Written
+    in place on a few arrays: it runs on every row at every iteration.
     """
     successes, failures = X[:, 0], X[:, 1]
-    out = np.abs(eta)
-    np.negative(out, out=out)
-    np.exp(out, out=out)
-    np.log1p(out, out=out)
-    out *= successes + failures
+    if tail is None:
+        tail = np.abs(eta)
+        np.negative(tail, out=tail)
+        np.exp(tail, out=tail)
+        out = np.log1p(tail, out=tail)
+    else:
+        out = np.log1p(tail)
+    out *= successes + failures if trials is None else trials
     positive = np.maximum(eta, 0.0)
     # positive - eta is max(-eta, 0) exactly (one of the two is zero).
     negative = positive - eta
@@ -91,25 +132,29 @@ def jaakkola_jordan_weight(eta, magnitude=None, tanh_half=None):
     return weight
 
 
-def binomial_logit_pieces(X, eta, curvature):
+def binomial_logit_pieces(X, eta, curvature, predictor=None):
     """Score residual ``s - n p``, bound curvature and Fisher weight ``n p (1 - p)``.
 
     Everything comes from one exponential, ``exp(-|eta|)``, which never
     overflows: ``max(p, 1 - p) = 1 / (1 + exp(-|eta|))`` and ``min(p, 1 - p)``
     (that times ``exp(-|eta|)``) are both exact to rounding, so the Fisher
-    weight keeps its relative precision at any eta. Updated in place, and
-    without ``scipy.special.expit`` (ten times slower than ``np.exp``) or
-    ``np.where`` (slow on unpredictable masks): this runs on every row at
-    every iteration.
+    weight keeps its relative precision at any eta. ``predictor`` is the
+    :class:`Predictor` of ``eta`` if already computed (it is not modified).
+    Updated in place, and without ``scipy.special.expit`` (ten times slower
+    than ``np.exp``) or ``np.where`` (slow on unpredictable masks): this runs
+    on every row at every iteration.
     """
-    successes, failures = X[:, 0], X[:, 1]
-    trials = successes + failures
-    magnitude = np.abs(eta)
-    small = np.negative(magnitude)
-    np.exp(small, out=small)
-    large = small + 1.0
+    successes = X[:, 0]
+    if predictor is None:
+        trials = successes + X[:, 1]
+        magnitude = np.abs(eta)
+        tail = np.negative(magnitude)
+        np.exp(tail, out=tail)
+    else:
+        trials, magnitude, tail = predictor.trials, predictor.magnitude, predictor.tail
+    large = tail + 1.0
     np.reciprocal(large, out=large)
-    small *= large
+    small = np.multiply(tail, large, out=tail if predictor is None else None)
     tanh_half = large - small
     fisher = small * large
     fisher *= trials
@@ -128,18 +173,27 @@ def binomial_logit_pieces(X, eta, curvature):
     return residual, weights, fisher
 
 
-def weighted_outer_sums(weights, design):
+@cache
+def upper_triangle(n):
+    """``np.triu_indices(n)``, computed once per ``n`` (it costs as much as a
+    product on a block of rows), read-only."""
+    rows, cols = np.triu_indices(n)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
+
+
+def weighted_outer_sums(weights, design, columns=None):
     """``sum_i w_rki x_i x_i^T`` of every run and component, shape (R, K, p, p).
 
     One product with the ``p (p + 1) / 2`` distinct columns of the rows'
     outer products (the matrices are symmetric), built from the transposed
-    design: indexing the columns of a row-major array is several times
-    slower.
+    design (``columns``, if already made contiguous): indexing the columns of
+    a row-major array is several times slower.
     """
     n_runs, n_components, n_samples = weights.shape
     n_cols = design.shape[1]
-    rows, cols = np.triu_indices(n_cols)
-    columns = np.ascontiguousarray(design.T)
+    rows, cols = upper_triangle(n_cols)
+    columns = np.ascontiguousarray(design.T) if columns is None else columns
     outer = columns[rows] * columns[cols]
     upper = weights.reshape(n_runs * n_components, n_samples) @ outer.T
     sums = np.empty((n_runs * n_components, n_cols, n_cols))
@@ -244,7 +298,7 @@ def observed_derivatives(block, weights, coef, free_weights):
     """
     n_components, n_cols = coef.shape
     n_logits = len(free_weights)
-    upper_k, upper_j = np.triu_indices(n_components)
+    upper_k, upper_j = upper_triangle(n_components)
     n_pairs = len(upper_k)
     loglik, nk = 0.0, np.zeros(n_components)
     hess_coef = np.zeros((n_pairs, n_cols * (n_cols + 1) // 2))
@@ -252,7 +306,7 @@ def observed_derivatives(block, weights, coef, free_weights):
     linear = np.zeros((n_components * (1 + n_logits), n_cols))
     resp_outer = np.zeros((n_components, n_components))
     log_weights = np.log(weights)[:, None]
-    rows_p, cols_p = np.triu_indices(n_cols)
+    rows_p, cols_p = upper_triangle(n_cols)
     for rows in block.blocks():
         X, design, row_weights = rows.X, rows.design, rows.weights
         successes, failures = X[:, 0], X[:, 1]
@@ -420,25 +474,37 @@ class BinomialRegressionFamily(ComponentFamily):
         return log_coefficients(block.X)
 
     def log_prob(self, block, params):
-        eta = linear_predictor(block.design, params["coef"])
-        return binomial_logit_log_prob(block.X, eta)
+        return self.log_prob_state(block, params)[0]
 
-    def accumulate(self, block, resp, params):
+    def log_prob_state(self, block, params):
+        """The densities, and their :class:`Predictor` for :meth:`accumulate`."""
+        predictor = Predictor.of(block, params["coef"])
+        log_prob = binomial_logit_log_prob(
+            block.X, predictor.eta, predictor.tail, predictor.trials
+        )
+        return log_prob, predictor
+
+    def accumulate(self, block, resp, params, state=None):
         """Gradient (R, K, p), bound and information (R, K, p, p) of the rows.
 
         ``information`` is ``sum_i r_ik n_i p_ik (1 - p_ik) x_i x_i^T``, the
-        complete-data information that standard errors need.
+        complete-data information that standard errors need. ``state`` is
+        the :class:`Predictor` of ``params``, if already computed.
         """
         design = block.design
-        eta = linear_predictor(design, params["coef"])
-        residual, weights, fisher = binomial_logit_pieces(block.X, eta, self.curvature)
+        predictor = Predictor.of(block, params["coef"]) if state is None else state
+        columns = predictor.columns
+        residual, weights, fisher = binomial_logit_pieces(
+            block.X, predictor.eta, self.curvature, predictor
+        )
         residual *= resp
+        grad = residual @ columns.T
         n_runs = resp.shape[0]
         if self.curvature == "newton":
             fisher *= resp
-            information = weighted_outer_sums(fisher, design)
+            information = weighted_outer_sums(fisher, design, columns)
             return {
-                "grad": residual @ design,
+                "grad": grad,
                 "hess": information.copy(),
                 "information": information,
             }
@@ -446,12 +512,8 @@ class BinomialRegressionFamily(ComponentFamily):
         weighted = np.empty((2 * n_runs,) + resp.shape[1:])
         np.multiply(resp, weights, out=weighted[:n_runs])
         np.multiply(resp, fisher, out=weighted[n_runs:])
-        sums = weighted_outer_sums(weighted, design)
-        return {
-            "grad": residual @ design,
-            "hess": sums[:n_runs],
-            "information": sums[n_runs:],
-        }
+        sums = weighted_outer_sums(weighted, design, columns)
+        return {"grad": grad, "hess": sums[:n_runs], "information": sums[n_runs:]}
 
     def m_step(self, stats, nk, params):
         coef = params["coef"]
