@@ -298,8 +298,12 @@ def observed_derivatives(block, weights, coef, free_weights):
     """
     n_components, n_cols = coef.shape
     n_logits = len(free_weights)
+    # The pairs k <= j of coefficient blocks: the diagonal ones first.
     upper_k, upper_j = upper_triangle(n_components)
-    n_pairs = len(upper_k)
+    off = upper_k != upper_j
+    pair_k = np.concatenate([np.arange(n_components), upper_k[off]])
+    pair_j = np.concatenate([np.arange(n_components), upper_j[off]])
+    n_pairs = len(pair_k)
     loglik, nk = 0.0, np.zeros(n_components)
     hess_coef = np.zeros((n_pairs, n_cols * (n_cols + 1) // 2))
     # The gradient and the cross blocks: one product with the design.
@@ -308,14 +312,11 @@ def observed_derivatives(block, weights, coef, free_weights):
     log_weights = np.log(weights)[:, None]
     rows_p, cols_p = upper_triangle(n_cols)
     for rows in block.blocks():
-        X, design, row_weights = rows.X, rows.design, rows.weights
+        X, row_weights = rows.X, rows.weights
         successes, failures = X[:, 0], X[:, 1]
-        trials = successes + failures
-        eta = linear_predictor(design, coef)
+        predictor = Predictor.of(rows, coef)
+        eta, tail, trials = predictor.eta, predictor.tail, predictor.trials
         # softplus(eta) = -log(1 - p) = max(eta, 0) + log1p(exp(-|eta|)).
-        tail = np.abs(eta)
-        np.negative(tail, out=tail)
-        np.exp(tail, out=tail)
         softplus = np.log1p(tail)
         positive = np.maximum(eta, 0.0)
         softplus += positive
@@ -346,25 +347,26 @@ def observed_derivatives(block, weights, coef, free_weights):
         fisher *= trials
         nk += scaled.sum(axis=1)
         resp_outer += scaled @ resp.T
-        score = residual * scaled
         weighted = np.empty((n_components * (1 + n_logits), X.shape[0]))
-        weighted[:n_components] = score
+        score = np.multiply(residual, scaled, out=weighted[:n_components])
         cross = weighted[n_components:].reshape(n_components, n_logits, len(X))
         np.multiply(score[:, None, :], resp[free_weights], out=cross)
-        linear += weighted @ design
+        columns = predictor.columns
+        linear += weighted @ columns.T
         # Per pair k <= j: the weight of x_i x_i' in the coefficient block,
-        # -r_ik e_ik r_ij e_ij, and on the diagonal r_ik (e_ik^2 - F_ik).
+        # r_ik (e_ik^2 - F_ik) on the diagonal, else -r_ik e_ik r_ij e_ij.
         scored = residual * resp
         pair = np.empty((n_pairs, X.shape[0]))
-        for index, (k, j) in enumerate(zip(upper_k, upper_j)):
-            if k == j:
-                np.subtract(residual[k], scored[k], out=pair[index])
-                pair[index] *= score[k]
-                pair[index] -= scaled[k] * fisher[k]
-            else:
-                np.multiply(score[k], scored[j], out=pair[index])
-                np.negative(pair[index], out=pair[index])
-        columns = np.ascontiguousarray(design.T)
+        diagonal = np.subtract(residual, scored, out=pair[:n_components])
+        diagonal *= score
+        scaled *= fisher
+        diagonal -= scaled
+        between = np.multiply(
+            score[pair_k[n_components:]],
+            scored[pair_j[n_components:]],
+            out=pair[n_components:],
+        )
+        np.negative(between, out=between)
         outer = columns[rows_p] * columns[cols_p]
         hess_coef += pair @ outer.T
     grad_coef = linear[:n_components]
@@ -384,8 +386,8 @@ def observed_derivatives(block, weights, coef, free_weights):
     hess[:n_logits, n_logits:] = cross
     hess[n_logits:, :n_logits] = cross.T
     blocks = np.zeros((n_components, n_components, n_cols, n_cols))
-    blocks[upper_k, upper_j] = hess_coef
-    blocks[upper_j, upper_k] = np.swapaxes(hess_coef, -1, -2)
+    blocks[pair_k, pair_j] = hess_coef
+    blocks[pair_j, pair_k] = np.swapaxes(hess_coef, -1, -2)
     hess[n_logits:, n_logits:] = np.moveaxis(blocks, 2, 1).reshape(
         n_components * n_cols, -1
     )
