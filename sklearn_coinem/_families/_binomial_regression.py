@@ -205,9 +205,14 @@ def weighted_outer_sums(weights, design, columns=None):
 def add_ridge(hess):
     """``hess`` plus a ridge relative to its mean diagonal (never singular)."""
     n_cols = hess.shape[-1]
-    diag = np.einsum("...ii->...i", hess)
+    ridged = np.array(hess, dtype=float)
+    # The diagonal as a strided view of the flat matrices: adding to it is
+    # what adding ``scale * eye`` does, without the (p, p) temporaries (this
+    # runs several times per EM iteration).
+    diag = ridged.reshape(hess.shape[:-2] + (n_cols * n_cols,))[..., :: n_cols + 1]
     scale = RIDGE * diag.mean(axis=-1) + np.finfo(float).tiny
-    return hess + scale[..., None, None] * np.eye(n_cols)
+    diag += scale[..., None]
+    return ridged
 
 
 def minorised_gain(hess, grad, step):
@@ -520,12 +525,18 @@ class BinomialRegressionFamily(ComponentFamily):
     def m_step(self, stats, nk, params):
         coef = params["coef"]
         shared = self._shared_mask(coef.shape[-1])
-        step = tied_newton_step(stats["hess"], stats["grad"], shared)
-        if self.curvature == "certified-newton":
-            newton = tied_newton_step(stats["information"], stats["grad"], shared)
-            certified = minorised_gain(stats["hess"], stats["grad"], newton) >= 0
-            step = np.where(certified[:, None, None], newton, step)
-        return {"coef": coef + step}
+        grad = stats["grad"]
+        if self.curvature != "certified-newton":
+            return {"coef": coef + tied_newton_step(stats["hess"], grad, shared)}
+        # Both steps in one batched solve: the bound's and Newton's.
+        steps = tied_newton_step(
+            np.concatenate([stats["hess"], stats["information"]]),
+            np.concatenate([grad, grad]),
+            shared,
+        )
+        step, newton = np.split(steps, 2)
+        certified = minorised_gain(stats["hess"], grad, newton) >= 0
+        return {"coef": coef + np.where(certified[:, None, None], newton, step)}
 
     def log_prior(self, params):
         return np.zeros(params["coef"].shape[0])
