@@ -551,7 +551,7 @@ class BinomialRegressionFamily(ComponentFamily):
         every ``m``-th of them only (a start need not be exact, and the steps
         otherwise cost as much as several EM iterations).
         """
-        rows = np.flatnonzero(weighted_resp.sum(axis=1) > 0)
+        rows = np.flatnonzero(row_sums(weighted_resp) > 0)
         rows = rows[:: max(1, -(-len(rows) // INIT_ROWS))]
         weighted_resp = weighted_resp[rows]
         smoothed = SimpleNamespace(
