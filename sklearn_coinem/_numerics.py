@@ -46,7 +46,14 @@ def log_coefficients(X):
         X = sparse.csr_matrix(X, copy=True)
         X.data = log_factorial(X.data)
         return log_factorial(totals) - row_sums(X)
-    return log_factorial(row_sums(X)) - row_sums(log_factorial(X))
+    totals = row_sums(X)
+    top = totals.max(initial=0)
+    if top < max(totals.size, 1024) and np.array_equal(X, np.floor(X)):
+        # One table of log factorials for the counts and their totals (the
+        # values log_factorial gives each).
+        table = gammaln(np.arange(int(top) + 1) + 1.0)
+        return table[totals.astype(np.intp)] - row_sums(table[X.astype(np.intp)])
+    return log_factorial(totals) - row_sums(log_factorial(X))
 
 
 def safe_log(a):

@@ -558,7 +558,7 @@ class BinomialRegressionFamily(ComponentFamily):
             X=block.X[rows] + INIT_SMOOTHING, design=block.design[rows]
         )
         newton = BinomialRegressionFamily(self.shared, curvature="newton")
-        resp = weighted_resp.T[None]
+        resp = np.ascontiguousarray(weighted_resp.T)[None]
         params = {"coef": np.zeros((1,) + resp.shape[1:2] + block.design.shape[1:])}
         for _ in range(INIT_STEPS):
             stats = newton.accumulate(smoothed, resp, params)
