@@ -74,6 +74,7 @@ class Predictor:
 
     @classmethod
     def of(cls, block, coef):
+        """The predictor of ``coef`` (R, K, p) on the rows of ``block``."""
         columns = np.ascontiguousarray(block.design.T)
         eta = coef @ columns
         magnitude = np.abs(eta)
