@@ -99,7 +99,8 @@ def outcome_counts(y, labels):
     counts = y.astype(np.float64)
     if (counts < 0).any():
         raise ValueError("y must hold non-negative counts.")
-    if (counts != np.round(counts)).any():
+    # Integer and boolean counts are whole by their type.
+    if y.dtype.kind == "f" and (counts != np.round(counts)).any():
         raise ValueError(
             "y must hold integer counts of successes and failures; for "
             "proportions, pass the counts (proportion times trials)."

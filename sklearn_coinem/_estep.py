@@ -17,14 +17,15 @@ def _forbidden(labels, component_labels):
     return known[None, :] & (component_labels[:, None] != labels[None, :])
 
 
-def log_joint(block, family, log_weights, params, component_labels=None):
+def log_joint(block, family, log_weights, params, component_labels=None, log_prob=None):
     """Return log(w_k f_k(x)) without the row constant, in a (R, K, n) layout.
 
     A labelled row (``block.labels >= 0``) can come only from the components
     of its class (``component_labels``). A row that has probability zero
     under every allowed component (possible only without a prior) gets the
     mixing weights of those components instead, so that its posterior is
-    their weights.
+    their weights. ``log_prob`` is the family's, if already computed (it is
+    overwritten).
 
     Returns
     -------
@@ -34,7 +35,7 @@ def log_joint(block, family, log_weights, params, component_labels=None):
     dead : ndarray of shape (R, n)
         Rows impossible under every component.
     """
-    log_joint = family.log_prob(block, params)
+    log_joint = family.log_prob(block, params) if log_prob is None else log_prob
     log_joint += log_weights[:, :, None]
     forbidden = None
     if block.labels is not None and component_labels is not None:
@@ -83,9 +84,12 @@ def block_statistics(block, family, log_weights, params, component_labels=None):
     Components sit on the middle axis so that the reductions over them run
     over long contiguous rows, and the exponentials are taken once: the
     normalised responsibilities come from the same array as ``log_norm``.
+    What the densities and the statistics share is computed once
+    (:meth:`ComponentFamily.log_prob_state`).
     """
+    log_prob, state = family.log_prob_state(block, params)
     log_resp, log_max, dead = log_joint(
-        block, family, log_weights, params, component_labels
+        block, family, log_weights, params, component_labels, log_prob
     )
     log_resp -= log_max[:, None, :]
     resp = np.exp(log_resp, out=log_resp)
@@ -93,11 +97,11 @@ def block_statistics(block, family, log_weights, params, component_labels=None):
     log_norm = log_max + np.log(total)
     log_norm[dead] = -np.inf
     resp *= (block.weights / total)[:, None, :]
-    return (
-        resp.sum(axis=2),
-        family.accumulate(block, resp, params),
-        log_norm @ block.weights,
-    )
+    if state is None:
+        stats = family.accumulate(block, resp, params)
+    else:
+        stats = family.accumulate(block, resp, params, state)
+    return resp.sum(axis=2), stats, log_norm @ block.weights
 
 
 def add_statistics(first, second):

@@ -130,9 +130,13 @@ class RowTable(RowBlock):
         if len(keep) == len(X):
             keep = slice(None)
         for index, column in enumerate(design.T):
-            column = column[keep]
+            # Contiguous: argsort is faster on it. A constant column (the
+            # intercept) is never distinct and need not be sorted.
+            column = np.ascontiguousarray(column[keep])
             if len(column) == 0:
                 return None
+            if len(column) > 1 and column.min() == column.max():
+                continue
             by_column = np.argsort(column)
             values = column[by_column]
             if np.all(values[1:] > values[:-1]):

@@ -64,6 +64,22 @@ class ComponentFamily:
         """
         raise NotImplementedError
 
+    def log_prob_state(self, block, params):
+        """:meth:`log_prob` and what :meth:`accumulate` may reuse of it.
+
+        The E-step calls this, then ``accumulate(block, resp, params,
+        state)`` when the state is not None. A family whose densities and
+        statistics share costly intermediates (the binomial regression's
+        linear predictor and its exponential) returns them here; the default
+        returns None.
+
+        Returns
+        -------
+        log_prob : ndarray of shape (R, K, n)
+        state : object or None
+        """
+        return self.log_prob(block, params), None
+
     # --------------------------------------------------------------- M-step
     def accumulate(self, block, resp, params):
         """Additive sufficient statistics of one block.

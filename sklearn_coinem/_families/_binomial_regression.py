@@ -1,5 +1,7 @@
 """The binomial-regression family: logistic-regression components."""
 
+from dataclasses import dataclass
+from functools import cache
 from types import SimpleNamespace
 
 import numpy as np
@@ -8,7 +10,7 @@ from sklearn.utils import Bunch
 
 from sklearn_coinem._families._base import ComponentFamily
 from sklearn_coinem._families._multinomial import row_proportions
-from sklearn_coinem._numerics import log_coefficients
+from sklearn_coinem._numerics import log_coefficients, row_sums
 
 #: The curvatures of the quadratic the M-step maximises (see the class notes).
 CURVATURES = ("certified-newton", "jaakkola-jordan", "bohning", "newton")
@@ -46,19 +48,59 @@ def linear_predictor(design, coef):
     return coef @ design.T
 
 
-def binomial_logit_log_prob(X, eta):
+@dataclass(frozen=True)
+class Predictor:
+    """The linear predictor of a block and what both halves of an E-step need.
+
+    Attributes
+    ----------
+    columns : ndarray of shape (p, n)
+        The block's design, transposed and contiguous: the products with it
+        are several times faster than with the transpose of a row-major
+        design.
+    eta : ndarray of shape (R, K, n)
+    magnitude : ndarray of shape (R, K, n)
+        ``|eta|``.
+    tail : ndarray of shape (R, K, n)
+        ``exp(-|eta|)``, the one exponential of the densities and the pieces.
+    trials : ndarray of shape (n,)
+    """
+
+    columns: np.ndarray
+    eta: np.ndarray
+    magnitude: np.ndarray
+    tail: np.ndarray
+    trials: np.ndarray
+
+    @classmethod
+    def of(cls, block, coef):
+        """The predictor of ``coef`` (R, K, p) on the rows of ``block``."""
+        columns = np.ascontiguousarray(block.design.T)
+        eta = coef @ columns
+        magnitude = np.abs(eta)
+        tail = np.negative(magnitude)
+        np.exp(tail, out=tail)
+        X = block.X
+        return cls(columns, eta, magnitude, tail, X[:, 0] + X[:, 1])
+
+
+def binomial_logit_log_prob(X, eta, tail=None, trials=None):
     """``s log expit(eta) + f log expit(-eta)`` with ``X = (s, f)``, stably.
 
     With ``a = log(1 + exp(-|eta|))``, ``-log expit(eta) = max(-eta, 0) + a``
     and ``-log expit(-eta) = max(eta, 0) + a``: no cancellation at any eta.
-    Written in place on a few arrays: it runs on every row at every iteration.
+    ``tail = exp(-|eta|)`` and ``trials = s + f`` if already known. Written
+    in place on a few arrays: it runs on every row at every iteration.
     """
     successes, failures = X[:, 0], X[:, 1]
-    out = np.abs(eta)
-    np.negative(out, out=out)
-    np.exp(out, out=out)
-    np.log1p(out, out=out)
-    out *= successes + failures
+    if tail is None:
+        tail = np.abs(eta)
+        np.negative(tail, out=tail)
+        np.exp(tail, out=tail)
+        out = np.log1p(tail, out=tail)
+    else:
+        out = np.log1p(tail)
+    out *= successes + failures if trials is None else trials
     positive = np.maximum(eta, 0.0)
     # positive - eta is max(-eta, 0) exactly (one of the two is zero).
     negative = positive - eta
@@ -91,25 +133,29 @@ def jaakkola_jordan_weight(eta, magnitude=None, tanh_half=None):
     return weight
 
 
-def binomial_logit_pieces(X, eta, curvature):
+def binomial_logit_pieces(X, eta, curvature, predictor=None):
     """Score residual ``s - n p``, bound curvature and Fisher weight ``n p (1 - p)``.
 
     Everything comes from one exponential, ``exp(-|eta|)``, which never
     overflows: ``max(p, 1 - p) = 1 / (1 + exp(-|eta|))`` and ``min(p, 1 - p)``
     (that times ``exp(-|eta|)``) are both exact to rounding, so the Fisher
-    weight keeps its relative precision at any eta. Updated in place, and
-    without ``scipy.special.expit`` (ten times slower than ``np.exp``) or
-    ``np.where`` (slow on unpredictable masks): this runs on every row at
-    every iteration.
+    weight keeps its relative precision at any eta. ``predictor`` is the
+    :class:`Predictor` of ``eta`` if already computed (it is not modified).
+    Updated in place, and without ``scipy.special.expit`` (ten times slower
+    than ``np.exp``) or ``np.where`` (slow on unpredictable masks): this runs
+    on every row at every iteration.
     """
-    successes, failures = X[:, 0], X[:, 1]
-    trials = successes + failures
-    magnitude = np.abs(eta)
-    small = np.negative(magnitude)
-    np.exp(small, out=small)
-    large = small + 1.0
+    successes = X[:, 0]
+    if predictor is None:
+        trials = successes + X[:, 1]
+        magnitude = np.abs(eta)
+        tail = np.negative(magnitude)
+        np.exp(tail, out=tail)
+    else:
+        trials, magnitude, tail = predictor.trials, predictor.magnitude, predictor.tail
+    large = tail + 1.0
     np.reciprocal(large, out=large)
-    small *= large
+    small = np.multiply(tail, large, out=tail if predictor is None else None)
     tanh_half = large - small
     fisher = small * large
     fisher *= trials
@@ -128,19 +174,51 @@ def binomial_logit_pieces(X, eta, curvature):
     return residual, weights, fisher
 
 
-def weighted_outer_sums(weights, design):
+@cache
+def upper_triangle(n):
+    """``np.triu_indices(n)``, computed once per ``n`` (it costs as much as a
+    product on a block of rows), read-only."""
+    rows, cols = np.triu_indices(n)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
+
+
+def outer_columns(columns):
+    """``columns[a] * columns[b]`` for ``a <= b`` (:func:`upper_triangle`'s order).
+
+    One product per ``a`` into a single array: gathering the rows of
+    ``columns`` twice first costs several times more.
+
+    Parameters
+    ----------
+    columns : ndarray of shape (p, n)
+
+    Returns
+    -------
+    outer : ndarray of shape (p (p + 1) / 2, n)
+    """
+    n_cols = len(columns)
+    outer = np.empty((n_cols * (n_cols + 1) // 2, columns.shape[1]))
+    start = 0
+    for a in range(n_cols):
+        np.multiply(columns[a], columns[a:], out=outer[start : start + n_cols - a])
+        start += n_cols - a
+    return outer
+
+
+def weighted_outer_sums(weights, design, columns=None):
     """``sum_i w_rki x_i x_i^T`` of every run and component, shape (R, K, p, p).
 
     One product with the ``p (p + 1) / 2`` distinct columns of the rows'
     outer products (the matrices are symmetric), built from the transposed
-    design: indexing the columns of a row-major array is several times
-    slower.
+    design (``columns``, if already made contiguous): indexing the columns of
+    a row-major array is several times slower.
     """
     n_runs, n_components, n_samples = weights.shape
     n_cols = design.shape[1]
-    rows, cols = np.triu_indices(n_cols)
-    columns = np.ascontiguousarray(design.T)
-    outer = columns[rows] * columns[cols]
+    rows, cols = upper_triangle(n_cols)
+    columns = np.ascontiguousarray(design.T) if columns is None else columns
+    outer = outer_columns(columns)
     upper = weights.reshape(n_runs * n_components, n_samples) @ outer.T
     sums = np.empty((n_runs * n_components, n_cols, n_cols))
     sums[:, rows, cols] = upper
@@ -151,9 +229,14 @@ def weighted_outer_sums(weights, design):
 def add_ridge(hess):
     """``hess`` plus a ridge relative to its mean diagonal (never singular)."""
     n_cols = hess.shape[-1]
-    diag = np.einsum("...ii->...i", hess)
+    ridged = np.array(hess, dtype=float)
+    # The diagonal as a strided view of the flat matrices: adding to it is
+    # what adding ``scale * eye`` does, without the (p, p) temporaries (this
+    # runs several times per EM iteration).
+    diag = ridged.reshape(hess.shape[:-2] + (n_cols * n_cols,))[..., :: n_cols + 1]
     scale = RIDGE * diag.mean(axis=-1) + np.finfo(float).tiny
-    return hess + scale[..., None, None] * np.eye(n_cols)
+    diag += scale[..., None]
+    return ridged
 
 
 def minorised_gain(hess, grad, step):
@@ -244,24 +327,25 @@ def observed_derivatives(block, weights, coef, free_weights):
     """
     n_components, n_cols = coef.shape
     n_logits = len(free_weights)
-    upper_k, upper_j = np.triu_indices(n_components)
-    n_pairs = len(upper_k)
+    # The pairs k <= j of coefficient blocks: the diagonal ones first.
+    upper_k, upper_j = upper_triangle(n_components)
+    off = upper_k != upper_j
+    pair_k = np.concatenate([np.arange(n_components), upper_k[off]])
+    pair_j = np.concatenate([np.arange(n_components), upper_j[off]])
+    n_pairs = len(pair_k)
     loglik, nk = 0.0, np.zeros(n_components)
     hess_coef = np.zeros((n_pairs, n_cols * (n_cols + 1) // 2))
     # The gradient and the cross blocks: one product with the design.
     linear = np.zeros((n_components * (1 + n_logits), n_cols))
     resp_outer = np.zeros((n_components, n_components))
     log_weights = np.log(weights)[:, None]
-    rows_p, cols_p = np.triu_indices(n_cols)
+    rows_p, cols_p = upper_triangle(n_cols)
     for rows in block.blocks():
-        X, design, row_weights = rows.X, rows.design, rows.weights
+        X, row_weights = rows.X, rows.weights
         successes, failures = X[:, 0], X[:, 1]
-        trials = successes + failures
-        eta = linear_predictor(design, coef)
+        predictor = Predictor.of(rows, coef)
+        eta, tail, trials = predictor.eta, predictor.tail, predictor.trials
         # softplus(eta) = -log(1 - p) = max(eta, 0) + log1p(exp(-|eta|)).
-        tail = np.abs(eta)
-        np.negative(tail, out=tail)
-        np.exp(tail, out=tail)
         softplus = np.log1p(tail)
         positive = np.maximum(eta, 0.0)
         softplus += positive
@@ -292,27 +376,27 @@ def observed_derivatives(block, weights, coef, free_weights):
         fisher *= trials
         nk += scaled.sum(axis=1)
         resp_outer += scaled @ resp.T
-        score = residual * scaled
         weighted = np.empty((n_components * (1 + n_logits), X.shape[0]))
-        weighted[:n_components] = score
+        score = np.multiply(residual, scaled, out=weighted[:n_components])
         cross = weighted[n_components:].reshape(n_components, n_logits, len(X))
         np.multiply(score[:, None, :], resp[free_weights], out=cross)
-        linear += weighted @ design
+        columns = predictor.columns
+        linear += weighted @ columns.T
         # Per pair k <= j: the weight of x_i x_i' in the coefficient block,
-        # -r_ik e_ik r_ij e_ij, and on the diagonal r_ik (e_ik^2 - F_ik).
+        # r_ik (e_ik^2 - F_ik) on the diagonal, else -r_ik e_ik r_ij e_ij.
         scored = residual * resp
         pair = np.empty((n_pairs, X.shape[0]))
-        for index, (k, j) in enumerate(zip(upper_k, upper_j)):
-            if k == j:
-                np.subtract(residual[k], scored[k], out=pair[index])
-                pair[index] *= score[k]
-                pair[index] -= scaled[k] * fisher[k]
-            else:
-                np.multiply(score[k], scored[j], out=pair[index])
-                np.negative(pair[index], out=pair[index])
-        columns = np.ascontiguousarray(design.T)
-        outer = columns[rows_p] * columns[cols_p]
-        hess_coef += pair @ outer.T
+        diagonal = np.subtract(residual, scored, out=pair[:n_components])
+        diagonal *= score
+        scaled *= fisher
+        diagonal -= scaled
+        between = np.multiply(
+            score[pair_k[n_components:]],
+            scored[pair_j[n_components:]],
+            out=pair[n_components:],
+        )
+        np.negative(between, out=between)
+        hess_coef += pair @ outer_columns(columns).T
     grad_coef = linear[:n_components]
     hess_cross = -linear[n_components:].reshape(n_components, n_logits, n_cols)
     full = np.empty((n_pairs, n_cols, n_cols))
@@ -330,8 +414,8 @@ def observed_derivatives(block, weights, coef, free_weights):
     hess[:n_logits, n_logits:] = cross
     hess[n_logits:, :n_logits] = cross.T
     blocks = np.zeros((n_components, n_components, n_cols, n_cols))
-    blocks[upper_k, upper_j] = hess_coef
-    blocks[upper_j, upper_k] = np.swapaxes(hess_coef, -1, -2)
+    blocks[pair_k, pair_j] = hess_coef
+    blocks[pair_j, pair_k] = np.swapaxes(hess_coef, -1, -2)
     hess[n_logits:, n_logits:] = np.moveaxis(blocks, 2, 1).reshape(
         n_components * n_cols, -1
     )
@@ -420,25 +504,37 @@ class BinomialRegressionFamily(ComponentFamily):
         return log_coefficients(block.X)
 
     def log_prob(self, block, params):
-        eta = linear_predictor(block.design, params["coef"])
-        return binomial_logit_log_prob(block.X, eta)
+        return self.log_prob_state(block, params)[0]
 
-    def accumulate(self, block, resp, params):
+    def log_prob_state(self, block, params):
+        """The densities, and their :class:`Predictor` for :meth:`accumulate`."""
+        predictor = Predictor.of(block, params["coef"])
+        log_prob = binomial_logit_log_prob(
+            block.X, predictor.eta, predictor.tail, predictor.trials
+        )
+        return log_prob, predictor
+
+    def accumulate(self, block, resp, params, state=None):
         """Gradient (R, K, p), bound and information (R, K, p, p) of the rows.
 
         ``information`` is ``sum_i r_ik n_i p_ik (1 - p_ik) x_i x_i^T``, the
-        complete-data information that standard errors need.
+        complete-data information that standard errors need. ``state`` is
+        the :class:`Predictor` of ``params``, if already computed.
         """
         design = block.design
-        eta = linear_predictor(design, params["coef"])
-        residual, weights, fisher = binomial_logit_pieces(block.X, eta, self.curvature)
+        predictor = Predictor.of(block, params["coef"]) if state is None else state
+        columns = predictor.columns
+        residual, weights, fisher = binomial_logit_pieces(
+            block.X, predictor.eta, self.curvature, predictor
+        )
         residual *= resp
+        grad = residual @ columns.T
         n_runs = resp.shape[0]
         if self.curvature == "newton":
             fisher *= resp
-            information = weighted_outer_sums(fisher, design)
+            information = weighted_outer_sums(fisher, design, columns)
             return {
-                "grad": residual @ design,
+                "grad": grad,
                 "hess": information.copy(),
                 "information": information,
             }
@@ -446,22 +542,24 @@ class BinomialRegressionFamily(ComponentFamily):
         weighted = np.empty((2 * n_runs,) + resp.shape[1:])
         np.multiply(resp, weights, out=weighted[:n_runs])
         np.multiply(resp, fisher, out=weighted[n_runs:])
-        sums = weighted_outer_sums(weighted, design)
-        return {
-            "grad": residual @ design,
-            "hess": sums[:n_runs],
-            "information": sums[n_runs:],
-        }
+        sums = weighted_outer_sums(weighted, design, columns)
+        return {"grad": grad, "hess": sums[:n_runs], "information": sums[n_runs:]}
 
     def m_step(self, stats, nk, params):
         coef = params["coef"]
         shared = self._shared_mask(coef.shape[-1])
-        step = tied_newton_step(stats["hess"], stats["grad"], shared)
-        if self.curvature == "certified-newton":
-            newton = tied_newton_step(stats["information"], stats["grad"], shared)
-            certified = minorised_gain(stats["hess"], stats["grad"], newton) >= 0
-            step = np.where(certified[:, None, None], newton, step)
-        return {"coef": coef + step}
+        grad = stats["grad"]
+        if self.curvature != "certified-newton":
+            return {"coef": coef + tied_newton_step(stats["hess"], grad, shared)}
+        # Both steps in one batched solve: the bound's and Newton's.
+        steps = tied_newton_step(
+            np.concatenate([stats["hess"], stats["information"]]),
+            np.concatenate([grad, grad]),
+            shared,
+        )
+        step, newton = np.split(steps, 2)
+        certified = minorised_gain(stats["hess"], grad, newton) >= 0
+        return {"coef": coef + np.where(certified[:, None, None], newton, step)}
 
     def log_prior(self, params):
         return np.zeros(params["coef"].shape[0])
@@ -476,14 +574,14 @@ class BinomialRegressionFamily(ComponentFamily):
         every ``m``-th of them only (a start need not be exact, and the steps
         otherwise cost as much as several EM iterations).
         """
-        rows = np.flatnonzero(weighted_resp.sum(axis=1) > 0)
+        rows = np.flatnonzero(row_sums(weighted_resp) > 0)
         rows = rows[:: max(1, -(-len(rows) // INIT_ROWS))]
         weighted_resp = weighted_resp[rows]
         smoothed = SimpleNamespace(
             X=block.X[rows] + INIT_SMOOTHING, design=block.design[rows]
         )
         newton = BinomialRegressionFamily(self.shared, curvature="newton")
-        resp = weighted_resp.T[None]
+        resp = np.ascontiguousarray(weighted_resp.T)[None]
         params = {"coef": np.zeros((1,) + resp.shape[1:2] + block.design.shape[1:])}
         for _ in range(INIT_STEPS):
             stats = newton.accumulate(smoothed, resp, params)
@@ -549,7 +647,7 @@ class BinomialRegressionFamily(ComponentFamily):
         design, X = block.design, block.X
         if not positive.all():
             design, X = design[positive], X[positive]
-        trials = X.sum(axis=1)
+        trials = row_sums(X)
         n_cols = design.shape[1]
         if np.linalg.matrix_rank(design) < n_cols:
             return (
