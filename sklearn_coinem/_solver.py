@@ -267,6 +267,10 @@ class _Runs:
         self.total_weight = total_weight
         self.newton = np.zeros(n_runs, dtype=bool)
         self.newton_left = np.full(n_runs, n_newton)
+        # The previous Newton decrement of each run in its current Newton
+        # stage, and the objective recorded when it was evaluated.
+        self.last_decrement = np.full(n_runs, np.inf)
+        self.last_newton_bound = np.full(n_runs, -np.inf)
 
     def get(self, idx):
         return self.weights[idx], take_runs(self.params, idx)
@@ -356,6 +360,38 @@ class _Runs:
         rounding = _ROUNDING * total if np.isfinite(total) else 0.0
         bound = min(_MAX_REMAINING_GAIN, self.first_tol * self.total_weight)
         return max(bound, rounding)
+
+    def newton_certifies(self, run, decrement):
+        """Whether ``run``'s Newton decrement certifies it (and remember it).
+
+        The decrement is the gain left if the quadratic model holds; then a
+        Newton step gains it and the next decrement is tiny. Where the model
+        is poor (a curved ridge, a precision far from quadratic), Newton
+        converges linearly: each decrement is a fraction ``rho`` of the one
+        before, and each cycle may gain ``kappa`` times what the decrement
+        before it promised. The gain left is then about
+        ``kappa * decrement / (1 - rho)``, a geometric series; seen on two
+        overlapping beta-binomial clusters, ``rho`` 0.34-0.45 and ``kappa``
+        about 3, where the bare decrement (8e-4) certified a fit 2.4e-3 nats
+        from the maximum. ``kappa`` is capped at 4 and ``rho`` at 0.75, a
+        margin of at most 16, so that decrements in rounding noise still
+        certify.
+        """
+        previous = self.last_decrement[run]
+        bound = self.lower_bound[run]
+        rho, kappa = 0.0, 1.0
+        if 0 < previous < np.inf:
+            rho = decrement / previous
+            gained = (bound - self.last_newton_bound[run]) * self.total_weight
+            kappa = gained / previous
+        self.last_decrement[run], self.last_newton_bound[run] = decrement, bound
+        margin = min(max(kappa, 1.0), 4.0) / (1 - min(rho, 0.75))
+        return decrement * margin < self.decrement_bound(run)
+
+    def forget_newton(self, idx):
+        """Start the next Newton stage of runs ``idx`` without history."""
+        self.last_decrement[idx] = np.inf
+        self.last_newton_bound[idx] = -np.inf
 
     def certify(self, idx, quiet, start):
         """Mark converged the quiet runs whose remaining gain is small enough.
@@ -618,8 +654,9 @@ def _newton_cycle(runs, idx, em_map, newton, coords, callback):
     """Certify runs ``idx`` by the Newton decrement, or move them by a Newton step.
 
     Each run evaluates its observed information (counted as one iteration):
-    a decrement below ``_MAX_REMAINING_GAIN`` certifies it. Otherwise the
-    Newton step, halved until it stays in the parameter space, is taken if
+    a decrement below ``_MAX_REMAINING_GAIN`` certifies it, with a margin
+    where Newton converges only linearly (:meth:`_Runs.newton_certifies`).
+    Otherwise the Newton step, halved until it stays in the parameter space, is taken if
     its objective is at least the last recorded one, followed by one EM
     step (so the recorded objectives never decrease); the run then polishes
     again. Where the Hessian is not negative definite the step is a
@@ -632,7 +669,7 @@ def _newton_cycle(runs, idx, em_map, newton, coords, callback):
         step, decrement = newton(*runs.get(run))
         runs.n_iter[run] += 1
         runs.newton_left[run] -= 1
-        if decrement < runs.decrement_bound(run):
+        if runs.newton_certifies(run, decrement):
             runs.converged[run] = True
         elif step is not None:
             moving.append(run)
@@ -649,6 +686,7 @@ def _newton_cycle(runs, idx, em_map, newton, coords, callback):
     failed = np.union1d(failed, spent)
     runs.newton[failed] = False
     runs.polish_gate[failed] = 0.0
+    runs.forget_newton(failed)
     _start_tail(runs, failed)
 
 

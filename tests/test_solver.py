@@ -694,3 +694,44 @@ def test_beta_binomial_newton_step_outside_then_halved_converges(algorithm):
     assert model.converged_
     assert model.n_iter_ < 200
     assert _beta_binomial_gain_left(X, model) < 2 * _MAX_REMAINING_GAIN
+
+
+def _runs_for_certificate(total_weight=2000.0):
+    """One run's state, as ``run_em`` makes it, for the certificate rules."""
+    return _solver._Runs(
+        np.array([[0.5, 0.5]]),
+        {"probs": np.full((1, 2, 2), 0.5)},
+        np.array([-2.0]),
+        1e-6,
+        total_weight,
+        12,
+    )
+
+
+def test_newton_certificate_of_a_quadratic_stage():
+    """A first decrement below the bound certifies, as does a tiny second one."""
+    runs = _runs_for_certificate()
+    assert runs.newton_certifies(0, 8e-4)
+    runs = _runs_for_certificate()
+    assert not runs.newton_certifies(0, 0.05)
+    runs.lower_bound[0] += 0.05 / runs.total_weight  # gained what it promised
+    assert runs.newton_certifies(0, 1e-9)
+
+
+def test_newton_certificate_margin_where_newton_converges_linearly():
+    """Decrements that shrink by 0.34 while each cycle gains 3 times its
+    promise leave about 3 * d / (1 - 0.34) nats: 8e-4 does not certify.
+
+    The sequence is the one traced on two overlapping beta-binomial
+    clusters (2000 rows, SQUAREM, tol=1e-6), where the bare decrement
+    certified a fit 2.4e-3 nats below the maximum.
+    """
+    runs = _runs_for_certificate()
+    assert not runs.newton_certifies(0, 2.32e-3)
+    runs.lower_bound[0] += 6.9e-3 / runs.total_weight
+    assert not runs.newton_certifies(0, 7.95e-4)
+    runs.lower_bound[0] += 3.6e-3 / runs.total_weight
+    # A decrement well below the bound certifies despite the margin (4.3 here).
+    assert runs.newton_certifies(0, 6e-5)
+    runs.forget_newton(np.array([0]))
+    assert runs.newton_certifies(0, 7.95e-4)
