@@ -208,7 +208,7 @@ def remaining_gain(objectives, total_weight):
     is not yet alone, and ``1 / (1 - r)`` not yet known to 10%) there is no
     estimate: ratios 0.17, 0.63, 0.70, seen after a failed Newton step on a
     flat ridge where EM's ratio tends to 0.999, would otherwise certify a
-    point 0.07 nats below where EM goes on. Infinite while the gains do not
+    point 1.3 nats below the maximum. Infinite while the gains do not
     shrink or their ratios still rise; zero once the gains are negligible.
     """
     if len(objectives) < 2:
@@ -656,13 +656,14 @@ def _newton_cycle(runs, idx, em_map, newton, coords, callback):
     Each run evaluates its observed information (counted as one iteration):
     a decrement below ``_MAX_REMAINING_GAIN`` certifies it, with a margin
     where Newton converges only linearly (:meth:`_Runs.newton_certifies`).
-    Otherwise the Newton step, halved until it stays in the parameter space, is taken if
-    its objective is at least the last recorded one, followed by one EM
-    step (so the recorded objectives never decrease); the run then polishes
-    again. Where the Hessian is not negative definite the step is a
-    modified Newton step (``_newton._solve_definite``) and certifies
-    nothing. A run whose step fails, or that has spent its ``_MAX_NEWTON``
-    informations, falls back to the plain EM tail.
+    Otherwise the Newton step, halved until it stays in the parameter
+    space, is taken if its objective is at least the last recorded one,
+    followed by one EM step (so the recorded objectives never decrease);
+    the run then polishes again. Where the Hessian is not negative
+    definite the step is a modified Newton step
+    (``_newton._solve_definite``) and certifies nothing. A run whose step
+    fails, or that has spent its ``_MAX_NEWTON`` informations, falls back
+    to the plain EM tail.
     """
     moving, steps = [], []
     for run in idx:
