@@ -670,6 +670,7 @@ def run_starts(
     options,
     n_jobs=None,
     component_labels=None,
+    certified=None,
 ):
     """Run EM from every starting point of ``estimator``; return the EMResult.
 
@@ -678,7 +679,9 @@ def run_starts(
     joblib tasks, each a batch of runs; runs are independent, so the
     result does not depend on the split. A table kept on dask workers
     already spreads every E-step, so its runs stay in one task.
-    ``options`` are the keyword arguments of ``run_em``.
+    ``options`` are the keyword arguments of ``run_em``; ``certified``, if
+    given, is ``(n_iter, converged)`` of runs that arrive certified (its
+    ``n_iter`` and ``converged``), with ``lower_bound`` their objectives.
     """
     n_runs = len(weights)
     monitor = active_monitor(estimator.verbose, estimator.verbose_interval)
@@ -703,6 +706,8 @@ def run_starts(
         args = table, family, weights[idx], take_runs(params, idx)
         start = None if lower_bound is None else lower_bound[idx]
         kwargs = {"lower_bound": start, "callback": callback, **options}
+        if certified is not None:
+            kwargs["n_iter"], kwargs["converged"] = (value[idx] for value in certified)
         return args, {**kwargs, "component_labels": component_labels}
 
     if monitor.sequential:

@@ -33,7 +33,12 @@ from sklearn_coinem._families._binomial_regression import (
 from sklearn_coinem._groups import GroupedFamily, GroupedTable
 from sklearn_coinem._inference import information_criteria, standard_errors
 from sklearn_coinem._numerics import safe_log
-from sklearn_coinem._solver import run_em, single_blas_thread
+from sklearn_coinem._solver import (
+    decrement_limit,
+    newton_gain_left,
+    run_em,
+    single_blas_thread,
+)
 from sklearn_coinem._table import RowBlock, RowTable, merge_tables
 from sklearn_coinem._validation import check_n_samples
 
@@ -146,79 +151,108 @@ class _NotProvided:
         )
 
 
-# Tables of at least SUBSAMPLE_FACTOR * SUBSAMPLE_ROWS distinct rows first
-# run EM from each start on about SUBSAMPLE_ROWS evenly spaced rows of them
-# (at most SUBSAMPLE_MAX_ITER iterations). Continuous covariates make every
-# row distinct, and a start's first iterations on all rows only move it
-# most of the way to a point that a subsample locates as well: on the
-# benchmark's 10^5 rows this cuts the iterations on all rows from 17 to 11
-# for the price of about 0.4 of one (docs/performance.rst).
+# Tables of at least SUBSAMPLE_FACTOR * SUBSAMPLE_ROWS distinct rows seed
+# their starts on about SUBSAMPLE_ROWS evenly spaced rows of them and run EM
+# from each start there (at most SUBSAMPLE_MAX_ITER iterations).
+# Continuous covariates make every row distinct, and a start's first
+# iterations on all rows only move it most of the way to a point that a
+# subsample locates as well, for a fraction of one iteration on all rows
+# (docs/performance.rst).
 SUBSAMPLE_ROWS = 1 << 11
 SUBSAMPLE_FACTOR = 16
 SUBSAMPLE_MAX_ITER = 200
 
 
-def refine_on_subsample(table, family, weights, params, **options):
-    """Starts moved by EM on evenly spaced rows of a large table, or unchanged.
+def evenly_spaced_rows(table, family):
+    """The table of about ``SUBSAMPLE_ROWS`` evenly spaced rows, or None.
 
-    On a large table the starts then take Newton steps on all rows
-    (:func:`newton_on_all_rows`). ``options`` are those of
-    :func:`~sklearn_coinem._solver.run_em` except ``max_iter``.
+    None unless ``table`` is a plain row table of at least
+    ``SUBSAMPLE_FACTOR * SUBSAMPLE_ROWS`` distinct rows (groups and dask
+    tables have no evenly spaced rows to take).
+    """
+    if type(table) is not RowTable:
+        return None
+    if table.n_distinct < SUBSAMPLE_FACTOR * SUBSAMPLE_ROWS:
+        return None
+    rows = slice(None, None, table.n_distinct // SUBSAMPLE_ROWS)
+    return RowTable.from_rows(
+        family, table.X[rows], table.weights[rows], table.design[rows]
+    )
+
+
+def refine_on_subsample(table, subsample, family, weights, params, **options):
+    """Starts moved by EM on ``subsample``, then by Newton steps on ``table``.
+
+    The Newton steps on all rows (:func:`newton_on_all_rows`) may certify a
+    start. ``subsample`` is :func:`evenly_spaced_rows`' table; ``options``
+    are those of :func:`~sklearn_coinem._solver.run_em` except ``max_iter``.
 
     Returns
     -------
     weights : ndarray of shape (R, K)
     params : dict
-    polished : ndarray of shape (R,) of bool
-        The runs whose Newton steps reached the maximum on all rows (to a
-        decrement below ``START_NEWTON_UNCHECKED``).
+    lower_bound : ndarray of shape (R,)
+        Objective (per sample, as the engine's) of each returned start,
+        ``-inf`` where it was not evaluated.
+    n_iter : ndarray of shape (R,) of int
+        Passes over all rows each start's Newton steps took.
+    certified : ndarray of shape (R,) of bool
+        The starts whose Newton decrement certifies them at the maximum on
+        all rows (the engine's Newton certificate).
     """
-    polished = np.zeros(len(weights), dtype=bool)
-    if table.n_distinct < SUBSAMPLE_FACTOR * SUBSAMPLE_ROWS:
-        return weights, params, polished
-    rows = slice(None, None, table.n_distinct // SUBSAMPLE_ROWS)
-    subsample = RowTable.from_rows(
-        family, table.X[rows], table.weights[rows], table.design[rows]
-    )
+    n_runs = len(weights)
+    lower_bound = np.full(n_runs, -np.inf)
+    n_iter = np.zeros(n_runs, dtype=int)
+    certified = np.zeros(n_runs, dtype=bool)
     result = run_em(
         subsample, family, weights, params, max_iter=SUBSAMPLE_MAX_ITER, **options
     )
     weights, params = result.weights.copy(), {"coef": result.params["coef"].copy()}
     with single_blas_thread(table.n_distinct * table.X.shape[1] * weights.size):
-        for run in range(len(weights)):
-            weights[run], params["coef"][run], polished[run] = newton_on_all_rows(
+        for run in range(n_runs):
+            (
+                weights[run],
+                params["coef"][run],
+                objective,
+                n_iter[run],
+                certified[run],
+            ) = newton_on_all_rows(
                 table,
                 family,
                 weights[run],
                 params["coef"][run],
                 pseudo_count=options["pseudo_count"],
                 update_weights=options["update_weights"],
+                tol=options["tol"],
             )
-    return weights, params, polished
+            lower_bound[run] = (objective + table.constant_sum) / table.total_weight
+    return weights, params, lower_bound, n_iter, certified
 
 
 # Newton steps on the observed log-likelihood of all rows that a start
-# refined on a subsample takes at most, each checked by the pass of the
-# next (which computes the objective with the derivatives). A last step
-# whose decrement (its predicted gain, in nats) is below
-# START_NEWTON_UNCHECKED is taken without that pass, which would cost as
-# much as an EM iteration: from that close, Newton's quadratic model is
-# exact to far below the stopping rule's 1e-3 nats. Below
-# START_NEWTON_DECREMENT no step is worth taking. From the subsample's
-# maximum of the benchmark (about 300 nats below the maximum on 10^5
-# rows) the decrements are about 200, 0.4 and 2e-6 nats; the engine
-# then certifies the start after one SQUAREM cycle and one EM step.
-START_NEWTON_STEPS = 2
-START_NEWTON_UNCHECKED = 1e-4
-START_NEWTON_DECREMENT = 1e-9
+# refined on a subsample takes at most. Each step's point is evaluated by
+# the pass that computes the derivatives there (a step that lowers the
+# objective is not taken), and the last point's decrement certifies the
+# start as the engine's Newton cycles certify a run
+# (:func:`~sklearn_coinem._solver.newton_gain_left` below
+# :func:`~sklearn_coinem._solver.decrement_limit`, 1e-3 nats). A start
+# within a few standard errors of the maximum on all rows converges
+# quadratically: from the subsample's maximum of the benchmark (about 300
+# nats below the maximum on 10^5 rows) the decrements are about 200, 0.4
+# and 2e-6 nats, so three passes certify it and the engine has nothing
+# left to do (docs/performance.rst).
+START_NEWTON_STEPS = 4
 
 # Smallest eigenvalue of the information (scaled to unit diagonal) that
 # counts as definite, the standard errors' test.
 DEFINITE_RCOND = 1e-10
 
 
-def newton_on_all_rows(table, family, weights, coef, *, pseudo_count, update_weights):
-    """One start moved by Newton steps on the total MAP objective, or unchanged.
+def newton_on_all_rows(
+    table, family, weights, coef, *, pseudo_count, update_weights, tol
+):
+    """One start moved by Newton steps on the total MAP objective, and whether
+    they certify it.
 
     A start that EM has fitted to a subsample lies within a few standard
     errors of the maximum on all rows, where Newton's method converges
@@ -226,9 +260,10 @@ def newton_on_all_rows(table, family, weights, coef, *, pseudo_count, update_wei
     needs one pass over the rows (:func:`observed_derivatives`), which also
     evaluates the objective: a step is kept only if it raised the
     objective, and none is taken where the Hessian is not negative
-    definite; a last step of tiny decrement is taken unchecked (see
-    ``START_NEWTON_UNCHECKED``). The engine's stopping rule is untouched:
-    this only moves the start.
+    definite. The start is certified when the decrement at the last point
+    passes the engine's Newton certificate; otherwise the engine goes on
+    from the last point (``tol=0``, which asks for ``max_iter`` iterations,
+    certifies nothing here).
 
     Parameters
     ----------
@@ -244,17 +279,22 @@ def newton_on_all_rows(table, family, weights, coef, *, pseudo_count, update_wei
         Dirichlet pseudo-count of the weights (part of the objective).
     update_weights : bool
         Whether the weights move.
+    tol : float
+        The engine's ``tol`` (see :func:`~sklearn_coinem._solver.decrement_limit`).
 
     Returns
     -------
     weights : ndarray of shape (K,)
     coef : ndarray of shape (K, p)
-    polished : bool
-        Whether the last decrement was below ``START_NEWTON_UNCHECKED``
-        (and its step taken).
+    objective : float
+        Total MAP objective without the row constants at the returned
+        point, ``-inf`` if no pass was made.
+    n_passes : int
+        Passes over the rows.
+    certified : bool
     """
     if not np.all(weights > 0):
-        return weights, coef, False
+        return weights, coef, -np.inf, 0, False
     n_components, n_cols = coef.shape
     reference = int(np.argmax(weights))
     free_weights = np.flatnonzero(np.arange(n_components) != reference)
@@ -264,25 +304,29 @@ def newton_on_all_rows(table, family, weights, coef, *, pseudo_count, update_wei
     objective, grad, hess = _map_derivatives(
         table, weights, coef, free_weights, pseudo_count
     )
+    n_passes, previous, gained = 1, np.inf, 0.0
     for n_steps in range(START_NEWTON_STEPS + 1):
         step, decrement = _newton_solve(tie.T @ -hess @ tie, tie.T @ grad)
-        if step is None or decrement < START_NEWTON_DECREMENT:
-            return weights, coef, step is not None
-        checked = n_steps < START_NEWTON_STEPS
-        if not checked and decrement >= START_NEWTON_UNCHECKED:
+        if step is None:
+            break
+        limit = decrement_limit(objective + table.constant_sum, tol, table.total_weight)
+        if tol > 0 and newton_gain_left(decrement, previous, gained) < limit:
+            return weights, coef, objective, n_passes, True
+        if n_steps == START_NEWTON_STEPS:
             break
         new_weights, new_coef = _moved(weights, coef, tie @ step, free_weights)
         if not np.all(new_weights > 0):
             break
-        if not checked:
-            return new_weights, new_coef, True
-        new_objective, grad, hess = _map_derivatives(
+        new_objective, new_grad, new_hess = _map_derivatives(
             table, new_weights, new_coef, free_weights, pseudo_count
         )
+        n_passes += 1
         if not new_objective >= objective:
             break
+        previous, gained = decrement, new_objective - objective
         weights, coef, objective = new_weights, new_coef, new_objective
-    return weights, coef, False
+        grad, hess = new_grad, new_hess
+    return weights, coef, objective, n_passes, False
 
 
 def _moved(weights, coef, step, free_weights):
@@ -389,8 +433,12 @@ class BinomialRegressionMixture(BaseCountMixture):
     tol : float, default=1e-8
         First convergence filter on the change of the mean log-likelihood.
         A run then converges only once an Aitken estimate of the total
-        log-likelihood's gain left is below 1e-3 nats (the regression
-        family has no Newton polishing stage); see :class:`BinomialMixture`.
+        log-likelihood's gain left is below 1e-3 nats; see
+        :class:`BinomialMixture`. On a table of at least 32768 distinct
+        rows each start is first seeded and fitted on 2048 evenly spaced
+        rows, then takes Newton steps on all rows; a run whose Newton
+        decrement shows less than 1e-3 nats left is converged there, with
+        no EM iteration on all rows (``tol=0`` turns this off).
 
     max_iter : int, default=1000
         Maximum number of EM iterations.
@@ -448,7 +496,8 @@ class BinomialRegressionMixture(BaseCountMixture):
         Whether the best run converged.
 
     n_iter_ : int
-        EM iterations of the best run.
+        EM iterations on all rows of the best run, each Newton step's pass
+        over them counted as one (see ``tol``).
 
     lower_bound_ : float
         Mean log-likelihood of the best run.
@@ -652,45 +701,63 @@ class BinomialRegressionMixture(BaseCountMixture):
         return log_norm[:, 0] + self._family.row_constants(block), log_resp[:, 0]
 
     def _starting_points(self, table, family, weights_init, params_init):
-        """The base class's starts, refined on a large table, and the algorithm.
+        """The base class's starts, seeded and refined on a large table's
+        evenly spaced rows (:func:`refine_on_subsample`).
 
-        Starts that Newton steps on all rows took to the maximum run plain
-        EM: SQUAREM's cycles of three EM steps pay off only away from a
-        maximum, and at one the stopping rule certifies plain EM after two
-        steps, SQUAREM after five.
+        Returns the base class's ``(weights, params, lower_bound)`` plus
+        ``certified``: None, or ``(n_iter, converged)`` of the starts that
+        Newton steps on all rows took to the maximum (certified by their
+        decrement, as the engine certifies a run), which the engine then
+        returns as they are.
         """
+        subsample = evenly_spaced_rows(table, family)
         weights, params, lower_bound = super()._starting_points(
-            table, family, weights_init, params_init
+            table if subsample is None else subsample,
+            family,
+            weights_init,
+            params_init,
         )
-        algorithm = self.algorithm
-        # A warm start (lower_bound known) continues as it is; groups and
-        # dask tables have no evenly spaced rows to take.
-        if lower_bound is None and type(table) is RowTable:
-            weights, params, polished = refine_on_subsample(
-                table,
-                family,
-                weights,
-                params,
-                pseudo_count=self.pseudo_count,
-                update_weights=self.update_weights,
-                tol=self.tol,
-                algorithm=self.algorithm,
-            )
-            if polished.all():
-                algorithm = "em"
-        return weights, params, lower_bound, algorithm
+        # A warm start (lower_bound known) continues as it is.
+        if lower_bound is not None or subsample is None:
+            return weights, params, lower_bound, None
+        weights, params, lower_bound, n_iter, certified = refine_on_subsample(
+            table,
+            subsample,
+            family,
+            weights,
+            params,
+            pseudo_count=self.pseudo_count,
+            update_weights=self.update_weights,
+            tol=self.tol,
+            algorithm=self.algorithm,
+        )
+        # Newton passes count as iterations (as the engine's informations
+        # do); a start certified in more than max_iter of them is not.
+        certified &= n_iter <= self.max_iter
+        # An uncertified start begins EM afresh: its objective is recomputed.
+        lower_bound = np.where(certified, lower_bound, -np.inf)
+        n_iter = np.where(certified, n_iter, 0)
+        return weights, params, lower_bound, (n_iter, certified)
 
-    def _run(self, table, family, weights, params, lower_bound, algorithm=None):
-        """The base class's runs, with ``algorithm`` (default: the parameter's)."""
+    def _run(self, table, family, weights, params, lower_bound, certified=None):
+        """The base class's runs, with the certified starts returned as they are."""
         options = {
             "pseudo_count": self.pseudo_count,
             "update_weights": self.update_weights,
             "tol": self.tol,
             "max_iter": self.max_iter,
-            "algorithm": self.algorithm if algorithm is None else algorithm,
+            "algorithm": self.algorithm,
         }
         result = run_starts(
-            self, table, family, weights, params, lower_bound, options, self.n_jobs
+            self,
+            table,
+            family,
+            weights,
+            params,
+            lower_bound,
+            options,
+            self.n_jobs,
+            certified=certified,
         )
         return result, int(np.argmax(result.lower_bound))
 

@@ -195,6 +195,36 @@ def _blas_controller():
     return ThreadpoolController()
 
 
+def newton_gain_left(decrement, previous, gained):
+    """Estimated gain left to the maximum at a point of Newton ``decrement``.
+
+    ``previous`` is the decrement of the Newton stage's point before (inf
+    if none) and ``gained`` the objective gained from there. Where the
+    quadratic model holds the gain left is the decrement; where Newton
+    converges linearly each decrement is a fraction ``rho = decrement /
+    previous`` of the one before and each cycle gains ``kappa = gained /
+    previous`` times what the decrement before promised, so the gain left is
+    about ``kappa * decrement / (1 - rho)``, a geometric series. ``kappa`` is
+    capped at 4 and ``rho`` at 0.75, a margin of at most 16, so that
+    decrements in rounding noise still certify.
+    """
+    rho, kappa = 0.0, 1.0
+    if 0 < previous < np.inf:
+        rho, kappa = decrement / previous, gained / previous
+    return decrement * min(max(kappa, 1.0), 4.0) / (1 - min(rho, 0.75))
+
+
+def decrement_limit(total_objective, tol, total_weight):
+    """Largest Newton gain left that certifies a run.
+
+    ``_MAX_REMAINING_GAIN`` nats, and at most ``tol`` per sample (a run may
+    polish before it is quiet), but never below the total objective's
+    rounding (huge sample weights).
+    """
+    rounding = _ROUNDING * abs(total_objective) if np.isfinite(total_objective) else 0.0
+    return max(min(_MAX_REMAINING_GAIN, tol * total_weight), rounding)
+
+
 def remaining_gain(objectives, total_weight):
     """Aitken estimate of the gain of the total objective left to the maximum.
 
@@ -248,15 +278,33 @@ class _Runs:
     informations each may still evaluate (0 where Newton is unavailable).
     """
 
-    def __init__(self, weights, params, lower_bound, tol, total_weight, n_newton):
+    def __init__(
+        self,
+        weights,
+        params,
+        lower_bound,
+        tol,
+        total_weight,
+        n_newton,
+        n_iter=None,
+        converged=None,
+    ):
         n_runs = len(weights)
         self.weights = np.array(weights, dtype=float)
         self.params = {name: np.array(v, dtype=float) for name, v in params.items()}
         self.lower_bound = np.array(lower_bound, dtype=float)
         self.n_iter = np.zeros(n_runs, dtype=int)
         self.converged = np.zeros(n_runs, dtype=bool)
+        if n_iter is not None:
+            self.n_iter[:] = n_iter
+        if converged is not None:
+            self.converged[:] = converged
         self.step_max = np.ones(n_runs)
-        self.history = [[] for _ in range(n_runs)]
+        # A run that arrives certified has its objective as its history.
+        self.history = [
+            [bound] if done else []
+            for bound, done in zip(self.lower_bound, self.converged)
+        ]
         self.tol = np.full(n_runs, float(tol))
         self.first_tol = float(tol)
         self.change = np.full(n_runs, np.inf)
@@ -356,10 +404,9 @@ class _Runs:
         and at most ``tol`` per sample (a run may polish before it is quiet),
         but never below the total objective's rounding (huge sample weights).
         """
-        total = abs(self.lower_bound[run] * self.total_weight)
-        rounding = _ROUNDING * total if np.isfinite(total) else 0.0
-        bound = min(_MAX_REMAINING_GAIN, self.first_tol * self.total_weight)
-        return max(bound, rounding)
+        return decrement_limit(
+            self.lower_bound[run] * self.total_weight, self.first_tol, self.total_weight
+        )
 
     def newton_certifies(self, run, decrement):
         """Whether ``run``'s Newton decrement certifies it (and remember it).
@@ -367,26 +414,17 @@ class _Runs:
         The decrement is the gain left if the quadratic model holds; then a
         Newton step gains it and the next decrement is tiny. Where the model
         is poor (a curved ridge, a precision far from quadratic), Newton
-        converges linearly: each decrement is a fraction ``rho`` of the one
-        before, and each cycle may gain ``kappa`` times what the decrement
-        before it promised. The gain left is then about
-        ``kappa * decrement / (1 - rho)``, a geometric series; seen on two
-        overlapping beta-binomial clusters, ``rho`` 0.34-0.45 and ``kappa``
-        about 3, where the bare decrement (8e-4) certified a fit 2.4e-3 nats
-        from the maximum. ``kappa`` is capped at 4 and ``rho`` at 0.75, a
-        margin of at most 16, so that decrements in rounding noise still
-        certify.
+        converges linearly, and :func:`newton_gain_left` adds the geometric
+        series of the cycles to come; seen on two overlapping beta-binomial
+        clusters, ``rho`` 0.34-0.45 and ``kappa`` about 3, where the bare
+        decrement (8e-4) certified a fit 2.4e-3 nats from the maximum.
         """
         previous = self.last_decrement[run]
         bound = self.lower_bound[run]
-        rho, kappa = 0.0, 1.0
-        if 0 < previous < np.inf:
-            rho = decrement / previous
-            gained = (bound - self.last_newton_bound[run]) * self.total_weight
-            kappa = gained / previous
+        gained = (bound - self.last_newton_bound[run]) * self.total_weight
         self.last_decrement[run], self.last_newton_bound[run] = decrement, bound
-        margin = min(max(kappa, 1.0), 4.0) / (1 - min(rho, 0.75))
-        return decrement * margin < self.decrement_bound(run)
+        gain_left = newton_gain_left(decrement, previous, gained)
+        return gain_left < self.decrement_bound(run)
 
     def forget_newton(self, idx):
         """Start the next Newton stage of runs ``idx`` without history."""
@@ -419,6 +457,8 @@ def run_em(
     max_iter,
     algorithm="squarem",
     lower_bound=None,
+    n_iter=None,
+    converged=None,
     callback=None,
     component_labels=None,
 ):
@@ -452,6 +492,12 @@ def run_em(
         Plain EM, or SQUAREM with its monotonicity safeguard.
     lower_bound : ndarray of shape (R,), default=None
         Objective of the starting point, if known (warm start).
+    n_iter : ndarray of shape (R,) of int, default=None
+        Iterations each run has already spent (counted in the result's).
+    converged : ndarray of shape (R,) of bool, default=None
+        Runs that arrive certified at their start (a caller's Newton steps
+        whose decrement passed :func:`decrement_limit`), with their
+        objective in ``lower_bound``: they are returned as they are.
     callback : callable, default=None
         ``callback(run, n_iter, objective, change)`` after each recorded step.
     component_labels : ndarray of shape (K,), default=None
@@ -477,6 +523,8 @@ def run_em(
         tol,
         table.total_weight,
         0 if newton is None else (max_iter if mode == "first" else _MAX_NEWTON),
+        n_iter,
+        converged,
     )
     runs.newton_first = mode == "first"
     runs.information_cost = (

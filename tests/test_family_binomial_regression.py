@@ -10,7 +10,10 @@ from scipy.special import expit, log_expit, logsumexp
 from scipy.stats import binom
 from sklearn.utils import check_random_state
 
-from sklearn_coinem._binomial_regression_mixture import refine_on_subsample
+from sklearn_coinem._binomial_regression_mixture import (
+    evenly_spaced_rows,
+    refine_on_subsample,
+)
 from sklearn_coinem._families import _binomial_regression
 from sklearn_coinem._families._binomial_regression import (
     CURVATURES,
@@ -703,25 +706,52 @@ def test_init_params_on_a_subsample_is_close_to_all_rows(monkeypatch):
     assert not np.allclose(subsampled, full, atol=1e-8)
 
 
-def test_refine_on_subsample_reaches_the_same_maximum(monkeypatch):
-    """EM from a start refined on 2048 rows and by Newton ends where EM ends."""
+def test_refine_on_subsample_certifies_the_maximum():
+    """Starts seeded on 2048 rows, refined there and by Newton steps on all
+    rows, are certified at the maximum long EM reaches, and the engine
+    returns them as they are."""
     rng = np.random.default_rng(8)
     block = _simulate(rng, 40000, np.array([[-1.5, 1.0, -0.5], [1.0, -1.0, 0.8]]))
     family = BinomialRegressionFamily()
     table = RowTable.from_rows(family, block.X, block.weights, block.design)
+    subsample = evenly_spaced_rows(table, family)
+    assert 2048 <= subsample.n_distinct < 4096
     weights, params = initial_parameters(
-        table, family, 2, 1, "k-means++", check_random_state(0)
+        subsample, family, 2, 2, "k-means++", check_random_state(0)
     )
     options = {"pseudo_count": 0.0, "update_weights": True, "tol": 1e-8}
-    *refined, polished = refine_on_subsample(table, family, weights, params, **options)
-    assert not np.allclose(refined[1]["coef"], params["coef"], atol=1e-3)
-    assert polished.all()
-    results = [
-        run_em(table, family, *start, max_iter=1000, **options)
-        for start in [(weights, params), refined]
-    ]
-    assert_allclose(results[1].lower_bound, results[0].lower_bound, rtol=1e-10, atol=0)
-    assert results[1].n_iter[0] < results[0].n_iter[0]
+    refined = refine_on_subsample(table, subsample, family, weights, params, **options)
+    weights_r, params_r, lower_bound, n_iter, certified = refined
+    assert certified.all()
+    assert np.all((n_iter >= 2) & (n_iter <= 5))
+    # The objective is the full log-likelihood (scipy's) of the returned point.
+    total = table.total_weight
+    assert_allclose(
+        lower_bound * total,
+        _scipy_log_lik(block, params_r["coef"], weights_r),
+        rtol=1e-12,
+    )
+    # Long EM from the raw starts: the certificate holds to 1e-3 nats.
+    em = run_em(
+        table, family, weights, params, max_iter=5000, **dict(options, tol=1e-13)
+    )
+    assert np.all(np.abs(em.lower_bound - lower_bound) * total < 2e-3)
+    # The engine returns certified runs untouched.
+    result = run_em(
+        table,
+        family,
+        weights_r,
+        params_r,
+        max_iter=1000,
+        lower_bound=lower_bound,
+        n_iter=n_iter,
+        converged=certified,
+        **options,
+    )
+    assert_array_equal(result.params["coef"], params_r["coef"])
+    assert_array_equal(result.lower_bound, lower_bound)
+    assert_array_equal(result.n_iter, n_iter)
+    assert result.converged.all()
 
 
 def _logit_log_lik(block, theta, free_weights, weights, n_cols):
@@ -809,21 +839,37 @@ def test_newton_on_all_rows_reaches_the_em_maximum(shared, pseudo_count):
         **options,
     )
     assert em.converged[0]
-    weights, newton_coef, polished = newton_on_all_rows(
+    weights, newton_coef, objective, n_passes, certified = newton_on_all_rows(
         table,
         family,
         np.array([0.4, 0.6]),
         start_coef,
         pseudo_count=pseudo_count,
         update_weights=True,
+        tol=1e-8,
     )
-    assert polished
-    assert_allclose(newton_coef, em.params["coef"][0], atol=1e-5)
-    assert_allclose(weights, em.weights[0], atol=1e-6)
+    assert certified
+    assert 2 <= n_passes <= 5
+    # Certified: within 1e-3 nats of the maximum (scipy's log-likelihood
+    # of the EM fit at tol=1e-12), about 0.002 standard errors here.
+    gap = (
+        _scipy_log_lik(block, em.params["coef"], em.weights)[0]
+        - (_scipy_log_lik(block, newton_coef[None], weights[None])[0])
+    )
+    gap += pseudo_count * (np.log(em.weights[0]) - np.log(weights)).sum()
+    assert -1e-6 < gap < 1e-3
+    assert_allclose(newton_coef, em.params["coef"][0], atol=1e-3)
+    assert_allclose(weights, em.weights[0], atol=1e-4)
     if shared is not None:
         assert_array_equal(newton_coef[0, 1], newton_coef[1, 1])
-    # The maximum by scipy: every free direction is flat there.
+    # The objective returned is scipy's log-likelihood plus the prior there.
     prior = pseudo_count * np.log(weights).sum()
+    assert_allclose(
+        objective + table.constant_sum,
+        _scipy_log_lik(block, newton_coef[None], weights[None])[0] + prior,
+        rtol=1e-12,
+    )
+    # The maximum by scipy: every free direction is flat there.
     assert _scipy_log_lik(block, newton_coef[None], weights[None])[0] + prior >= (
         _scipy_log_lik(block, start_coef[None], np.array([[0.4, 0.6]]))[0]
         + pseudo_count * np.log([0.4, 0.6]).sum()
