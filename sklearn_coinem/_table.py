@@ -183,9 +183,12 @@ def _ordinal_codes(column):
 
     Integral values with a small range are their own codes (shifted to 0);
     others are ranked by ``np.unique``. Equal values (0.0 and -0.0 too) get
-    equal codes.
+    equal codes; a constant column gets None (one code).
     """
     low, high = column.min(), column.max()
+    if low == high:
+        # A constant column (an intercept) orders nothing: no codes.
+        return None, 1
     if high - low < len(column) and np.array_equal(column, np.round(column)):
         return (column - low).astype(np.int64), int(high - low) + 1
     values, codes = np.unique(column, return_inverse=True)
@@ -204,6 +207,8 @@ def _lexicographic_order(prefix, by_column):
     key, n_keys = np.zeros(len(by_column), dtype=np.int64), 1
     for column in prefix:
         codes, n_codes = _ordinal_codes(column)
+        if n_codes == 1:
+            continue
         if n_keys * n_codes > _MAX_PREFIX_KEYS:
             # Too many combinations for one key: a sort over every column,
             # the distinct one as its rank.

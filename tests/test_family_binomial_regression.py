@@ -515,6 +515,30 @@ def test_identifiability_problem():
     assert "rank below" in family.identifiability_problem(collinear, 1)
 
 
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("kind", ["full", "collinear", "rare", "near"])
+def test_full_column_rank_agrees_with_matrix_rank(kind, seed):
+    """The subset shortcut answers as np.linalg.matrix_rank on all rows:
+    a generic design, an exactly collinear column, a column that only a
+    few rows (none of the evenly spaced ones, mostly) make independent, and
+    a column independent only at the 1e-13 level."""
+    from sklearn_coinem._families._binomial_regression import full_column_rank
+
+    rng = np.random.default_rng(seed)
+    n_rows = 5000
+    design = np.column_stack([np.ones(n_rows), rng.normal(size=(n_rows, 2))])
+    last = {
+        "full": rng.normal(size=n_rows),
+        "collinear": design[:, 1] - 2 * design[:, 2],
+        "rare": np.where(np.arange(n_rows) == 4999 - seed, 1.0, 0.0),
+        "near": design[:, 1] + 1e-13 * rng.normal(size=n_rows),
+    }[kind]
+    design = np.column_stack([design, last])
+    expected = np.linalg.matrix_rank(design) == design.shape[1]
+    assert full_column_rank(design) == expected
+    assert expected == (kind in ("full", "rare"))
+
+
 def test_sample_moments():
     """Sampled success fractions average to expit(design @ coef) per component."""
     rng = np.random.default_rng(10)

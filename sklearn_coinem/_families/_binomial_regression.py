@@ -226,6 +226,29 @@ def weighted_outer_sums(weights, design, columns=None):
     return sums.reshape(n_runs, n_components, n_cols, n_cols)
 
 
+# Rows per design column that full_column_rank tries first.
+RANK_ROWS_PER_COLUMN = 64
+
+
+def full_column_rank(design):
+    """Whether ``np.linalg.matrix_rank(design)`` is the number of columns.
+
+    Tried first on evenly spaced rows: the smallest singular value of a
+    subset of the rows is at most the whole design's, so a subset's above
+    matrix_rank's tolerance for the whole (``S.max() * max(M, N) * eps``,
+    with the Frobenius norm, which is at least ``S.max()``) proves full
+    rank without the SVD of every row; otherwise that SVD decides.
+    """
+    n_rows, n_cols = design.shape
+    step = n_rows // (RANK_ROWS_PER_COLUMN * n_cols)
+    if step > 1:
+        flat = design.ravel()
+        tol = np.sqrt(flat @ flat) * max(design.shape) * np.finfo(float).eps
+        if np.linalg.svd(design[::step], compute_uv=False).min() > tol:
+            return True
+    return np.linalg.matrix_rank(design) == n_cols
+
+
 def add_ridge(hess):
     """``hess`` plus a ridge relative to its mean diagonal (never singular)."""
     n_cols = hess.shape[-1]
@@ -656,18 +679,16 @@ class BinomialRegressionFamily(ComponentFamily):
             design, X = design[positive], X[positive]
         trials = row_sums(X)
         n_cols = design.shape[1]
-        if np.linalg.matrix_rank(design) < n_cols:
+        if not full_column_rank(design):
             return (
                 f"The design has rank below its {n_cols} columns: the "
                 "coefficients are not identifiable even with one component."
             )
         needed = 2 * n_components - 1
         eligible = trials >= needed
-        rank = n_cols
-        if needed > 1 and not eligible.all():
-            rank = np.linalg.matrix_rank(design[eligible])
-        if rank >= n_cols:
+        if needed <= 1 or eligible.all() or full_column_rank(design[eligible]):
             return None
+        rank = np.linalg.matrix_rank(design[eligible])
         return (
             f"A mixture of {n_components} binomial regressions may not be "
             f"identifiable from these data: the rows with at least "
