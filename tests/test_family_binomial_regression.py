@@ -778,6 +778,32 @@ def test_refine_on_subsample_certifies_the_maximum():
     assert result.converged.all()
 
 
+@pytest.mark.parametrize("em_iter", [0, 1, 9])
+def test_subsample_maxima_are_maxima(em_iter, monkeypatch):
+    """EM then Newton steps on the subsample (or EM alone where Newton
+    fails, from cruder starts) end at the maximum long EM reaches there."""
+    from sklearn_coinem import _binomial_regression_mixture as brm
+
+    monkeypatch.setattr(brm, "SUBSAMPLE_EM_ITER", em_iter)
+    rng = np.random.default_rng(9)
+    block = _simulate(rng, 3000, np.array([[-1.5, 1.0, -0.5], [1.0, -1.0, 0.8]]))
+    family = BinomialRegressionFamily()
+    table = RowTable.from_rows(family, block.X, block.weights, block.design)
+    weights, params = initial_parameters(
+        table, family, 2, 3, "k-means++", check_random_state(1)
+    )
+    options = {"pseudo_count": 0.0, "update_weights": True, "tol": 1e-8}
+    moved_w, moved_p = brm._subsample_maxima(table, family, weights, params, options)
+    em = run_em(
+        table, family, weights, params, max_iter=5000, **dict(options, tol=1e-13)
+    )
+    # The maximum in each start's basin, to the certificate's 1e-3 nats.
+    gap = _scipy_log_lik(block, em.params["coef"], em.weights) - _scipy_log_lik(
+        block, moved_p["coef"], moved_w
+    )
+    assert np.all(np.abs(gap) < 1e-3)
+
+
 def _logit_log_lik(block, theta, free_weights, weights, n_cols):
     """scipy log-likelihood at (free logits, coef) with the reference logit 0.
 
