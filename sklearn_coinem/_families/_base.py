@@ -274,8 +274,9 @@ class ComponentFamily:
         Returns
         -------
         score : ndarray of shape (n_free,)
+            None (the default): the engine certifies by the information.
         """
-        raise NotImplementedError
+        return None
 
     def delta_jacobians(self, params, basis):
         """Derivatives of every natural parameter in the free basis.
