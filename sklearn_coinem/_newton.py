@@ -1,11 +1,17 @@
 """Newton polishing of EM fits: steps and a certificate from the information."""
 
+from dataclasses import dataclass
+
 import numpy as np
+from sklearn.utils import Bunch
 
 from sklearn_coinem._families._base import ComponentFamily
 from sklearn_coinem._inference import (
     _SINGULAR_RCOND,
     _delta_jacobians,
+    _expected_statistics,
+    _free_basis,
+    _weight_scores,
     observed_information,
 )
 
@@ -66,8 +72,36 @@ def polish_mode(family, params, n_features, update_weights):
     return "first" if cost <= _CHEAP_INFORMATION else "after_tail"
 
 
+@dataclass
+class QuadraticModel:
+    """The quadratic model of the objective at one point: its Hessian, factored.
+
+    ``free`` is the free basis of the point (:func:`_inference._free_basis`);
+    the Hessian ``-info`` in that basis is kept as the eigendecomposition of
+    ``info`` rescaled to unit diagonal (``scale``, ``eigenvalues``,
+    ``vectors``). ``decrement`` is the Newton decrement at the point, ``inf``
+    where ``info`` is not positive definite.
+    """
+
+    free: Bunch
+    scale: np.ndarray
+    eigenvalues: np.ndarray
+    vectors: np.ndarray
+    decrement: float
+
+    def decrement_of(self, score):
+        """``score' info^{-1} score / 2``: the decrement of this Hessian at ``score``.
+
+        ``inf`` where the Hessian is not negative definite.
+        """
+        if not np.isfinite(self.decrement):
+            return np.inf
+        projected = self.vectors.T @ (self.scale * score)
+        return float(projected @ (projected / self.eigenvalues)) / 2
+
+
 def newton_step(table, family, weights, params, *, pseudo_count, update_weights):
-    """Newton step of the total MAP objective, and its Newton decrement.
+    """Newton step of the total MAP objective, and its quadratic model.
 
     The objective is the weighted log-likelihood plus the log prior (of the
     weights and of the family's parameters). Its Hessian in the free basis
@@ -97,24 +131,85 @@ def newton_step(table, family, weights, params, *, pseudo_count, update_weights)
         ``"weights"`` and each parameter name -> the step in the natural
         parameters (the free step carried by the family's jacobians); None
         when the Hessian is not negative definite or nothing is free.
-    decrement : float
-        The Newton decrement in nats (``inf`` when ``step`` is None).
+    model : QuadraticModel or None
+        The Hessian and the Newton decrement in nats (``model.decrement``,
+        ``inf`` when the Hessian is not negative definite); None when
+        nothing is free or the information is not finite.
     """
     row_weight = table.total_weight / max(1, table.n_distinct)
     info, score, free = observed_information(
         table, family, weights, params, update_weights, row_weight
     )
     if free.n_free == 0:
-        return None, np.inf
+        return None, None
     prior_score, prior_info = _prior_derivatives(
         family, weights, params, free, pseudo_count, update_weights
     )
-    free_step, definite = _solve_definite(info + prior_info, score + prior_score)
-    if free_step is None:
-        return None, np.inf
+    solved = _solve_definite(info + prior_info, score + prior_score)
+    if solved is None:
+        return None, None
+    free_step, definite, factors = solved
     decrement = float((score + prior_score) @ free_step) / 2 if definite else np.inf
+    model = QuadraticModel(free, *factors, decrement)
     jacobians = _delta_jacobians(family, weights, params, free)
-    return {name: jac @ free_step for name, jac in jacobians.items()}, decrement
+    return {name: jac @ free_step for name, jac in jacobians.items()}, model
+
+
+def has_quasi_decrement(family):
+    """Whether ``family`` gives its score from the E-step statistics."""
+    return type(family).complete_score is not ComponentFamily.complete_score
+
+
+def quasi_decrement(
+    table, family, weights, params, model, *, pseudo_count, update_weights
+):
+    """Decrement at a new point of the quadratic model kept from an earlier one.
+
+    ``g' H^{-1} g / 2`` with the score ``g`` of the total MAP objective at
+    ``(weights, params)``, in the free basis of ``model``, and the Hessian
+    ``H`` of ``model``: a quasi-Newton decrement. The observed score is the
+    complete-data score at the current responsibilities (Fisher's identity),
+    which the family computes from the E-step statistics
+    (:meth:`ComponentFamily.complete_score`): one E-step, where the
+    information costs many. Near a maximum, after a Newton step from the
+    model's point, it estimates the Newton decrement here (how well is the
+    caller's to judge). ``inf`` where a weight or a parameter reached or
+    left the boundary since (the free bases differ in what they hold
+    fixed), or the Hessian was not negative definite.
+    """
+    if not np.isfinite(model.decrement):
+        return np.inf
+    free = model.free
+    nk, stats = table.map_reduce(_expected_statistics, family, weights, params)
+    row_weight = table.total_weight / max(1, table.n_distinct)
+    here = _free_basis(family, weights, params, nk, stats, update_weights, row_weight)
+    if not _same_boundary(here, free):
+        return np.inf
+    score = np.empty(free.n_free)
+    n_weights = len(free.weights)
+    score[:n_weights] = _weight_scores(weights, free) @ nk
+    score[n_weights:] = family.complete_score(params, nk, stats, free.component)
+    prior_score, _ = _prior_derivatives(
+        family, weights, params, free, pseudo_count, update_weights
+    )
+    return model.decrement_of(score + prior_score)
+
+
+def _same_boundary(first, second):
+    """Whether two free bases hold the same weights and parameters fixed.
+
+    Their references may differ (the largest weight or probability may
+    change): any reference parametrises the same free coordinates.
+    """
+    return (
+        np.array_equal(first.weight_boundary, second.weight_boundary)
+        and np.array_equal(first.component.empty, second.component.empty)
+        and first.component.boundary.keys() == second.component.boundary.keys()
+        and all(
+            np.array_equal(value, second.component.boundary[name])
+            for name, value in first.component.boundary.items()
+        )
+    )
 
 
 def _prior_derivatives(family, weights, params, free, pseudo_count, update_weights):
@@ -138,7 +233,7 @@ def _prior_derivatives(family, weights, params, free, pseudo_count, update_weigh
 
 
 def _solve_definite(info, score):
-    """Modified Newton step ``|info|^{-1} score`` and whether ``info`` is definite.
+    """Modified Newton step ``|info|^{-1} score``, whether ``info`` is definite.
 
     The information is rescaled to unit diagonal and eigen-decomposed (a
     small matrix; LAPACK's inverse from a Cholesky factor, ``dpotri``, spins
@@ -147,12 +242,13 @@ def _solve_definite(info, score):
     test of the standard errors, and the step is then Newton's. Otherwise
     it uses the absolute eigenvalues, floored at ``_MIN_CURVATURE``:
     uphill along directions of negative or no curvature (a ridge EM crawls
-    along), with a length the caller's safeguard checks. Returns
-    (None, False) for a non-finite information or a non-positive diagonal.
+    along), with a length the caller's safeguard checks. The third value is
+    the factors ``(scale, eigenvalues, vectors)`` of the rescaled ``info``.
+    Returns None for a non-finite information or a non-positive diagonal.
     """
     diag = np.diag(info)
     if not np.all(np.isfinite(info)) or np.any(diag <= 0):
-        return None, False
+        return None
     scale = 1.0 / np.sqrt(diag)
     eigenvalues, vectors = np.linalg.eigh(info * np.outer(scale, scale))
     definite = eigenvalues[0] > _SINGULAR_RCOND
@@ -160,4 +256,4 @@ def _solve_definite(info, score):
     if not definite:
         curvature = np.maximum(np.abs(eigenvalues), _MIN_CURVATURE)
     step = scale * (vectors @ ((vectors.T @ (scale * score)) / curvature))
-    return step, definite
+    return step, definite, (scale, eigenvalues, vectors)

@@ -55,6 +55,15 @@ _MAX_TAIL = 5
 # information certifies it; flat ridges take more.
 _MAX_NEWTON = 12
 
+# The quasi-Newton certificate (``_Runs.quasi_certifies``): after a full
+# Newton step of decrement at most _QUASI_MAX_DECREMENT nats, the decrement
+# at the new point with the old Hessian certifies if it is at most
+# _QUASI_RHO of the old one (Newton converging quadratically) and
+# _QUASI_MARGIN times it is below the bound.
+_QUASI_MAX_DECREMENT = 1.0
+_QUASI_RHO = 1e-3
+_QUASI_MARGIN = 10.0
+
 # Halvings of a Newton step that leaves the parameter space, and tries
 # (one E-step each) of a step that lowers the objective.
 _MAX_HALVINGS = 20
@@ -319,6 +328,9 @@ class _Runs:
         # stage, and the objective recorded when it was evaluated.
         self.last_decrement = np.full(n_runs, np.inf)
         self.last_newton_bound = np.full(n_runs, -np.inf)
+        # The quadratic model of each run's last full Newton step, kept for
+        # one quasi-Newton certificate at the point it led to (or None).
+        self.models = [None] * n_runs
 
     def get(self, idx):
         return self.weights[idx], take_runs(self.params, idx)
@@ -426,10 +438,38 @@ class _Runs:
         gain_left = newton_gain_left(decrement, previous, gained)
         return gain_left < self.decrement_bound(run)
 
+    def quasi_certifies(self, run, decrement):
+        """Whether a quasi-Newton ``decrement`` certifies ``run``.
+
+        ``decrement`` is the gain left at the run's point predicted with the
+        Hessian of the point of its last Newton decrement ``d``, from which
+        a whole Newton step led here. The Hessians differ by the third
+        derivatives along the step ``s``, and so does the score here from
+        the model's zero: in units of the old Hessian, a relative change
+        ``eps`` of the Hessian leaves a decrement of about ``eps**2 d / 4``.
+        A new decrement of at most ``_QUASI_RHO`` times ``d`` is thus the
+        evidence that the Hessian changed by a few percent (along ``s``;
+        the step is short, ``d`` at most ``_QUASI_MAX_DECREMENT``, so that
+        the third derivatives have little room), and ``_QUASI_MARGIN``
+        times the decrement must be below :meth:`decrement_bound`, which
+        allows the Hessian here to be ten times flatter than the old one
+        along the score. Where the quadratic model was poor (Newton
+        converging linearly) the ratio is large, and the run evaluates the
+        information instead.
+        """
+        previous = self.last_decrement[run]
+        return (
+            0 < previous <= _QUASI_MAX_DECREMENT
+            and decrement <= _QUASI_RHO * previous
+            and decrement * _QUASI_MARGIN < self.decrement_bound(run)
+        )
+
     def forget_newton(self, idx):
         """Start the next Newton stage of runs ``idx`` without history."""
         self.last_decrement[idx] = np.inf
         self.last_newton_bound[idx] = -np.inf
+        for run in np.atleast_1d(idx):
+            self.models[run] = None
 
     def certify(self, idx, quiet, start):
         """Mark converged the quiet runs whose remaining gain is small enough.
@@ -667,7 +707,7 @@ def _start_tail(runs, idx):
 
 
 def _newton_map(table, family, params, pseudo_count, update_weights):
-    """``newton(weights, params) -> (step, decrement)`` for one run, and when.
+    """The Newton steps and certificates of one run (:class:`_Newton`), and when.
 
     The second value is :func:`_newton.polish_mode`; the first is None where
     that is None (the family lacks the hooks or its information costs more
@@ -679,57 +719,84 @@ def _newton_map(table, family, params, pseudo_count, update_weights):
     mode = _newton.polish_mode(family, params, table.X.shape[1], update_weights)
     if mode is None:
         return None, None
+    return _Newton(table, family, pseudo_count, update_weights), mode
 
-    def newton(run_weights, run_params):
+
+class _Newton:
+    """Newton steps and quasi-Newton decrements of one run at a time."""
+
+    def __init__(self, table, family, pseudo_count, update_weights):
+        from sklearn_coinem import _newton
+
+        self.table, self.family = table, family
+        self.options = {"pseudo_count": pseudo_count, "update_weights": update_weights}
+        self.has_quasi = _newton.has_quasi_decrement(family)
+
+    def step(self, weights, params):
+        """``(step, model)`` of :func:`_newton.newton_step`."""
+        from sklearn_coinem import _newton
+
         try:
             return _newton.newton_step(
-                table,
-                family,
-                run_weights,
-                run_params,
-                pseudo_count=pseudo_count,
-                update_weights=update_weights,
+                self.table, self.family, weights, params, **self.options
             )
         except NotImplementedError:
             # No information for these rows (the Dirichlet-multinomial's
             # beyond its tail histograms): the run takes the Aitken tail.
-            return None, np.inf
+            return None, None
 
-    return newton, mode
+    def quasi_decrement(self, weights, params, model):
+        """:func:`_newton.quasi_decrement` at ``(weights, params)``."""
+        from sklearn_coinem import _newton
+
+        return _newton.quasi_decrement(
+            self.table, self.family, weights, params, model, **self.options
+        )
 
 
 def _newton_cycle(runs, idx, em_map, newton, coords, callback):
     """Certify runs ``idx`` by the Newton decrement, or move them by a Newton step.
 
-    Each run evaluates its observed information (counted as one iteration):
-    a decrement below ``_MAX_REMAINING_GAIN`` certifies it, with a margin
-    where Newton converges only linearly (:meth:`_Runs.newton_certifies`).
-    Otherwise the Newton step, halved until it stays in the parameter
-    space, is taken if its objective is at least the last recorded one,
-    followed by one EM step (so the recorded objectives never decrease);
-    the run then polishes again. Where the Hessian is not negative
-    definite the step is a modified Newton step
-    (``_newton._solve_definite``) and certifies nothing. A run whose step
-    fails, or that has spent its ``_MAX_NEWTON`` informations, falls back
-    to the plain EM tail.
+    A run that arrives by a full Newton step first tries the quasi-Newton
+    certificate (one E-step, counted as an iteration): the decrement with
+    the Hessian of the step's start (:meth:`_Runs.quasi_certifies`). The
+    others, and those it does not certify, evaluate their observed
+    information (counted as one iteration): a decrement below
+    ``_MAX_REMAINING_GAIN`` certifies, with a margin where Newton converges
+    only linearly (:meth:`_Runs.newton_certifies`). Otherwise the Newton
+    step, halved until it stays in the parameter space, is taken if its
+    objective is at least the last recorded one, followed by one EM step
+    (so the recorded objectives never decrease); the run then polishes
+    again. Where the Hessian is not negative definite the step is a
+    modified Newton step (``_newton._solve_definite``) and certifies
+    nothing. A run whose step fails, or that has spent its ``_MAX_NEWTON``
+    informations, falls back to the plain EM tail.
     """
-    moving, steps = [], []
+    moving, steps, models = [], [], []
     for run in idx:
-        step, decrement = newton(*runs.get(run))
+        if _quasi_certified(runs, run, newton):
+            continue
+        step, model = newton.step(*runs.get(run))
         runs.n_iter[run] += 1
         runs.newton_left[run] -= 1
+        decrement = np.inf if model is None else model.decrement
         if runs.newton_certifies(run, decrement):
             runs.converged[run] = True
         elif step is not None:
             moving.append(run)
             steps.append(step)
+            models.append(model)
     moving = np.array(moving, dtype=int)
     failed = idx[~runs.converged[idx] & ~np.isin(idx, moving)]
     if moving.size:
         step_w = np.stack([step.pop("weights") for step in steps])
         step_p = {name: np.stack([step[name] for step in steps]) for name in steps[0]}
-        lost = _line_search(runs, moving, em_map, coords, step_w, step_p, callback)
+        lost, full = _line_search(
+            runs, moving, em_map, coords, step_w, step_p, callback
+        )
         failed = np.concatenate([failed, lost])
+        for run, model, whole in zip(moving, models, full):
+            runs.models[run] = model if whole else None
     # A run out of informations certifies, if it can, by the Aitken rule.
     spent = idx[~runs.converged[idx] & (runs.newton_left[idx] <= 0)]
     failed = np.union1d(failed, spent)
@@ -737,6 +804,20 @@ def _newton_cycle(runs, idx, em_map, newton, coords, callback):
     runs.polish_gate[failed] = 0.0
     runs.forget_newton(failed)
     _start_tail(runs, failed)
+
+
+def _quasi_certified(runs, run, newton):
+    """Try the quasi-Newton certificate of ``run``; whether it converged.
+
+    Each kept model serves once; the try costs one E-step.
+    """
+    model, runs.models[run] = runs.models[run], None
+    if model is None or not newton.has_quasi or not np.isfinite(model.decrement):
+        return False
+    decrement = newton.quasi_decrement(*runs.get(run), model)
+    runs.n_iter[run] += 1
+    runs.converged[run] = runs.quasi_certifies(run, decrement)
+    return runs.converged[run]
 
 
 def _line_search(runs, idx, em_map, coords, step_w, step_p, callback):
@@ -748,7 +829,7 @@ def _line_search(runs, idx, em_map, coords, step_w, step_p, callback):
     A run that finds such a point records it and takes the EM step from
     it. Returns the runs that found none, or whose gain was negligible (a
     flat ridge, as in a model the data cannot identify: the Aitken rule
-    certifies those).
+    certifies those), and which of ``idx`` took the whole step (``t = 1``).
     """
     t = np.ones(len(idx))
     pending = np.ones(len(idx), dtype=bool)
@@ -779,7 +860,8 @@ def _line_search(runs, idx, em_map, coords, step_w, step_p, callback):
         t[rows[~better]] /= 2
         if not pending.any():
             break
-    return idx[pending | outside | stalled]
+    lost = pending | outside | stalled
+    return idx[lost], ~lost & (t == 1)
 
 
 def _halve_into(coords, weights, params, step_w, step_p, t):

@@ -515,10 +515,10 @@ def test_newton_decrement_estimates_the_gain_left():
     _, _, best = _scipy_maximum(X, w, p, 1e-6)
     gain = best - _map_objective(X, w, p, 1e-6)
     assert gain > 0.1
-    step, decrement = newton_step(
+    step, model = newton_step(
         table, FAMILY, w, {"probs": p}, pseudo_count=1e-6, update_weights=True
     )
-    assert_allclose(decrement, gain, rtol=0.1)
+    assert_allclose(model.decrement, gain, rtol=0.1)
     after = _map_objective(X, w + step["weights"], p + step["probs"], 1e-6)
     assert best - after < 0.25 * gain
 
@@ -735,3 +735,199 @@ def test_newton_certificate_margin_where_newton_converges_linearly():
     assert runs.newton_certifies(0, 6e-5)
     runs.forget_newton(np.array([0]))
     assert runs.newton_certifies(0, 7.95e-4)
+
+
+def _dice(rng, n_samples):
+    """Two three-faced dice, 10..30 throws per row."""
+    probs = np.array([[0.5, 0.3, 0.2], [0.2, 0.3, 0.5]])
+    component = rng.integers(2, size=n_samples)
+    return rng.multinomial(rng.integers(10, 31, size=n_samples), probs[component])
+
+
+def _dice_objective(X, weights, probs, pseudo_count=1e-6):
+    """Total MAP objective of dice with scipy's multinomial (the reference)."""
+    log_joint = np.column_stack(
+        [multinomial.logpmf(X, X.sum(axis=1), p) for p in probs]
+    )
+    log_lik = logsumexp(log_joint + np.log(weights), axis=1).sum()
+    return log_lik + pseudo_count * (np.log(weights).sum() + np.log(probs).sum())
+
+
+def _near_dice_maximum(X, n_steps):
+    """Weights and probs after ``n_steps`` plain EM steps from a fixed start."""
+    weights, probs = np.array([[0.4, 0.6]]), np.array([[[0.4, 0.3, 0.3]] * 2])
+    probs[0, 1] = [0.3, 0.3, 0.4]
+    with _solver.stopping_rule("change"):
+        near = _run(
+            _table(X), weights, probs, algorithm="em", tol=0.0, max_iter=n_steps
+        )
+    return near.weights[0], near.params["probs"][0]
+
+
+def test_quadratic_model_decrement_of_a_quadratic_objective():
+    """With the Hessian of a quadratic, the decrement anywhere is its gain left."""
+    rng = np.random.default_rng(30)
+    root = rng.normal(size=(4, 4))
+    curvature = root @ root.T + 0.1 * np.eye(4)
+    top = rng.normal(size=4)
+
+    def gain_left(x):
+        return (x - top) @ curvature @ (x - top) / 2
+
+    start = rng.normal(size=4)
+    score = curvature @ (top - start)
+    step, definite, factors = _newton._solve_definite(curvature, score)
+    model = _newton.QuadraticModel(None, *factors, float(score @ step) / 2)
+    assert definite
+    assert_allclose(step, top - start)
+    for point in (start, rng.normal(size=4), top + 1e-3 * rng.normal(size=4)):
+        decrement = model.decrement_of(curvature @ (top - point))
+        assert_allclose(decrement, gain_left(point), rtol=1e-10)
+    saddle = np.array([[1.0, 2.0], [2.0, 1.0]])
+    _, definite, factors = _newton._solve_definite(saddle, np.ones(2))
+    assert not definite
+    assert _newton.QuadraticModel(None, *factors, np.inf).decrement_of(np.ones(2)) == (
+        np.inf
+    )
+
+
+def test_quasi_decrement_matches_a_scipy_newton_decrement():
+    """The score from the E-step statistics and the Louis information give the
+    decrement of scipy's objective, by finite differences in the free basis."""
+    X = _dice(np.random.default_rng(31), 2000)
+    weights, probs = _near_dice_maximum(X, 4)
+    table = _table(X)
+    options = {"pseudo_count": 1e-6, "update_weights": True}
+    _, model = newton_step(table, FAMILY, weights, {"probs": probs}, **options)
+    jacobians = _newton._delta_jacobians(FAMILY, weights, {"probs": probs}, model.free)
+
+    def objective(z):
+        return _dice_objective(
+            X, weights + jacobians["weights"] @ z, probs + jacobians["probs"] @ z
+        )
+
+    h = 1e-4
+    eye = np.eye(model.free.n_free) * h
+    gradient = np.array([(objective(e) - objective(-e)) / (2 * h) for e in eye])
+    hessian = np.array(
+        [
+            [
+                objective(a + b)
+                - objective(a - b)
+                - objective(b - a)
+                + objective(-a - b)
+                for b in eye
+            ]
+            for a in eye
+        ]
+    ) / (4 * h * h)
+    reference = -gradient @ np.linalg.solve(hessian, gradient) / 2
+    assert reference > 1e-2
+    assert_allclose(model.decrement, reference, rtol=1e-4)
+    # The model's own point: the statistics' score is the information's.
+    quasi = _newton.quasi_decrement(
+        table, FAMILY, weights, {"probs": probs}, model, **options
+    )
+    assert_allclose(quasi, model.decrement, rtol=1e-9)
+
+
+def test_quasi_decrement_after_a_newton_step_is_the_exact_one():
+    """One Newton step later, the old Hessian gives the new decrement closely."""
+    X = _dice(np.random.default_rng(32), 2000)
+    weights, probs = _near_dice_maximum(X, 4)
+    table = _table(X)
+    options = {"pseudo_count": 1e-6, "update_weights": True}
+    step, model = newton_step(table, FAMILY, weights, {"probs": probs}, **options)
+    weights, probs = weights + step["weights"], probs + step["probs"]
+    _, exact = newton_step(table, FAMILY, weights, {"probs": probs}, **options)
+    quasi = _newton.quasi_decrement(
+        table, FAMILY, weights, {"probs": probs}, model, **options
+    )
+    assert exact.decrement < 1e-3 * model.decrement
+    assert_allclose(quasi, exact.decrement, rtol=0.05)
+
+
+def test_quasi_decrement_refuses_a_changed_boundary():
+    """A weight that reached the boundary since the model leaves no estimate."""
+    X = _dice(np.random.default_rng(33), 2000)
+    weights, probs = _near_dice_maximum(X, 4)
+    table = _table(X)
+    options = {"pseudo_count": 1e-6, "update_weights": True}
+    _, model = newton_step(table, FAMILY, weights, {"probs": probs}, **options)
+    empty = np.array([1.0, 1e-30])
+    quasi = _newton.quasi_decrement(
+        table, FAMILY, empty, {"probs": probs}, model, **options
+    )
+    assert quasi == np.inf
+
+
+def test_quasi_certificate_rule():
+    """Certified only after a short step, by a tiny ratio and with a margin."""
+    runs = _runs_for_certificate()
+    assert not runs.newton_certifies(0, 0.05)
+    assert runs.quasi_certifies(0, 1e-6)
+    # Newton did not converge quadratically: a ratio of 2e-3 (bound met).
+    assert not runs.quasi_certifies(0, 1e-4)
+    runs = _runs_for_certificate()
+    assert not runs.newton_certifies(0, 0.5)
+    # A ratio of 4e-4, but not ten times below the bound.
+    assert not runs.quasi_certifies(0, 2e-4)
+    assert runs.quasi_certifies(0, 9e-5)
+    runs = _runs_for_certificate()
+    assert not runs.newton_certifies(0, 2.0)
+    # A long step: the Hessian may have changed, whatever the ratio.
+    assert not runs.quasi_certifies(0, 1e-9)
+    runs = _runs_for_certificate()
+    assert not runs.quasi_certifies(0, 1e-9)
+
+
+def _counting(monkeypatch, owner, name):
+    """Replace ``owner.name`` by a wrapper that records what it returns."""
+    results, function = [], getattr(owner, name)
+
+    def counting(*args, **kwargs):
+        results.append(function(*args, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(owner, name, counting)
+    return results
+
+
+def test_quasi_certified_fit_is_within_the_bound_of_scipy_maximum(monkeypatch):
+    """A plain EM fit that the quasi-Newton decrement certifies is within
+    ``_MAX_REMAINING_GAIN`` of scipy's maximum, at the cost of one E-step."""
+    certified = _counting(monkeypatch, _solver._Runs, "quasi_certifies")
+    informations = _counting(monkeypatch, _newton, "newton_step")
+    X = _dice(np.random.default_rng(34), 4000)
+    weights, probs = _starts(np.random.default_rng(35), 1, 2, 3)
+    result = _run(_table(X), weights, probs, algorithm="em", tol=1e-6)
+    assert result.converged[0]
+    assert certified == [True]
+    assert len(informations) == 1
+    fitted_w, fitted_p = result.weights[0], result.params["probs"][0]
+
+    def negative(z):
+        w = np.exp(z[:2]) / np.exp(z[:2]).sum()
+        p = np.exp(z[2:].reshape(2, 3))
+        return -_dice_objective(X, w, p / p.sum(axis=1, keepdims=True))
+
+    start = np.log(np.concatenate([fitted_w, fitted_p.ravel()]))
+    best = minimize(negative, start, method="BFGS", options={"gtol": 1e-8})
+    gain_left = negative(start) - best.fun
+    assert gain_left < _MAX_REMAINING_GAIN
+
+
+def test_quasi_certificate_refused_falls_back_to_the_information(monkeypatch):
+    """Where the quasi-Newton ratio test fails the run evaluates the information,
+    and ends at the same point."""
+    X = _dice(np.random.default_rng(34), 4000)
+    weights, probs = _starts(np.random.default_rng(35), 1, 2, 3)
+    quasi = _run(_table(X), weights, probs, algorithm="em", tol=1e-6)
+    monkeypatch.setattr(_solver, "_QUASI_RHO", 0.0)
+    informations = _counting(monkeypatch, _newton, "newton_step")
+    full = _run(_table(X), weights, probs, algorithm="em", tol=1e-6)
+    assert full.converged[0]
+    assert len(informations) == 2
+    # The information costs one iteration, as the quasi-Newton try did.
+    assert full.n_iter[0] == quasi.n_iter[0] + 1
+    assert_allclose(full.lower_bound, quasi.lower_bound, rtol=1e-12)

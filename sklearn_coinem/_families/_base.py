@@ -261,6 +261,23 @@ class ComponentFamily:
         """``sum_i sum_k r_ik (-d^2 log f_k(x_i))`` in the free basis."""
         raise NotImplementedError
 
+    def complete_score(self, params, nk, stats, basis):
+        """``sum_i sum_k r_ik d log f_k(x_i)`` in the free basis, from the statistics.
+
+        Optional, for families whose scores are linear in their expected
+        statistics (the multinomial's counts). By Fisher's identity it is
+        the observed score of the family's parameters, at the point of the
+        E-step that gave ``nk`` and ``stats``: with it the engine certifies
+        a Newton step's end point by a quasi-Newton decrement, one E-step
+        instead of an observed information.
+
+        Returns
+        -------
+        score : ndarray of shape (n_free,)
+            None (the default): the engine certifies by the information.
+        """
+        return None
+
     def delta_jacobians(self, params, basis):
         """Derivatives of every natural parameter in the free basis.
 

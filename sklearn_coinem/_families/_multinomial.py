@@ -259,6 +259,15 @@ class MultinomialFamily(ComponentFamily):
         info[np.diag_indices_from(info)] += curvature[comp, basis.col]
         return info
 
+    def complete_score(self, params, nk, stats, basis):
+        """``s_kc / p_kc - s_k,ref / p_k,ref``: the rows' scores summed."""
+        probs, counts = params["probs"], stats["counts"]
+        comp, ref_col = basis.comp, basis.ref[basis.comp]
+        return (
+            counts[comp, basis.col] / probs[comp, basis.col]
+            - counts[comp, ref_col] / probs[comp, ref_col]
+        )
+
     def prior_derivatives(self, params, basis):
         """``a / p_kc - a / p_k,ref`` and the curvature of ``a`` pseudo-counts."""
         probs = params["probs"]
