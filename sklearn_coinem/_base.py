@@ -344,8 +344,11 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             and getattr(self, "_n_features_fitted", None) == self.n_features_in_
         )
 
-    def _run(self, table, family, weights, params, lower_bound):
-        """Run EM from every starting point; return the result and the best run."""
+    def _run(self, table, family, weights, params, lower_bound, certified=None):
+        """Run EM from every starting point; return the result and the best run.
+
+        ``certified`` is ``run_starts``' (runs that arrive certified), if any.
+        """
         options = {
             "pseudo_count": self.pseudo_count,
             "update_weights": self.update_weights,
@@ -354,7 +357,15 @@ class BaseCountMixture(DensityMixin, BaseEstimator):
             "algorithm": self.algorithm,
         }
         result = run_starts(
-            self, table, family, weights, params, lower_bound, options, self.n_jobs
+            self,
+            table,
+            family,
+            weights,
+            params,
+            lower_bound,
+            options,
+            self.n_jobs,
+            certified=certified,
         )
         return result, int(np.argmax(result.lower_bound))
 

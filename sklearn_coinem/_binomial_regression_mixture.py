@@ -22,7 +22,6 @@ from sklearn_coinem._base import (
     BaseCountMixture,
     _batch,
     _kept_on_error,
-    run_starts,
 )
 from sklearn_coinem._dask import _is_dask_collection
 from sklearn_coinem._estep import estimate_log_resp
@@ -222,12 +221,15 @@ def refine_on_subsample(table, subsample, family, weights, params, **options):
                 family,
                 weights[run],
                 params["coef"][run],
-                pseudo_count=options["pseudo_count"],
-                update_weights=options["update_weights"],
-                tol=options["tol"],
+                **_newton_options(options),
             )
             lower_bound[run] = (objective + table.constant_sum) / table.total_weight
     return weights, params, lower_bound, n_iter, certified
+
+
+def _newton_options(options):
+    """The keyword arguments of :func:`newton_on_all_rows` among ``run_em``'s."""
+    return {name: options[name] for name in ("pseudo_count", "update_weights", "tol")}
 
 
 def _subsample_maxima(subsample, family, weights, params, options):
@@ -248,9 +250,7 @@ def _subsample_maxima(subsample, family, weights, params, options):
             family,
             weights[run],
             params["coef"][run],
-            pseudo_count=options["pseudo_count"],
-            update_weights=options["update_weights"],
-            tol=options["tol"],
+            **_newton_options(options),
         )
         weights[run], params["coef"][run], done[run] = moved[0], moved[1], moved[4]
     if not done.all():
@@ -784,28 +784,6 @@ class BinomialRegressionMixture(BaseCountMixture):
         lower_bound = np.where(certified, lower_bound, -np.inf)
         n_iter = np.where(certified, n_iter, 0)
         return weights, params, lower_bound, (n_iter, certified)
-
-    def _run(self, table, family, weights, params, lower_bound, certified=None):
-        """The base class's runs, with the certified starts returned as they are."""
-        options = {
-            "pseudo_count": self.pseudo_count,
-            "update_weights": self.update_weights,
-            "tol": self.tol,
-            "max_iter": self.max_iter,
-            "algorithm": self.algorithm,
-        }
-        result = run_starts(
-            self,
-            table,
-            family,
-            weights,
-            params,
-            lower_bound,
-            options,
-            self.n_jobs,
-            certified=certified,
-        )
-        return result, int(np.argmax(result.lower_bound))
 
     # ---------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
