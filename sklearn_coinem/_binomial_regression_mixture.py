@@ -1,6 +1,7 @@
 """BinomialRegressionMixture: mixtures of logistic regressions for count data."""
 
 import warnings
+from functools import partial
 
 import numpy as np
 from scipy.special import expit
@@ -31,10 +32,13 @@ from sklearn_coinem._families._binomial_regression import (
 )
 from sklearn_coinem._groups import GroupedFamily, GroupedTable
 from sklearn_coinem._inference import information_criteria, standard_errors
+from sklearn_coinem._newton import QuadraticModel
 from sklearn_coinem._numerics import safe_log
 from sklearn_coinem._solver import (
+    _QUASI_MAX_DECREMENT,
     decrement_limit,
     newton_gain_left,
+    quasi_certifies,
     run_em,
     single_blas_thread,
 )
@@ -347,14 +351,19 @@ def newton_on_all_rows(
     if not update_weights:
         free_weights = free_weights[:0]
     tie = _tied_coordinates(family._shared_mask(n_cols), n_components, free_weights)
-    objective, grad, hess = _map_derivatives(
-        table, weights, coef, free_weights, pseudo_count
+    derivatives = partial(
+        _map_derivatives,
+        table,
+        free_weights=free_weights,
+        pseudo_count=pseudo_count,
     )
+    objective, grad, hess = derivatives(weights, coef)
     n_passes, previous, gained = 1, np.inf, 0.0
     for n_steps in range(START_NEWTON_STEPS + 1):
-        step, decrement = _newton_solve(tie.T @ -hess @ tie, tie.T @ grad)
+        step, model = _newton_solve(tie.T @ -hess @ tie, tie.T @ grad)
         if step is None:
             break
+        decrement = model.decrement
         limit = decrement_limit(objective + table.constant_sum, tol, table.total_weight)
         if tol > 0 and newton_gain_left(decrement, previous, gained) < limit:
             return weights, coef, objective, n_passes, True
@@ -363,9 +372,22 @@ def newton_on_all_rows(
         new_weights, new_coef = _moved(weights, coef, tie @ step, free_weights)
         if not np.all(new_weights > 0):
             break
-        new_objective, new_grad, new_hess = _map_derivatives(
-            table, new_weights, new_coef, free_weights, pseudo_count
-        )
+        if tol > 0 and decrement <= _QUASI_MAX_DECREMENT:
+            # The quasi-Newton certificate: the score at the new point in
+            # the Hessian here, from a pass without the Hessian.
+            new_objective, new_grad, _ = derivatives(
+                new_weights, new_coef, hessian=False
+            )
+            n_passes += 1
+            if not new_objective >= objective:
+                break
+            limit = decrement_limit(
+                new_objective + table.constant_sum, tol, table.total_weight
+            )
+            quasi = model.decrement_of(tie.T @ new_grad)
+            if quasi_certifies(quasi, decrement, limit):
+                return new_weights, new_coef, new_objective, n_passes, True
+        new_objective, new_grad, new_hess = derivatives(new_weights, new_coef)
         n_passes += 1
         if not new_objective >= objective:
             break
@@ -384,21 +406,24 @@ def _moved(weights, coef, step, free_weights):
     return weights, coef + step[len(free_weights) :].reshape(coef.shape)
 
 
-def _map_derivatives(table, weights, coef, free_weights, pseudo_count):
+def _map_derivatives(table, weights, coef, free_weights, pseudo_count, hessian=True):
     """:func:`observed_derivatives` plus the Dirichlet prior of the weights.
 
     ``c sum_k log w_k`` has, in the logit ``a_j``, the derivative
     ``c (1 - K w_j)`` and the second derivatives ``-c K (diag w - w w')``.
     """
-    loglik, grad, hess = observed_derivatives(table, weights, coef, free_weights)
+    loglik, grad, hess = observed_derivatives(
+        table, weights, coef, free_weights, hessian
+    )
     if pseudo_count > 0 and len(free_weights):
         n_components = len(weights)
         loglik += pseudo_count * np.log(weights).sum()
         w = weights[free_weights]
         grad[: len(w)] += pseudo_count * (1 - n_components * w)
-        hess[: len(w), : len(w)] -= (
-            pseudo_count * n_components * (np.diag(w) - np.outer(w, w))
-        )
+        if hessian:
+            hess[: len(w), : len(w)] -= (
+                pseudo_count * n_components * (np.diag(w) - np.outer(w, w))
+            )
     return loglik, grad, hess
 
 
@@ -422,20 +447,23 @@ def _tied_coordinates(shared, n_components, free_weights):
 
 
 def _newton_solve(information, score):
-    """Newton step ``information^-1 score`` and its decrement, or (None, inf).
+    """Newton step ``information^-1 score`` and its quadratic model, or (None, None).
 
     None unless the information is definite (scaled to unit diagonal, its
-    smallest eigenvalue above ``DEFINITE_RCOND``).
+    smallest eigenvalue above ``DEFINITE_RCOND``). The model's
+    ``decrement`` is the step's; its ``decrement_of`` gives the decrement
+    of another score in the same information.
     """
     diag = np.diag(information)
     if not (np.all(np.isfinite(information)) and np.all(diag > 0)):
-        return None, np.inf
+        return None, None
     scale = 1.0 / np.sqrt(diag)
     eigenvalues, vectors = np.linalg.eigh(information * np.outer(scale, scale))
     if not eigenvalues[0] > DEFINITE_RCOND:
-        return None, np.inf
+        return None, None
     step = scale * (vectors @ ((vectors.T @ (scale * score)) / eigenvalues))
-    return step, float(score @ step) / 2
+    model = QuadraticModel(None, scale, eigenvalues, vectors, float(score @ step) / 2)
+    return step, model
 
 
 class BinomialRegressionMixture(BaseCountMixture):

@@ -223,6 +223,24 @@ def newton_gain_left(decrement, previous, gained):
     return decrement * min(max(kappa, 1.0), 4.0) / (1 - min(rho, 0.75))
 
 
+def quasi_certifies(decrement, previous, limit):
+    """Whether a quasi-Newton ``decrement`` certifies a point (see
+    ``_Runs.quasi_certifies``).
+
+    ``decrement`` is taken with the Hessian of the point before, whose
+    Newton decrement ``previous`` a whole Newton step gained; ``limit`` is
+    :func:`decrement_limit`'s. True only if ``previous`` was at most
+    ``_QUASI_MAX_DECREMENT``, the new decrement is at most ``_QUASI_RHO``
+    times it (Newton converging quadratically) and ``_QUASI_MARGIN`` times
+    it is below ``limit``.
+    """
+    return bool(
+        0 < previous <= _QUASI_MAX_DECREMENT
+        and decrement <= _QUASI_RHO * previous
+        and decrement * _QUASI_MARGIN < limit
+    )
+
+
 def decrement_limit(total_objective, tol, total_weight):
     """Largest Newton gain left that certifies a run.
 
@@ -457,11 +475,8 @@ class _Runs:
         converging linearly) the ratio is large, and the run evaluates the
         information instead.
         """
-        previous = self.last_decrement[run]
-        return (
-            0 < previous <= _QUASI_MAX_DECREMENT
-            and decrement <= _QUASI_RHO * previous
-            and decrement * _QUASI_MARGIN < self.decrement_bound(run)
+        return quasi_certifies(
+            decrement, self.last_decrement[run], self.decrement_bound(run)
         )
 
     def forget_newton(self, idx):

@@ -314,7 +314,7 @@ def tied_newton_step(hess, grad, shared):
     return step
 
 
-def observed_derivatives(block, weights, coef, free_weights):
+def observed_derivatives(block, weights, coef, free_weights, hessian=True):
     """Log-likelihood of a mixture, its gradient and Hessian, from one pass.
 
     The parameters are the coefficients ``coef`` (K, p) and, for the
@@ -339,6 +339,9 @@ def observed_derivatives(block, weights, coef, free_weights):
         Coefficients.
     free_weights : ndarray of shape (n_free_weights,) of int
         Components whose logit is a parameter.
+    hessian : bool, default=True
+        Whether to compute the Hessian; without it the pass skips the
+        products that only the Hessian needs (about a quarter of its work).
 
     Returns
     -------
@@ -346,7 +349,8 @@ def observed_derivatives(block, weights, coef, free_weights):
         Weighted log-likelihood without the row constants.
     grad : ndarray of shape (n_free_weights + K p,)
         Gradient: the logits', then ``coef.ravel()``'s.
-    hess : ndarray of shape (n_free_weights + K p, n_free_weights + K p)
+    hess : ndarray of shape (n_free_weights + K p, n_free_weights + K p) or None
+        None if ``hessian`` is False.
     """
     n_components, n_cols = coef.shape
     n_logits = len(free_weights)
@@ -398,13 +402,17 @@ def observed_derivatives(block, weights, coef, free_weights):
         loglik += row_weights @ (log_max + np.log(total))
         np.divide(row_weights, total, out=total)
         scaled = resp * total
-        resp *= total / row_weights
         # residual = s (1 - p) - f p; Fisher weight n p (1 - p).
         residual = comp * successes
         residual -= prob * failures
+        nk += scaled.sum(axis=1)
+        if not hessian:
+            score = np.multiply(residual, scaled, out=residual)
+            linear[:n_components] += score @ predictor.columns.T
+            continue
+        resp *= total / row_weights
         fisher = prob * comp
         fisher *= trials
-        nk += scaled.sum(axis=1)
         resp_outer += scaled @ resp.T
         weighted = np.empty((n_components * (1 + n_logits), X.shape[0]))
         score = np.multiply(residual, scaled, out=weighted[:n_components])
@@ -428,6 +436,10 @@ def observed_derivatives(block, weights, coef, free_weights):
         np.negative(between, out=between)
         hess_coef += pair @ outer_columns(columns).T
     grad_coef = linear[:n_components]
+    grad_logits = nk[free_weights] - nk.sum() * weights[free_weights]
+    grad = np.concatenate([grad_logits, grad_coef.ravel()])
+    if not hessian:
+        return float(loglik), grad, None
     hess_cross = -linear[n_components:].reshape(n_components, n_logits, n_cols)
     full = np.empty((n_pairs, n_cols, n_cols))
     full[:, rows_p, cols_p] = hess_coef
@@ -449,8 +461,7 @@ def observed_derivatives(block, weights, coef, free_weights):
     hess[n_logits:, n_logits:] = np.moveaxis(blocks, 2, 1).reshape(
         n_components * n_cols, -1
     )
-    grad_logits = nk[free_weights] - total_weight * weights[free_weights]
-    return float(loglik), np.concatenate([grad_logits, grad_coef.ravel()]), hess
+    return float(loglik), grad, hess
 
 
 class BinomialRegressionFamily(ComponentFamily):
