@@ -6,6 +6,7 @@ import numpy as np
 from scipy import sparse
 
 from sklearn_coinem._count_table import _compress_counts, _group_sums, _merge_tables
+from sklearn_coinem._numerics import TEMPORARY_ROWS
 
 # Rows per block: E-step temporaries are at most block x n_runs x n_components.
 BLOCK_ROWS = 1 << 14
@@ -138,8 +139,7 @@ class RowTable(RowBlock):
             if len(column) > 1 and column.min() == column.max():
                 continue
             by_column = np.argsort(column)
-            values = column[by_column]
-            if np.all(values[1:] > values[:-1]):
+            if _strictly_increasing(column, by_column):
                 break
         else:
             return None
@@ -178,21 +178,50 @@ class RowTable(RowBlock):
 _MAX_PREFIX_KEYS = 1 << 62
 
 
-def _ordinal_codes(column):
-    """Integer codes in the order of the column's values, and their number.
+def _ordinal_coder(column):
+    """The integer codes of the column's values, in their order, and their number.
 
-    Integral values with a small range are their own codes (shifted to 0);
-    others are ranked by ``np.unique``. Equal values (0.0 and -0.0 too) get
-    equal codes; a constant column gets None (one code).
+    Returns ``(codes_of, n_codes)``: ``codes_of(rows)`` gives the codes of
+    ``column[rows]``. Integral values with a small range are their own codes
+    (shifted to 0), computed block by block; others are ranked by
+    ``np.unique``. Equal values (0.0 and -0.0 too) get equal codes; a
+    constant column has one code (and ``codes_of`` None).
     """
     low, high = column.min(), column.max()
     if low == high:
         # A constant column (an intercept) orders nothing: no codes.
         return None, 1
-    if high - low < len(column) and np.array_equal(column, np.round(column)):
-        return (column - low).astype(np.int64), int(high - low) + 1
+    if high - low < len(column) and _whole(column):
+        return lambda rows: (column[rows] - low).astype(np.int64), int(high - low) + 1
     values, codes = np.unique(column, return_inverse=True)
-    return codes.ravel(), len(values)
+    return codes.ravel().__getitem__, len(values)
+
+
+def _row_blocks(n_rows):
+    """Slices of ``TEMPORARY_ROWS`` rows: whole-column temporaries would be
+    fresh pages from the system (see ``_numerics.TEMPORARY_ROWS``)."""
+    starts = range(0, n_rows, TEMPORARY_ROWS)
+    return [slice(start, start + TEMPORARY_ROWS) for start in starts]
+
+
+def _whole(column):
+    """Whether every value of ``column`` is a whole number."""
+    return all(
+        np.array_equal(column[rows], np.round(column[rows]))
+        for rows in _row_blocks(len(column))
+    )
+
+
+def _strictly_increasing(column, order):
+    """Whether ``column[order]`` is strictly increasing (its values distinct)."""
+    n_rows = len(order)
+    return all(
+        np.all(column[order[rows][1:]] > column[order[rows][:-1]])
+        for rows in _row_blocks(n_rows)
+    ) and all(
+        column[order[start - 1]] < column[order[start]]
+        for start in range(TEMPORARY_ROWS, n_rows, TEMPORARY_ROWS)
+    )
 
 
 def _lexicographic_order(prefix, by_column):
@@ -204,9 +233,9 @@ def _lexicographic_order(prefix, by_column):
     stable sort of it (a radix sort when it fits 16 bits) keeps the
     tie-break.
     """
-    key, n_keys = np.zeros(len(by_column), dtype=np.int64), 1
+    coders, n_keys = [], 1
     for column in prefix:
-        codes, n_codes = _ordinal_codes(column)
+        codes_of, n_codes = _ordinal_coder(column)
         if n_codes == 1:
             continue
         if n_keys * n_codes > _MAX_PREFIX_KEYS:
@@ -215,12 +244,17 @@ def _lexicographic_order(prefix, by_column):
             rank = np.empty(len(by_column), dtype=np.intp)
             rank[by_column] = np.arange(len(by_column))
             return np.lexsort([rank, *reversed(prefix)])
-        key = key * n_codes + codes
+        coders.append((codes_of, n_codes))
         n_keys *= n_codes
     if n_keys == 1:
         return by_column
-    if n_keys <= np.iinfo(np.int16).max:
-        key = key.astype(np.int16)
+    small = n_keys <= np.iinfo(np.int16).max
+    key = np.empty(len(by_column), dtype=np.int16 if small else np.int64)
+    for rows in _row_blocks(len(by_column)):
+        block = 0
+        for codes_of, n_codes in coders:
+            block = block * n_codes + codes_of(rows)
+        key[rows] = block
     return by_column[np.argsort(key[by_column], kind="stable")]
 
 

@@ -280,14 +280,16 @@ def test_fit_float_weights_row_order_invariant(seed, n_samples, n_components):
 @pytest.mark.parametrize("max_prefix_keys", [None, 1])
 @pytest.mark.parametrize("prefix", ["binary", "halves", "wide"])
 @pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("n_rows", [300, 20000])
 def test_rows_made_distinct_by_a_covariate_are_sorted_like_compressed_rows(
-    weighted, prefix, max_prefix_keys, monkeypatch
+    n_rows, weighted, prefix, max_prefix_keys, monkeypatch
 ):
     """A continuous covariate skips the merging, not the canonical order.
 
     The columns before the distinct one are small integers, non-integral
     values (ranked) or integers of a wide range; ``max_prefix_keys=1``
-    forces the sort over every column.
+    forces the sort over every column. 20000 rows span several of the
+    blocks in which the keys are computed.
     """
     from sklearn_coinem import _table
     from sklearn_coinem._families import BinomialRegressionFamily
@@ -296,17 +298,17 @@ def test_rows_made_distinct_by_a_covariate_are_sorted_like_compressed_rows(
     if max_prefix_keys is not None:
         monkeypatch.setattr(_table, "_MAX_PREFIX_KEYS", max_prefix_keys)
     rng = np.random.default_rng(0)
-    counts = rng.integers(0, 4, size=(300, 2)).astype(float)
+    counts = rng.integers(0, 4, size=(n_rows, 2)).astype(float)
     before = {
-        "binary": rng.integers(0, 2, 300).astype(float),
-        "halves": rng.integers(-3, 3, 300) / 2,
-        "wide": rng.integers(-(10**12), 10**12, 300).astype(float),
+        "binary": rng.integers(0, 2, n_rows).astype(float),
+        "halves": rng.integers(-3, 3, n_rows) / 2,
+        "wide": rng.integers(-(10**12), 10**12, n_rows).astype(float),
     }[prefix]
     # A signed zero must key like zero, as in the sort over every column.
     before[:5] = -0.0
     before[5:10] = 0.0
-    design = np.column_stack([np.ones(300), before, rng.normal(size=300)])
-    weights = rng.uniform(0, 2, 300) if weighted else None
+    design = np.column_stack([np.ones(n_rows), before, rng.normal(size=n_rows)])
+    weights = rng.uniform(0, 2, n_rows) if weighted else None
     if weighted:
         weights[:7] = 0.0
     table = RowTable.compress(BinomialRegressionFamily(), counts, weights, design)
@@ -315,10 +317,10 @@ def test_rows_made_distinct_by_a_covariate_are_sorted_like_compressed_rows(
     stacked = np.hstack([counts, design])[keep]
     unique, index = np.unique(stacked, axis=0, return_index=True)
     assert_array_equal(np.hstack([table.X, table.design]), unique)
-    expected = np.ones(300)[keep] if weights is None else weights[keep]
+    expected = np.ones(n_rows)[keep] if weights is None else weights[keep]
     assert_array_equal(table.weights, expected[index])
     # Any order of the input rows gives the same table, bit for bit.
-    perm = rng.permutation(300)
+    perm = rng.permutation(n_rows)
     shuffled = RowTable.compress(
         BinomialRegressionFamily(),
         counts[perm],
@@ -327,3 +329,22 @@ def test_rows_made_distinct_by_a_covariate_are_sorted_like_compressed_rows(
     )
     for name in ("X", "design", "weights"):
         assert_array_equal(getattr(shuffled, name), getattr(table, name))
+
+
+def test_one_repeated_value_across_key_blocks_is_not_distinct():
+    """Two equal values sorted to either side of a block boundary of the
+    distinctness check: the column is not distinct, and the rows merge."""
+    from sklearn_coinem._families import BinomialRegressionFamily
+    from sklearn_coinem._numerics import TEMPORARY_ROWS
+    from sklearn_coinem._table import RowTable, _strictly_increasing
+
+    n_rows = 3 * TEMPORARY_ROWS
+    column = np.arange(n_rows, dtype=float)
+    assert _strictly_increasing(column, np.arange(n_rows))
+    column[TEMPORARY_ROWS] = column[TEMPORARY_ROWS - 1]
+    assert not _strictly_increasing(column, np.argsort(column))
+    counts = np.ones((n_rows, 2))
+    design = np.column_stack([np.ones(n_rows), column])
+    table = RowTable.compress(BinomialRegressionFamily(), counts, None, design)
+    assert table.n_distinct == n_rows - 1
+    assert table.weights.max() == 2.0

@@ -358,6 +358,22 @@ def test_fit_repeated_rows_match_sample_weight_and_permutation():
         assert_allclose(fit.lower_bounds_, fits[0].lower_bounds_, rtol=1e-12)
 
 
+def test_log_coefficients_of_many_rows_match_gammaln():
+    """Rows over several blocks, whole counts but one fraction in the last
+    block (which sends every row to gammaln), equal scipy's gammaln sums."""
+    from scipy.special import gammaln
+
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 40, size=(20000, 3)).astype(float)
+
+    def expected(X):
+        return gammaln(X.sum(axis=1) + 1) - gammaln(X + 1).sum(axis=1)
+
+    assert_allclose(log_coefficients(X), expected(X), rtol=1e-13)
+    X[-1, 0] += 0.5
+    assert_allclose(log_coefficients(X), expected(X), rtol=1e-13)
+
+
 @pytest.mark.parametrize(
     "X",
     [
